@@ -1,0 +1,450 @@
+//! Classify: is a hit a page view by a person, and where did its visitor come from
+//! (campaign tags, a search engine and its term, a referral, the site itself, nothing)?
+
+pub mod engines;
+pub mod keyword;
+
+use crate::parse::{Hit, query_pairs, split_uri};
+use aho_corasick::AhoCorasick;
+use encoding_rs::Encoding;
+use engines::{Engine, EngineTable, KeywordParam};
+use std::collections::HashSet;
+
+/// The keyword of a search visit whose engine sent no term.
+pub const NOT_PROVIDED: &str = "(not provided)";
+pub const DIRECT: &str = "(direct)";
+pub const NONE: &str = "(none)";
+pub const NOT_SET: &str = "(not set)";
+
+/// Why a hit is not a page view by a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    Crawler,
+    ErrorStatus,
+    Method,
+    Asset,
+    Redirect,
+}
+
+/// Where a visit came from: source, medium, keyword and campaign of a `keyword_daily` row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Channel {
+    pub source: String,
+    pub medium: String,
+    pub keyword: Option<String>,
+    pub campaign: Option<String>,
+}
+
+impl Channel {
+    pub fn direct() -> Self {
+        Channel {
+            source: DIRECT.into(),
+            medium: NONE.into(),
+            keyword: None,
+            campaign: None,
+        }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.source == DIRECT && self.medium == NONE
+    }
+
+    pub fn is_organic_search(&self) -> bool {
+        self.medium == "organic"
+    }
+}
+
+/// What a hit says about acquisition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquisition {
+    /// No referrer and no campaign tags.
+    Direct,
+    /// A referrer on the site itself: the visit goes on.
+    Internal,
+    /// A campaign, search engine or referral: a touch.
+    External(Channel),
+}
+
+const ASSET_EXTENSIONS: &[&str] = &[
+    "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "avif", "bmp",
+    "tif", "tiff", "woff", "woff2", "ttf", "otf", "eot", "mp4", "webm", "ogg", "mp3", "wav",
+    "flac", "m4a", "mov", "avi", "pdf", "zip", "gz", "tgz", "bz2", "xz", "7z", "rar", "tar", "dmg",
+    "exe", "msi", "deb", "rpm", "iso", "jar", "apk", "swf", "txt", "xml", "rss", "atom", "json",
+    "csv", "wasm",
+];
+
+const CRAWLER_MARKERS: &[&str] = &[
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "mediapartners",
+    "facebookexternalhit",
+    "bingpreview",
+    "curl/",
+    "wget",
+    "python-requests",
+    "python-urllib",
+    "aiohttp",
+    "libwww",
+    "java/",
+    "go-http-client",
+    "httpclient",
+    "okhttp",
+    "feedfetcher",
+    "feedparser",
+    "feedburner",
+    "feedly",
+    "newsblur",
+    "tiny tiny rss",
+    "rss reader",
+    "phantomjs",
+    "headlesschrome",
+    "scrapy",
+    "ahrefs",
+    "semrush",
+    "ia_archiver",
+    "archive.org",
+    "pingdom",
+    "uptime",
+    "check_http",
+    "nagios",
+    "zabbix",
+    "nutch",
+    "zgrab",
+    "masscan",
+    "nmap",
+    "nikto",
+    "sqlmap",
+    "php/",
+    "axios/",
+    "node-fetch",
+    "lighthouse",
+    "yahoo! slurp",
+    "baiduspider",
+    "yandex.com/bots",
+    "apache-httpclient",
+    "+http",
+    "http://",
+    "https://",
+];
+
+/// Classifies hits. Holds the engine table, the site's own hosts and a host cache.
+pub struct Classifier {
+    engines: EngineTable,
+    site_hosts: HashSet<String>,
+    crawlers: AhoCorasick,
+}
+
+impl Classifier {
+    pub fn new(engines: EngineTable, site_hosts: &[String]) -> Self {
+        let crawlers = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(CRAWLER_MARKERS)
+            .expect("static crawler patterns compile");
+        Classifier {
+            engines,
+            site_hosts: site_hosts.iter().map(|h| canonical_host(h)).collect(),
+            crawlers,
+        }
+    }
+
+    pub fn engines(&self) -> &EngineTable {
+        &self.engines
+    }
+
+    pub fn site_hosts(&self) -> &HashSet<String> {
+        &self.site_hosts
+    }
+
+    pub fn add_site_host(&mut self, host: &str) {
+        self.site_hosts.insert(canonical_host(host));
+    }
+
+    pub fn is_crawler(&self, user_agent: &[u8]) -> bool {
+        user_agent.is_empty() || user_agent == b"-" || self.crawlers.is_match(user_agent)
+    }
+
+    /// Why the hit is not a page view by a person, if it is not. A goal hit is never
+    /// dropped as a redirect (checkouts often answer 302).
+    pub fn exclusion(&self, hit: &Hit, goal: bool) -> Option<Exclusion> {
+        if self.is_crawler(hit.user_agent) {
+            return Some(Exclusion::Crawler);
+        }
+        if hit.status >= 400 || hit.status < 100 {
+            return Some(Exclusion::ErrorStatus);
+        }
+        if hit.method != b"GET" && hit.method != b"POST" {
+            return Some(Exclusion::Method);
+        }
+        let (path, _) = split_uri(hit.uri);
+        if is_asset(path) {
+            return Some(Exclusion::Asset);
+        }
+        if !goal && matches!(hit.status, 301 | 302 | 303 | 307 | 308) {
+            return Some(Exclusion::Redirect);
+        }
+        None
+    }
+
+    /// Acquisition of a page view: campaign tags on the landing URL first, then the referrer.
+    pub fn acquisition(&self, hit: &Hit) -> Acquisition {
+        let referer = match hit.referer() {
+            Some(r) => self.referrer(r, hit.vhost),
+            None => Acquisition::Direct,
+        };
+        let (_, query) = split_uri(hit.uri);
+        if !query.is_empty()
+            && let Some(c) = campaign(query, &referer)
+        {
+            return Acquisition::External(c);
+        }
+        referer
+    }
+
+    /// Classifies a Referer header alone.
+    pub fn referrer(&self, referer: &[u8], vhost: &[u8]) -> Acquisition {
+        let Some(url) = RefUrl::parse(referer) else {
+            return Acquisition::Direct;
+        };
+        let host = canonical_host(&url.host);
+        if self.site_hosts.contains(&host)
+            || (!vhost.is_empty() && vhost != b"-" && canonical_host_bytes(vhost) == host)
+        {
+            return Acquisition::Internal;
+        }
+        if url.host == "com.google.android.googlequicksearchbox" {
+            return Acquisition::External(search_channel("google", None));
+        }
+        match self.engines.lookup(&url.host) {
+            Some(engine) => {
+                let kw = extract_keyword(engine, &url);
+                Acquisition::External(search_channel(&engine.name, kw))
+            }
+            None => Acquisition::External(Channel {
+                source: host,
+                medium: "referral".into(),
+                keyword: None,
+                campaign: None,
+            }),
+        }
+    }
+}
+
+fn search_channel(engine: &str, keyword: Option<String>) -> Channel {
+    Channel {
+        source: engine.to_string(),
+        medium: "organic".into(),
+        keyword: Some(keyword.unwrap_or_else(|| NOT_PROVIDED.to_string())),
+        campaign: None,
+    }
+}
+
+/// Lower case, no leading `www.`: how hosts are compared and shown.
+pub fn canonical_host(host: &str) -> String {
+    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    match h.strip_prefix("www.") {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => h,
+    }
+}
+
+fn canonical_host_bytes(host: &[u8]) -> String {
+    let host = String::from_utf8_lossy(host);
+    let host = host.split(':').next().unwrap_or("");
+    canonical_host(host)
+}
+
+pub fn is_asset(path: &[u8]) -> bool {
+    let last = match memchr::memrchr(b'/', path) {
+        Some(i) => &path[i + 1..],
+        None => path,
+    };
+    let Some(dot) = memchr::memrchr(b'.', last) else {
+        return false;
+    };
+    let ext = &last[dot + 1..];
+    if ext.is_empty() || ext.len() > 5 {
+        return false;
+    }
+    ASSET_EXTENSIONS
+        .iter()
+        .any(|e| e.as_bytes().eq_ignore_ascii_case(ext))
+}
+
+/// The parts of a referrer URL keyrank needs.
+#[derive(Debug)]
+pub struct RefUrl<'a> {
+    /// Lower case, without port, user info or trailing dot.
+    pub host: String,
+    pub path: &'a [u8],
+    pub query: &'a [u8],
+    pub fragment: &'a [u8],
+    /// Path and query as one string, for Matomo's path regexes.
+    pub path_and_query: &'a [u8],
+}
+
+impl<'a> RefUrl<'a> {
+    pub fn parse(r: &'a [u8]) -> Option<Self> {
+        let r = r.trim_ascii();
+        let rest = match memchr::memmem::find(r, b"://") {
+            Some(i)
+                if r[..i]
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c)) =>
+            {
+                &r[i + 3..]
+            }
+            _ => r,
+        };
+        let end = rest
+            .iter()
+            .position(|&c| c == b'/' || c == b'?' || c == b'#')
+            .unwrap_or(rest.len());
+        let mut authority = &rest[..end];
+        if let Some(at) = memchr::memrchr(b'@', authority) {
+            authority = &authority[at + 1..];
+        }
+        let host_end = if authority.first() == Some(&b'[') {
+            authority
+                .iter()
+                .position(|&c| c == b']')
+                .map_or(authority.len(), |i| i + 1)
+        } else {
+            memchr::memchr(b':', authority).unwrap_or(authority.len())
+        };
+        let host = std::str::from_utf8(&authority[..host_end]).ok()?;
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host.is_empty() || host == "-" {
+            return None;
+        }
+        let after = &rest[end..];
+        let (before_frag, fragment) = match memchr::memchr(b'#', after) {
+            Some(i) => (&after[..i], &after[i + 1..]),
+            None => (after, &after[after.len()..]),
+        };
+        let (path, query) = match memchr::memchr(b'?', before_frag) {
+            Some(i) => (&before_frag[..i], &before_frag[i + 1..]),
+            None => (before_frag, &before_frag[before_frag.len()..]),
+        };
+        Some(RefUrl {
+            host,
+            path,
+            query,
+            fragment,
+            path_and_query: before_frag,
+        })
+    }
+}
+
+/// Query parameters that name the charset a search engine encoded its term in.
+const CHARSET_PARAMS: &[&[u8]] = &[
+    b"ie",
+    b"oe",
+    b"ei",
+    b"enc",
+    b"encoding",
+    b"inputencoding",
+    b"charset",
+];
+
+fn declared_charset(url: &RefUrl, engine: &Engine) -> Option<&'static Encoding> {
+    query_pairs(url.query)
+        .find_map(|(k, v)| {
+            CHARSET_PARAMS
+                .iter()
+                .any(|p| k.eq_ignore_ascii_case(p))
+                .then(|| Encoding::for_label(v))
+                .flatten()
+        })
+        .or_else(|| engine.charsets.first().copied())
+}
+
+/// The search term of a search-engine referrer, in normal form.
+pub fn extract_keyword(engine: &Engine, url: &RefUrl) -> Option<String> {
+    let charset = declared_charset(url, engine);
+    // Google's /url redirect names the clicked result in q=, not what was searched.
+    let redirect = url.path == b"/url" || url.path == b"/imgres";
+    for param in &engine.params {
+        match param {
+            KeywordParam::Name(name) => {
+                let name = name.as_bytes();
+                let found = query_pairs(url.query)
+                    .chain(query_pairs(url.fragment))
+                    .filter(|(k, _)| *k == name)
+                    .filter_map(|(_, v)| keyword::normalize(v, charset))
+                    .find(|kw| !(redirect && looks_like_url(kw)));
+                if found.is_some() {
+                    return found;
+                }
+            }
+            KeywordParam::PathRegex(re) => {
+                let hay = String::from_utf8_lossy(url.path_and_query);
+                if let Some(m) = re.captures(&hay).and_then(|c| c.get(1))
+                    && let Some(kw) = keyword::normalize(m.as_str().as_bytes(), charset)
+                {
+                    return Some(kw);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn looks_like_url(kw: &str) -> bool {
+    kw.starts_with("http://") || kw.starts_with("https://") || kw.starts_with("www.")
+}
+
+/// Campaign tags on a landing URL: `utm_*` (also Matomo's `mtm_*`/`pk_*`), `gclid`, `msclkid`.
+fn campaign(query: &[u8], referer: &Acquisition) -> Option<Channel> {
+    let mut source = None;
+    let mut medium = None;
+    let mut name = None;
+    let mut term = None;
+    let mut click = None;
+    for (k, v) in query_pairs(query) {
+        let slot = match k {
+            b"utm_source" | b"mtm_source" | b"pk_source" => &mut source,
+            b"utm_medium" | b"mtm_medium" | b"pk_medium" => &mut medium,
+            b"utm_campaign" | b"mtm_campaign" | b"pk_campaign" | b"_rcampaign" => &mut name,
+            b"utm_term" | b"mtm_keyword" | b"mtm_kwd" | b"pk_keyword" | b"pk_kwd" => &mut term,
+            b"gclid" | b"gbraid" | b"wbraid" => {
+                click.get_or_insert("google");
+                continue;
+            }
+            b"msclkid" => {
+                click.get_or_insert("bing");
+                continue;
+            }
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(keyword::normalize(v, None));
+        }
+    }
+    if source.is_none() && medium.is_none() && name.is_none() && term.is_none() && click.is_none() {
+        return None;
+    }
+    let source = source
+        .flatten()
+        .or_else(|| click.map(String::from))
+        .or_else(|| match referer {
+            Acquisition::External(c) => Some(c.source.clone()),
+            _ => None,
+        });
+    let medium = medium
+        .flatten()
+        .or_else(|| click.map(|_| "cpc".to_string()));
+    let keyword = term
+        .flatten()
+        .or_else(|| click.map(|_| NOT_PROVIDED.to_string()));
+    Some(Channel {
+        source: source.unwrap_or_else(|| NOT_SET.into()),
+        medium: medium.unwrap_or_else(|| NOT_SET.into()),
+        keyword,
+        campaign: name.flatten(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+use super::*;
+
+fn classifier() -> Classifier {
+    Classifier::new(EngineTable::builtin(), &["shop.example".to_string()])
+}
+
+fn search(engine: &str, kw: &str) -> Acquisition {
+    Acquisition::External(Channel {
+        source: engine.into(),
+        medium: "organic".into(),
+        keyword: Some(kw.into()),
+        campaign: None,
+    })
+}
+
+fn referral(host: &str) -> Acquisition {
+    Acquisition::External(Channel {
+        source: host.into(),
+        medium: "referral".into(),
+        keyword: None,
+        campaign: None,
+    })
+}
+
+#[test]
+fn referrers_table() {
+    let c = classifier();
+    let cases: &[(&str, Acquisition)] = &[
+        (
+            "https://www.google.com/search?q=Red+Shoes",
+            search("google", "red shoes"),
+        ),
+        (
+            "http://www.google.co.uk/search?hl=en&q=caf%C3%A9",
+            search("google", "café"),
+        ),
+        ("https://www.google.de/", search("google", NOT_PROVIDED)),
+        (
+            "https://www.google.com/url?sa=t&q=&url=http%3A%2F%2Fshop",
+            search("google", NOT_PROVIDED),
+        ),
+        (
+            "http://www.google.com/url?q=http%3A%2F%2Fshop.example%2Fa&sa=D",
+            search("google", NOT_PROVIDED),
+        ),
+        (
+            "https://www.google.com/search#q=fragment+term",
+            search("google", "fragment term"),
+        ),
+        (
+            "https://www.bing.com/search?q=blue%20hat&form=QBLH",
+            search("bing", "blue hat"),
+        ),
+        (
+            "https://de.search.yahoo.com/search?p=wanderschuhe",
+            search("yahoo", "wanderschuhe"),
+        ),
+        (
+            "https://search.yahoo.co.jp/search?p=%E9%9D%B4",
+            search("yahoo japan", "靴"),
+        ),
+        (
+            "https://yandex.ru/search/?text=%D0%BE%D0%B1%D1%83%D0%B2%D1%8C",
+            search("yandex", "обувь"),
+        ),
+        (
+            "https://www.baidu.com/s?wd=%E9%9E%8B%E5%AD%90",
+            search("baidu", "鞋子"),
+        ),
+        (
+            "https://www.baidu.com/s?ie=gbk&word=%D0%AC%D7%D3",
+            search("baidu", "鞋子"),
+        ),
+        (
+            "https://search.naver.com/search.naver?query=%EC%8B%A0%EB%B0%9C",
+            search("naver", "신발"),
+        ),
+        (
+            "https://www.sogou.com/web?query=shoes",
+            search("sogou", "shoes"),
+        ),
+        (
+            "https://duckduckgo.com/",
+            search("duckduckgo", NOT_PROVIDED),
+        ),
+        (
+            "https://www.ecosia.org/search?q=tree",
+            search("ecosia", "tree"),
+        ),
+        (
+            "https://www.qwant.com/?q=chaussures",
+            search("qwant", "chaussures"),
+        ),
+        ("https://search.seznam.cz/?q=boty", search("seznam", "boty")),
+        ("http://shop.example/cart", Acquisition::Internal),
+        ("http://www.shop.example/cart", Acquisition::Internal),
+        (
+            "https://forum.example.org/thread?q=red+shoes",
+            referral("forum.example.org"),
+        ),
+        (
+            "https://google.com.evil.example/search?q=x",
+            referral("google.com.evil.example"),
+        ),
+        (
+            "https://mail.google.com/mail/u/0/",
+            referral("mail.google.com"),
+        ),
+        ("-", Acquisition::Direct),
+        ("", Acquisition::Direct),
+    ];
+    for (r, want) in cases {
+        let got = match r.is_empty() || *r == "-" {
+            true => Acquisition::Direct,
+            false => c.referrer(r.as_bytes(), b""),
+        };
+        assert_eq!(&got, want, "{r}");
+    }
+}
+
+#[test]
+fn campaigns_win_over_referrers() {
+    let c = classifier();
+    let hit = |uri: &'static str, referer: &'static str| Hit {
+        uri: uri.as_bytes(),
+        referer: referer.as_bytes(),
+        ..Hit::default()
+    };
+    let got = c.acquisition(&hit(
+        "/p?utm_source=Newsletter&utm_medium=email&utm_campaign=Spring+Sale&utm_term=Red%20Shoes",
+        "-",
+    ));
+    assert_eq!(
+        got,
+        Acquisition::External(Channel {
+            source: "newsletter".into(),
+            medium: "email".into(),
+            keyword: Some("red shoes".into()),
+            campaign: Some("spring sale".into()),
+        })
+    );
+    let got = c.acquisition(&hit("/p?gclid=abc", "https://www.google.com/"));
+    assert_eq!(
+        got,
+        Acquisition::External(Channel {
+            source: "google".into(),
+            medium: "cpc".into(),
+            keyword: Some(NOT_PROVIDED.into()),
+            campaign: None,
+        })
+    );
+    let got = c.acquisition(&hit("/p?msclkid=x&utm_term=hats", "-"));
+    assert!(
+        matches!(got, Acquisition::External(ch) if ch.source == "bing" && ch.medium == "cpc" && ch.keyword.as_deref() == Some("hats"))
+    );
+    assert_eq!(c.acquisition(&hit("/p?page=2", "-")), Acquisition::Direct);
+}
+
+#[test]
+fn exclusions() {
+    let c = classifier();
+    let hit = |method: &'static str, uri: &'static str, status: u16, ua: &'static str| Hit {
+        method: method.as_bytes(),
+        uri: uri.as_bytes(),
+        status,
+        user_agent: ua.as_bytes(),
+        ..Hit::default()
+    };
+    let person = "Mozilla/5.0 (Windows NT 10.0) Firefox/120.0";
+    let cases = [
+        (hit("GET", "/", 200, person), None),
+        (
+            hit("GET", "/a.css?v=1", 200, person),
+            Some(Exclusion::Asset),
+        ),
+        (
+            hit("GET", "/img/A.PNG", 200, person),
+            Some(Exclusion::Asset),
+        ),
+        (
+            hit("GET", "/missing", 404, person),
+            Some(Exclusion::ErrorStatus),
+        ),
+        (hit("HEAD", "/", 200, person), Some(Exclusion::Method)),
+        (hit("GET", "/", 301, person), Some(Exclusion::Redirect)),
+        (hit("GET", "/", 304, person), None),
+        (
+            hit(
+                "GET",
+                "/",
+                200,
+                "Googlebot/2.1 (+http://www.google.com/bot.html)",
+            ),
+            Some(Exclusion::Crawler),
+        ),
+        (hit("GET", "/", 200, "-"), Some(Exclusion::Crawler)),
+        (hit("GET", "/v1.2/page", 200, person), None),
+    ];
+    for (h, want) in cases {
+        assert_eq!(
+            c.exclusion(&h, false),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(h.uri)
+        );
+    }
+    assert_eq!(
+        c.exclusion(&hit("POST", "/checkout", 302, person), true),
+        None
+    );
+}

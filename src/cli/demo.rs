@@ -1,0 +1,88 @@
+//! `keyrank demo`: the first thing to run. Generates a small data set in a temp
+//! folder, ingests it, and prints the top keywords.
+
+use crate::error::{Error, Result};
+use crate::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use crate::ingest::{IngestConfig, run as ingest};
+use crate::output::{self, OutputFormat};
+use crate::store::Store;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Visitors to simulate.
+    #[arg(long, default_value_t = 5_000)]
+    pub visitors: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Keep the generated log and store in this folder instead of a temp folder.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix("keyrank-demo-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let dir = args
+        .keep
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let data = dir.join("data");
+    let store = dir.join("store");
+    eprintln!(
+        "keyrank demo: generating {} visitors of sample traffic…",
+        args.visitors
+    );
+    let truth = generate(
+        &GenerateConfig {
+            visitors: args.visitors,
+            seed: args.seed,
+            ..GenerateConfig::default()
+        },
+        &data,
+    )?;
+    let cfg = IngestConfig {
+        store: store.clone(),
+        inputs: vec![data.join(LOG_FILE).display().to_string()],
+        sites: vec![SITE.into()],
+        goals: vec![GOAL.into()],
+        ..IngestConfig::default()
+    };
+    let summary = ingest(&cfg)?;
+    eprint!("{summary}");
+    let q = crate::queries::find("keyword_ranking")?;
+    let mut params = BTreeMap::new();
+    params.insert("limit".to_string(), "15".to_string());
+    let sql = q.render(&params)?;
+    let store = Store::open(&store)?;
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let ctx = crate::sql::session(&store).await?;
+        let (schema, batches) = crate::sql::run(&ctx, &sql).await?;
+        println!(
+            "\nTop keywords by last-touch conversions ({} conversions in the sample):",
+            truth.conversions
+        );
+        output::write(
+            &mut std::io::stdout().lock(),
+            OutputFormat::Table,
+            &schema,
+            &batches,
+        )
+    })?;
+    match &args.keep {
+        Some(d) => eprintln!(
+            "\nThe log and store are in {}; try:\n  keyrank sql --store {} \"SELECT source, SUM(visits) FROM keyword_daily GROUP BY source ORDER BY 2 DESC\"",
+            d.display(),
+            d.join("store").display()
+        ),
+        None => eprintln!(
+            "\n(the demo's files were in a temp folder, now removed; use --keep DIR to keep them)"
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! The command line: one file per subcommand, each an `Args` struct and a `run`.
+
+mod demo;
+mod generate;
+mod ingest;
+mod query;
+mod sql;
+
+use crate::error::{Error, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyrank",
+    version,
+    about = "Keyword-attribution analytics from access logs, aggregate-only"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read access logs and write per-keyword daily aggregates to a store.
+    Ingest(Box<ingest::Args>),
+    /// Run SQL over a store, or open an interactive SQL shell.
+    Sql(sql::Args),
+    /// Run a canned query from queries/ (use --list to see them).
+    Query(query::Args),
+    /// Write a realistic sample log and the exact aggregates it should produce.
+    Generate(generate::Args),
+    /// Generate a small data set, ingest it and show the top keywords.
+    Demo(demo::Args),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Ingest(a) => ingest::run(*a),
+        Command::Sql(a) => sql::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+/// A tokio runtime for the commands that run SQL.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
+}
+
+/// `30d`, `12h`, `30m`, `45s`; a bare number is days.
+pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "d"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 30d, 12h or 30m, got {s:?}"))?;
+    let unit_secs = match unit {
+        "d" | "day" | "days" => 86_400,
+        "h" | "hour" | "hours" => 3_600,
+        "m" | "min" | "minutes" => 60,
+        "s" | "sec" | "seconds" => 1,
+        _ => {
+            return Err(format!(
+                "unknown duration unit {unit:?} in {s:?} (use d, h, m or s)"
+            ));
+        }
+    };
+    Ok(n * unit_secs)
+}
+
+/// `YYYY-MM-DD` to a day number, for clap.
+pub fn parse_date(s: &str) -> std::result::Result<i32, String> {
+    crate::parse::time::parse_day(s).ok_or_else(|| format!("expected a date YYYY-MM-DD, got {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(30 * 86_400));
+        assert_eq!(parse_duration("30m"), Ok(1_800));
+        assert_eq!(parse_duration("7"), Ok(7 * 86_400));
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("d").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,590 @@
+//! Ingest: runs the pipeline parse → classify → visits/attribution → store over a
+//! set of log files and writes the days they cover. Returns a [`RunSummary`].
+
+use crate::classify::engines::EngineTable;
+use crate::classify::{Acquisition, Classifier, Exclusion, NOT_PROVIDED, canonical_host};
+use crate::error::{Error, Result};
+use crate::input::{self, LineReader, Source};
+use crate::parse::time::{day_of, format_day};
+use crate::parse::{CookieNames, Hit, LogFormat, query_param, split_uri};
+use crate::rollup::Segment;
+use crate::store::{InputRecord, LedgerEntry, Store};
+use crate::visits::{Conversion, ConversionOutcome, PageView, Sessionizer};
+use serde::Serialize;
+use siphasher::sip::SipHasher13;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::Hasher;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How many bad lines are reported by position; all are counted.
+const MAX_REPORTED_PROBLEMS: usize = 10;
+/// Landing paths are cut to this many bytes.
+const MAX_LANDING_BYTES: usize = 200;
+
+/// Everything `keyrank ingest` needs, validated.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub store: PathBuf,
+    pub inputs: Vec<String>,
+    pub log_format: String,
+    pub json_fields: String,
+    pub sites: Vec<String>,
+    pub engines_files: Vec<PathBuf>,
+    pub goals: Vec<String>,
+    pub revenue_param: String,
+    pub order_param: String,
+    pub visitor_cookie: Option<String>,
+    pub login_cookie: Option<String>,
+    pub timeout_secs: i64,
+    pub lookback_secs: i64,
+    /// Days before this are read as lookback context only.
+    pub write_from: Option<i32>,
+    pub progress: bool,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            store: PathBuf::from("store"),
+            inputs: Vec::new(),
+            log_format: "combined".into(),
+            json_fields: String::new(),
+            sites: Vec::new(),
+            engines_files: Vec::new(),
+            goals: Vec::new(),
+            revenue_param: "revenue".into(),
+            order_param: "order_id".into(),
+            visitor_cookie: None,
+            login_cookie: None,
+            timeout_secs: crate::visits::DEFAULT_TIMEOUT_SECS,
+            lookback_secs: crate::visits::DEFAULT_LOOKBACK_SECS,
+            write_from: None,
+            progress: false,
+        }
+    }
+}
+
+/// Counts of one run, printed on stderr and kept in the ledger.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct RunSummary {
+    pub lines_read: u64,
+    pub parsed: u64,
+    pub malformed: u64,
+    pub crawlers: u64,
+    pub assets: u64,
+    pub error_status: u64,
+    pub redirects: u64,
+    pub other_methods: u64,
+    pub page_views: u64,
+    pub visits: u64,
+    pub direct_visits: u64,
+    pub search_visits: u64,
+    pub keyword_visits: u64,
+    pub not_provided_visits: u64,
+    pub campaign_visits: u64,
+    pub referral_visits: u64,
+    pub search_visits_by_engine: BTreeMap<String, u64>,
+    pub conversions: u64,
+    pub unattributed: u64,
+    pub duplicate_orders: u64,
+    pub bad_revenue: u64,
+    pub days_written: u64,
+    pub rows_written: u64,
+    pub site_hosts: Vec<String>,
+    pub elapsed_secs: f64,
+    pub lines_per_sec: f64,
+    /// `file:line: reason` of the first few bad lines; never their content.
+    pub problems: Vec<String>,
+}
+
+impl RunSummary {
+    fn problem(&mut self, source: &str, line: u64, reason: &str) {
+        if self.problems.len() < MAX_REPORTED_PROBLEMS {
+            self.problems.push(format!("{source}:{line}: {reason}"));
+        }
+    }
+
+    /// Share of search visits without a term, 0 when there were none.
+    pub fn not_provided_share(&self) -> f64 {
+        if self.search_visits == 0 {
+            0.0
+        } else {
+            self.not_provided_visits as f64 / self.search_visits as f64
+        }
+    }
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "keyrank ingest summary")?;
+        writeln!(f, "  lines read        {:>12}", self.lines_read)?;
+        writeln!(f, "  parsed            {:>12}", self.parsed)?;
+        writeln!(f, "  malformed         {:>12}", self.malformed)?;
+        writeln!(
+            f,
+            "  excluded          {:>12}  (crawlers {}, assets {}, error status {}, redirects {}, other methods {})",
+            self.crawlers + self.assets + self.error_status + self.redirects + self.other_methods,
+            self.crawlers,
+            self.assets,
+            self.error_status,
+            self.redirects,
+            self.other_methods
+        )?;
+        writeln!(f, "  page views        {:>12}", self.page_views)?;
+        writeln!(
+            f,
+            "  visits            {:>12}  (search {}, campaign {}, referral {}, direct {})",
+            self.visits,
+            self.search_visits,
+            self.campaign_visits,
+            self.referral_visits,
+            self.direct_visits
+        )?;
+        writeln!(
+            f,
+            "  search visits     {:>12}  (with keyword {}, not provided {}, {:.1}%)",
+            self.search_visits,
+            self.keyword_visits,
+            self.not_provided_visits,
+            100.0 * self.not_provided_share()
+        )?;
+        for (engine, n) in &self.search_visits_by_engine {
+            writeln!(f, "    {engine:<24} {n:>8}")?;
+        }
+        writeln!(
+            f,
+            "  conversions       {:>12}  (unattributed {}, duplicate orders skipped {}, bad revenue {})",
+            self.conversions, self.unattributed, self.duplicate_orders, self.bad_revenue
+        )?;
+        writeln!(
+            f,
+            "  days written      {:>12}  ({} rows)",
+            self.days_written, self.rows_written
+        )?;
+        if !self.site_hosts.is_empty() {
+            writeln!(f, "  site hosts        {}", self.site_hosts.join(", "))?;
+        }
+        writeln!(
+            f,
+            "  elapsed           {:>11.2}s  ({:.0} lines/s)",
+            self.elapsed_secs, self.lines_per_sec
+        )?;
+        if !self.problems.is_empty() {
+            writeln!(f, "  first problems:")?;
+            for p in &self.problems {
+                writeln!(f, "    {p}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keyed hashes for visitor keys and order ids; the key is random per run, never written.
+struct Keyed(u64, u64);
+
+impl Keyed {
+    fn random() -> Self {
+        Keyed(rand::random(), rand::random())
+    }
+
+    fn hash(&self, parts: &[&[u8]]) -> u64 {
+        let mut h = SipHasher13::new_with_keys(self.0, self.1);
+        for p in parts {
+            h.write(p);
+            h.write_u8(0xff);
+        }
+        h.finish()
+    }
+}
+
+/// Runs an ingest. Progress (when enabled) goes to stderr; the summary is returned.
+pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if cfg.inputs.is_empty() {
+        return Err(Error::usage("no input files given (use - for stdin)"));
+    }
+    let mut cookies = CookieNames::default();
+    let visitor_slot = cfg
+        .visitor_cookie
+        .as_deref()
+        .map(|n| cookies.add(n))
+        .transpose()?;
+    let login_slot = cfg
+        .login_cookie
+        .as_deref()
+        .map(|n| cookies.add(n))
+        .transpose()?;
+    let format = LogFormat::from_spec(&cfg.log_format, &cfg.json_fields, &cookies)?;
+    let mut engines = EngineTable::builtin();
+    for f in &cfg.engines_files {
+        engines.extend_from_matomo_file(f)?;
+    }
+    let mut sources = input::expand(&cfg.inputs)?;
+    let store = Store::create(&cfg.store)?;
+    let run_id = format!("{:016x}", rand::random::<u64>());
+    let run_dir = store.run_dir(&run_id)?;
+
+    let mut classifier = Classifier::new(engines, &cfg.sites);
+    let mut summary = RunSummary::default();
+    let scan = prescan(&sources, &format, &classifier)?;
+    order_by_first_time(&mut sources, &scan.first_ts);
+    if cfg.sites.is_empty()
+        && let Some(host) = scan.likely_site_host()
+    {
+        classifier.add_site_host(&host);
+    }
+    summary.site_hosts = classifier.site_hosts().iter().cloned().collect();
+    summary.site_hosts.sort();
+
+    let key = Keyed::random();
+    let goals: Vec<&[u8]> = cfg.goals.iter().map(|g| g.as_bytes()).collect();
+    let mut sessions = Sessionizer::new(cfg.timeout_secs, cfg.lookback_secs, cfg.write_from);
+    let mut days = BTreeSet::new();
+    let mut inputs = Vec::new();
+    let progress = progress_bar(cfg.progress);
+
+    for source in &sources {
+        let name = source.display();
+        let mut reader = LineReader::new(input::open(source)?);
+        let mut parser = format.parser();
+        let mut line_no = 0u64;
+        while let Some(line) = reader.next_line().map_err(|e| Error::io(&name, e))? {
+            line_no += 1;
+            summary.lines_read += 1;
+            if line_no.is_multiple_of(65_536) {
+                progress.set_message(format!("{} lines", summary.lines_read));
+                sessions.evict_idle();
+            }
+            if line.is_empty() {
+                summary.malformed += 1;
+                summary.problem(&name, line_no, "empty line");
+                continue;
+            }
+            let hit = match parser.parse(line) {
+                Ok(hit) => hit,
+                Err(reason) => {
+                    summary.malformed += 1;
+                    summary.problem(&name, line_no, reason);
+                    continue;
+                }
+            };
+            summary.parsed += 1;
+            days.insert(day_of(hit.ts));
+            let (path, query) = split_uri(hit.uri);
+            let goal = goals.iter().any(|g| path.starts_with(g));
+            if let Some(ex) = classifier.exclusion(&hit, goal) {
+                *match ex {
+                    Exclusion::Crawler => &mut summary.crawlers,
+                    Exclusion::ErrorStatus => &mut summary.error_status,
+                    Exclusion::Method => &mut summary.other_methods,
+                    Exclusion::Asset => &mut summary.assets,
+                    Exclusion::Redirect => &mut summary.redirects,
+                } += 1;
+                continue;
+            }
+            summary.page_views += 1;
+            let visitor = match visitor_slot.and_then(|s| hit.cookie(s, &cookies)) {
+                Some(c) => key.hash(&[b"c", c]),
+                None => key.hash(&[b"h", hit.client, hit.user_agent]),
+            };
+            let member = hit.user().is_some()
+                || login_slot.is_some_and(|s| hit.cookie(s, &cookies).is_some());
+            let acquisition = classifier.acquisition(&hit);
+            let landing = landing_path(path);
+            let pv = PageView {
+                visitor,
+                ts: hit.ts,
+                acquisition,
+                landing: &landing,
+                segment: if member {
+                    Segment::Member
+                } else {
+                    Segment::Anonymous
+                },
+            };
+            if sessions.page_view(&pv) {
+                count_visit(&mut summary, &pv.acquisition);
+            }
+            if goal {
+                let conv = conversion(&hit, query, cfg, &key, &mut summary, &name, line_no);
+                summary.conversions += 1;
+                match sessions.conversion(visitor, hit.ts, &conv) {
+                    ConversionOutcome::Attributed => {}
+                    ConversionOutcome::Unattributed => summary.unattributed += 1,
+                    ConversionOutcome::DuplicateOrder => {
+                        summary.conversions -= 1;
+                        summary.duplicate_orders += 1;
+                    }
+                }
+            }
+        }
+        let (fingerprint, bytes) = reader.fingerprint();
+        inputs.push(InputRecord {
+            name: match source {
+                Source::Stdin => "-".into(),
+                Source::File(p) => p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            },
+            bytes,
+            fingerprint,
+            lines: line_no,
+        });
+    }
+    progress.finish_and_clear();
+
+    let rows = sessions.rollup.into_rows();
+    let write_days: Vec<i32> = days
+        .iter()
+        .copied()
+        .filter(|d| cfg.write_from.is_none_or(|from| *d >= from))
+        .collect();
+    summary.days_written = store.write_days(&run_dir, &write_days, &rows)? as u64;
+    summary.rows_written = rows.len() as u64;
+    summary.elapsed_secs = started.elapsed().as_secs_f64();
+    summary.lines_per_sec = summary.lines_read as f64 / summary.elapsed_secs.max(1e-9);
+
+    let entry = LedgerEntry {
+        run_id,
+        command: "ingest".into(),
+        keyrank_version: env!("CARGO_PKG_VERSION").into(),
+        started_at,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        inputs,
+        days_written: write_days.iter().map(|d| format_day(*d)).collect(),
+        settings: serde_json::json!({
+            "log_format": cfg.log_format,
+            "sites": summary.site_hosts,
+            "engines_files": cfg.engines_files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
+            "goals": cfg.goals,
+            "revenue_param": cfg.revenue_param,
+            "order_param": cfg.order_param,
+            "visitor_cookie": cfg.visitor_cookie.is_some(),
+            "timeout_secs": cfg.timeout_secs,
+            "lookback_secs": cfg.lookback_secs,
+            "write_from": cfg.write_from.map(format_day),
+        }),
+        counts: serde_json::to_value(&summary).map_err(|e| Error::Other(e.to_string()))?,
+    };
+    store.append_ledger(&run_dir, &entry)?;
+    Ok(summary)
+}
+
+fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {
+    summary.visits += 1;
+    match acquisition {
+        Acquisition::Direct | Acquisition::Internal => summary.direct_visits += 1,
+        Acquisition::External(c) if c.is_organic_search() => {
+            summary.search_visits += 1;
+            *summary
+                .search_visits_by_engine
+                .entry(c.source.clone())
+                .or_default() += 1;
+            if c.keyword.as_deref() == Some(NOT_PROVIDED) {
+                summary.not_provided_visits += 1;
+            } else {
+                summary.keyword_visits += 1;
+            }
+        }
+        Acquisition::External(c) if c.medium == "referral" => summary.referral_visits += 1,
+        Acquisition::External(_) => summary.campaign_visits += 1,
+    }
+}
+
+/// The revenue and order id of a goal hit, from its query parameters.
+fn conversion(
+    hit: &Hit,
+    query: &[u8],
+    cfg: &IngestConfig,
+    key: &Keyed,
+    summary: &mut RunSummary,
+    source: &str,
+    line: u64,
+) -> Conversion {
+    let _ = hit;
+    let cents = match query_param(query, cfg.revenue_param.as_bytes()) {
+        None => 0,
+        Some(raw) => {
+            let text = String::from_utf8_lossy(&crate::classify::keyword::percent_decode(raw))
+                .into_owned();
+            match parse_cents(&text) {
+                Some(c) => c,
+                None => {
+                    summary.bad_revenue += 1;
+                    summary.problem(
+                        source,
+                        line,
+                        "goal hit with a bad revenue value (counted as 0)",
+                    );
+                    0
+                }
+            }
+        }
+    };
+    let order = query_param(query, cfg.order_param.as_bytes())
+        .filter(|o| !o.is_empty())
+        .map(|o| key.hash(&[b"o", o]));
+    Conversion { order, cents }
+}
+
+/// `12`, `12.5`, `12.34` → cents; negative, more than two decimals or junk → None.
+pub fn parse_cents(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (whole, frac) = match t.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (t, ""),
+    };
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.len() > 2 || whole.len() > 15 {
+        return None;
+    }
+    let w: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let f: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    Some(w * 100 + f)
+}
+
+fn landing_path(path: &[u8]) -> String {
+    let path = if path.is_empty() { &b"/"[..] } else { path };
+    let mut end = path.len().min(MAX_LANDING_BYTES);
+    let s = loop {
+        match std::str::from_utf8(&path[..end]) {
+            Ok(s) => break std::borrow::Cow::Borrowed(s),
+            Err(e) if e.valid_up_to() > 0 && e.error_len().is_none() => end = e.valid_up_to(),
+            Err(_) => break String::from_utf8_lossy(&path[..end]),
+        }
+    };
+    s.into_owned()
+}
+
+/// What a quick look at the start of each input tells: its first timestamp (to read
+/// rotated files oldest first) and which referrer hosts dominate (the site's own).
+struct Prescan {
+    first_ts: Vec<Option<i64>>,
+    referrer_hosts: HashMap<String, u64>,
+    referrers: u64,
+}
+
+const PRESCAN_LINES: usize = 20_000;
+
+fn prescan(sources: &[Source], format: &LogFormat, classifier: &Classifier) -> Result<Prescan> {
+    let mut scan = Prescan {
+        first_ts: Vec::new(),
+        referrer_hosts: HashMap::new(),
+        referrers: 0,
+    };
+    for source in sources {
+        if *source == Source::Stdin {
+            scan.first_ts.push(None);
+            continue;
+        }
+        let mut reader = LineReader::new(input::open(source)?);
+        let mut parser = format.parser();
+        let mut first = None;
+        let budget = if scan.referrers == 0 {
+            PRESCAN_LINES
+        } else {
+            200
+        };
+        for _ in 0..budget {
+            let Some(line) = reader
+                .next_line()
+                .map_err(|e| Error::io(source.display(), e))?
+            else {
+                break;
+            };
+            let Ok(hit) = parser.parse(line) else {
+                continue;
+            };
+            first.get_or_insert(hit.ts);
+            if budget < PRESCAN_LINES || classifier.exclusion(&hit, false).is_some() {
+                continue;
+            }
+            if let Some(r) = hit.referer()
+                && let Some(url) = crate::classify::RefUrl::parse(r)
+                && classifier.engines().lookup(&url.host).is_none()
+            {
+                scan.referrers += 1;
+                *scan
+                    .referrer_hosts
+                    .entry(canonical_host(&url.host))
+                    .or_default() += 1;
+            }
+        }
+        scan.first_ts.push(first);
+    }
+    Ok(scan)
+}
+
+impl Prescan {
+    /// The referrer host behind at least 30% of the referred page views, if any: on a
+    /// site's own log that is the site itself (people clicking from page to page).
+    fn likely_site_host(&self) -> Option<String> {
+        let (host, n) = self.referrer_hosts.iter().max_by_key(|(h, n)| (**n, *h))?;
+        (*n * 10 >= self.referrers * 3 && *n >= 5).then(|| host.clone())
+    }
+}
+
+/// Oldest input first, so visits and lookback run forward in time across rotated files.
+fn order_by_first_time(sources: &mut [Source], first_ts: &[Option<i64>]) {
+    let mut keyed: Vec<(Option<i64>, usize, Source)> = sources
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, s)| (first_ts[i], i, s))
+        .collect();
+    keyed.sort_by_key(|(ts, i, _)| (ts.unwrap_or(i64::MAX), *i));
+    for (slot, (_, _, s)) in sources.iter_mut().zip(keyed) {
+        *slot = s;
+    }
+}
+
+fn progress_bar(enabled: bool) -> indicatif::ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cents() {
+        assert_eq!(parse_cents("12"), Some(1200));
+        assert_eq!(parse_cents("12.5"), Some(1250));
+        assert_eq!(parse_cents("0.07"), Some(7));
+        assert_eq!(parse_cents(".5"), Some(50));
+        assert_eq!(parse_cents("-3"), None);
+        assert_eq!(parse_cents("1.234"), None);
+        assert_eq!(parse_cents("abc"), None);
+        assert_eq!(parse_cents(""), None);
+    }
+
+    #[test]
+    fn landing_paths_are_cut_on_char_boundaries() {
+        assert_eq!(landing_path(b""), "/");
+        let long = "é".repeat(150);
+        let l = landing_path(long.as_bytes());
+        assert!(l.len() <= MAX_LANDING_BYTES && l.chars().all(|c| c == 'é'));
+    }
+}

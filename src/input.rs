@@ -1,0 +1,212 @@
+//! Input files: globs expanded, `-` for stdin, gzip and zstd read transparently
+//! (by magic bytes, so a rotated `access.log.2.gz` and a misnamed file both work).
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One input: a file path or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Source {
+    /// How the input is named in messages (`file:line`).
+    pub fn display(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Expands globs (`logs/*.gz`) and keeps plain paths and `-` as they are. A glob
+/// that matches nothing, or a path that does not exist, is an error naming it.
+pub fn expand(args: &[String]) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            out.push(Source::Stdin);
+            continue;
+        }
+        if arg.contains(['*', '?', '[']) && !Path::new(arg).exists() {
+            let paths =
+                glob::glob(arg).map_err(|e| Error::usage(format!("bad glob {arg:?}: {e}")))?;
+            let mut matched: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
+            if matched.is_empty() {
+                return Err(Error::usage(format!("no file matches {arg:?}")));
+            }
+            matched.sort();
+            out.extend(matched.into_iter().map(Source::File));
+            continue;
+        }
+        let p = PathBuf::from(arg);
+        if !p.is_file() {
+            return Err(Error::usage(format!("{arg}: no such file")));
+        }
+        out.push(Source::File(p));
+    }
+    Ok(out)
+}
+
+/// Opens a source, decompressing gzip or zstd when its first bytes say so.
+pub fn open(source: &Source) -> Result<Box<dyn BufRead + Send>> {
+    let raw: Box<dyn Read + Send> = match source {
+        Source::Stdin => Box::new(io::stdin()),
+        Source::File(p) => Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
+    };
+    let mut buf = BufReader::with_capacity(1 << 20, raw);
+    let magic = buf.fill_buf().map_err(|e| Error::io(source.display(), e))?;
+    let reader: Box<dyn BufRead + Send> = if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(buf),
+        ))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let dec = zstd::stream::read::Decoder::with_buffer(buf)
+            .map_err(|e| Error::io(source.display(), e))?;
+        Box::new(BufReader::with_capacity(1 << 20, dec))
+    } else {
+        Box::new(buf)
+    };
+    Ok(reader)
+}
+
+/// Reads lines in large chunks, hashing every byte for the input's fingerprint.
+/// `\r\n` endings are trimmed; the last line need not end in a newline.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R) -> Self {
+        LineReader {
+            inner,
+            buf: vec![0; 1 << 20],
+            start: 0,
+            end: 0,
+            eof: false,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The next line without its end-of-line bytes, or `None` at the end.
+    pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        loop {
+            if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let line_start = self.start;
+                let mut line_end = self.start + nl;
+                self.start = line_end + 1;
+                if line_end > line_start && self.buf[line_end - 1] == b'\r' {
+                    line_end -= 1;
+                }
+                return Ok(Some(&self.buf[line_start..line_end]));
+            }
+            if self.eof {
+                if self.start < self.end {
+                    let (s, mut e) = (self.start, self.end);
+                    self.start = self.end;
+                    if self.buf[e - 1] == b'\r' {
+                        e -= 1;
+                    }
+                    return Ok(Some(&self.buf[s..e]));
+                }
+                return Ok(None);
+            }
+            // Move the partial line to the front; grow for lines longer than the buffer.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = self.inner.read(&mut self.buf[self.end..])?;
+            if n == 0 {
+                self.eof = true;
+            } else {
+                self.hasher.update(&self.buf[self.end..self.end + n]);
+                self.bytes += n as u64;
+                self.end += n;
+            }
+        }
+    }
+
+    /// Content fingerprint (xxh3-64 of the decompressed bytes) and length so far.
+    pub fn fingerprint(&self) -> (String, u64) {
+        (format!("{:016x}", self.hasher.digest()), self.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines(data: &[u8]) -> Vec<Vec<u8>> {
+        let mut r = LineReader::new(data);
+        r.buf = vec![0; 4];
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            out.push(l.to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_across_small_buffers() {
+        assert_eq!(
+            lines(b"ab\r\ncdefghij\n\nlast"),
+            vec![
+                b"ab".to_vec(),
+                b"cdefghij".to_vec(),
+                b"".to_vec(),
+                b"last".to_vec()
+            ]
+        );
+        assert!(lines(b"").is_empty());
+    }
+
+    #[test]
+    fn reads_gzip_and_zstd_by_magic() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"line one\nline two\n";
+        let gz = dir.path().join("a.log.1");
+        let mut e = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), Default::default());
+        e.write_all(text).unwrap();
+        e.finish().unwrap();
+        let zs = dir.path().join("a.log.zst");
+        std::fs::write(&zs, zstd::encode_all(&text[..], 3).unwrap()).unwrap();
+        for p in [gz, zs] {
+            let mut s = String::new();
+            open(&Source::File(p))
+                .unwrap()
+                .read_to_string(&mut s)
+                .unwrap();
+            assert_eq!(s.as_bytes(), text);
+        }
+    }
+
+    #[test]
+    fn globs_and_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["b.log", "a.log", "c.txt"] {
+            std::fs::write(dir.path().join(n), "x").unwrap();
+        }
+        let pat = format!("{}/*.log", dir.path().display());
+        let got = expand(&[pat]).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(matches!(&got[0], Source::File(p) if p.ends_with("a.log")));
+        assert!(expand(&["/nonexistent/x.log".into()]).is_err());
+        assert!(expand(&[format!("{}/*.nothing", dir.path().display())]).is_err());
+    }
+}

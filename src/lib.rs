@@ -1,0 +1,21 @@
+//! keyrank: search terms from access logs to per-keyword aggregates, queried with SQL.
+//!
+//! The pipeline runs one way: [`parse`] → [`classify`] → [`visits`] → [`rollup`] →
+//! [`store`] → [`sql`]. Only aggregates leave a run; visitor identity is a keyed hash
+//! in memory whose key is random per run and never written.
+
+pub mod classify;
+pub mod cli;
+pub mod error;
+pub mod generate;
+pub mod ingest;
+pub mod input;
+pub mod output;
+pub mod parse;
+pub mod queries;
+pub mod rollup;
+pub mod sql;
+pub mod store;
+pub mod visits;
+
+pub use error::{Error, Result};

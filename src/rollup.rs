@@ -1,0 +1,207 @@
+//! The per-keyword aggregates a run produces: one row per day × channel × landing ×
+//! segment. This is all that leaves a run; visitor keys stay in [`Rollup`]'s
+//! distinct-visitor set in memory and are dropped with it.
+
+use crate::classify::Channel;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+/// Interns values to dense ids so hot maps key on integers, not strings.
+#[derive(Debug)]
+pub struct Interner<T> {
+    ids: HashMap<T, u32>,
+    values: Vec<T>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            ids: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone> Interner<T> {
+    pub fn intern(&mut self, value: &T) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.clone());
+        self.ids.insert(value.clone(), id);
+        id
+    }
+
+    pub fn get(&self, id: u32) -> &T {
+        &self.values[id as usize]
+    }
+}
+
+impl Interner<String> {
+    /// Interns a borrowed string without allocating when it is already known.
+    pub fn intern_str(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        self.intern(&value.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Segment {
+    Anonymous,
+    Member,
+}
+
+impl Segment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Segment::Anonymous => "anonymous",
+            Segment::Member => "member",
+        }
+    }
+}
+
+/// The attribution models whose conversions and revenue are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributionModel {
+    First,
+    Last,
+}
+
+impl AttributionModel {
+    pub const ALL: [AttributionModel; 2] = [AttributionModel::First, AttributionModel::Last];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AttributionModel::First => "first",
+            AttributionModel::Last => "last",
+        }
+    }
+}
+
+/// Counts of one row. Revenue in minor units (cents), exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub visits: i64,
+    pub visitors: i64,
+    pub pageviews: i64,
+    pub conversions: [i64; 2],
+    pub revenue: [i64; 2],
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.visits += o.visits;
+        self.visitors += o.visitors;
+        self.pageviews += o.pageviews;
+        for m in 0..2 {
+            self.conversions[m] += o.conversions[m];
+            self.revenue[m] += o.revenue[m];
+        }
+    }
+}
+
+/// Row dimensions other than the day, as interned ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DimsKey {
+    pub channel: u32,
+    pub landing: u32,
+    pub segment: Segment,
+}
+
+/// One finished row, ready for the privacy gate and the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub day: i32,
+    pub channel: Channel,
+    pub landing: String,
+    pub segment: Segment,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Default)]
+pub struct Rollup {
+    pub channels: Interner<Channel>,
+    pub landings: Interner<String>,
+    dims: Interner<DimsKey>,
+    rows: HashMap<(i32, u32), Counts>,
+    /// (day, dims, visitor key): for the distinct-visitor count of each row.
+    seen: HashSet<(i32, u32, u64)>,
+}
+
+impl Rollup {
+    pub fn dims(&mut self, key: DimsKey) -> u32 {
+        self.dims.intern(&key)
+    }
+
+    pub fn dims_key(&self, id: u32) -> DimsKey {
+        *self.dims.get(id)
+    }
+
+    fn row(&mut self, day: i32, dims: u32) -> &mut Counts {
+        self.rows.entry((day, dims)).or_default()
+    }
+
+    pub fn add_visit(&mut self, day: i32, dims: u32, visitor: u64) {
+        let new_visitor = self.seen.insert((day, dims, visitor));
+        let row = self.row(day, dims);
+        row.visits += 1;
+        if new_visitor {
+            row.visitors += 1;
+        }
+    }
+
+    pub fn add_pageview(&mut self, day: i32, dims: u32) {
+        self.row(day, dims).pageviews += 1;
+    }
+
+    pub fn add_conversion(&mut self, day: i32, dims: u32, model: AttributionModel, cents: i64) {
+        let row = self.row(day, dims);
+        row.conversions[model as usize] += 1;
+        row.revenue[model as usize] += cents;
+    }
+
+    /// The rows, sorted by day and dimensions so output is deterministic.
+    pub fn into_rows(self) -> Vec<Row> {
+        let Rollup {
+            channels,
+            landings,
+            dims,
+            rows,
+            ..
+        } = self;
+        let mut out: Vec<Row> = rows
+            .into_iter()
+            .map(|((day, d), counts)| {
+                let key = dims.get(d);
+                Row {
+                    day,
+                    channel: channels.get(key.channel).clone(),
+                    landing: landings.get(key.landing).clone(),
+                    segment: key.segment,
+                    counts,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (
+                a.day,
+                &a.channel.source,
+                &a.channel.medium,
+                &a.channel.keyword,
+            )
+                .cmp(&(
+                    b.day,
+                    &b.channel.source,
+                    &b.channel.medium,
+                    &b.channel.keyword,
+                ))
+                .then_with(|| a.channel.campaign.cmp(&b.channel.campaign))
+                .then_with(|| a.landing.cmp(&b.landing))
+                .then_with(|| a.segment.cmp(&b.segment))
+        });
+        out
+    }
+}

@@ -1,0 +1,102 @@
+//! The one place that builds a DataFusion `SessionContext` over a store and registers
+//! its tables. Everything that runs SQL (the CLI, tests, benches) goes through here.
+
+use crate::error::Result;
+use crate::store::{KEYWORD_DAILY, Store, file_schema};
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use std::sync::Arc;
+
+/// A context with the store's tables registered: `keyword_daily` (Parquet,
+/// partitioned by `day`) and `ingest_runs` (the ledger).
+pub async fn session(store: &Store) -> Result<SessionContext> {
+    // DATAFUSION_* environment variables still apply.
+    let config = SessionConfig::from_env()?
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("keyrank", "public");
+    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    register_all(&ctx, store).await?;
+    Ok(ctx)
+}
+
+/// Registers every table of the store on `ctx`.
+pub async fn register_all(ctx: &SessionContext, store: &Store) -> Result<()> {
+    let dir = std::path::absolute(store.table_dir(KEYWORD_DAILY))
+        .map_err(|e| crate::error::Error::io(store.root(), e))?;
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("day".to_string(), DataType::Date32)]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(file_schema());
+    ctx.register_table(KEYWORD_DAILY, Arc::new(ListingTable::try_new(config)?))?;
+    ctx.register_table("ingest_runs", Arc::new(ledger_table(store)?))?;
+    Ok(())
+}
+
+fn ledger_table(store: &Store) -> Result<MemTable> {
+    let entries = store.ledger()?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("command", DataType::Utf8, false),
+        Field::new("started_at", DataType::Utf8, false),
+        Field::new("finished_at", DataType::Utf8, false),
+        Field::new("inputs", DataType::Int64, false),
+        Field::new("lines_read", DataType::Int64, true),
+        Field::new("malformed", DataType::Int64, true),
+        Field::new("visits", DataType::Int64, true),
+        Field::new("conversions", DataType::Int64, true),
+        Field::new("days_written", DataType::Utf8, false),
+    ]));
+    let count = |key: &str| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(
+            entries
+                .iter()
+                .map(|e| e.counts.get(key).and_then(|v| v.as_i64())),
+        ))
+    };
+    let strings = |f: &dyn Fn(&crate::store::LedgerEntry) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(entries.iter().map(f)))
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            strings(&|e| e.run_id.clone()),
+            strings(&|e| e.command.clone()),
+            strings(&|e| e.started_at.clone()),
+            strings(&|e| e.finished_at.clone()),
+            Arc::new(Int64Array::from_iter_values(
+                entries.iter().map(|e| e.inputs.len() as i64),
+            )),
+            count("lines_read"),
+            count("malformed"),
+            count("visits"),
+            count("conversions"),
+            strings(&|e| e.days_written.join(",")),
+        ],
+    )?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+}
+
+/// Runs one SQL statement and collects its result.
+pub async fn run(ctx: &SessionContext, sql: &str) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok((schema, batches))
+}

@@ -1,0 +1,254 @@
+//! The store: a folder of Parquet files, Hive-partitioned by day
+//! (`keyword_daily/day=2015-05-17/part-0.parquet`), each written to a run folder and
+//! renamed into place, plus a ledger of runs (`ledger.jsonl`). Only aggregates.
+
+use crate::error::{Error, Result};
+use crate::parse::time::format_day;
+use crate::rollup::{AttributionModel, Row};
+use datafusion::arrow::array::{
+    ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const KEYWORD_DAILY: &str = "keyword_daily";
+pub const LEDGER: &str = "ledger.jsonl";
+const TMP: &str = ".tmp";
+/// Money: exact decimals with two places.
+pub const MONEY: DataType = DataType::Decimal128(18, 2);
+
+/// Columns stored in each day's file (`day` comes from the folder name).
+pub fn file_schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("medium", DataType::Utf8, false),
+        Field::new("keyword", DataType::Utf8, true),
+        Field::new("campaign", DataType::Utf8, true),
+        Field::new("landing", DataType::Utf8, false),
+        Field::new("segment", DataType::Utf8, false),
+        Field::new("visits", DataType::Int64, false),
+        Field::new("visitors", DataType::Int64, false),
+        Field::new("pageviews", DataType::Int64, false),
+    ];
+    for m in AttributionModel::ALL {
+        fields.push(Field::new(
+            format!("conversions_{}", m.name()),
+            DataType::Int64,
+            false,
+        ));
+        fields.push(Field::new(format!("revenue_{}", m.name()), MONEY, false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// An open store folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) a store folder.
+    pub fn create(root: &Path) -> Result<Self> {
+        fs::create_dir_all(root.join(KEYWORD_DAILY)).map_err(|e| Error::io(root, e))?;
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing store; a missing folder is a usage error that says what to do.
+    pub fn open(root: &Path) -> Result<Self> {
+        if !root.join(KEYWORD_DAILY).is_dir() {
+            return Err(Error::usage(format!(
+                "{} is not a keyrank store (no {KEYWORD_DAILY}/ folder); run `keyrank ingest --store {}` first",
+                root.display(),
+                root.display()
+            )));
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn table_dir(&self, table: &str) -> PathBuf {
+        self.root.join(table)
+    }
+
+    /// A private folder for this run's temporary files; removed when dropped.
+    pub fn run_dir(&self, run_id: &str) -> Result<RunDir> {
+        let path = self.root.join(TMP).join(format!("run-{run_id}"));
+        fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(RunDir { path })
+    }
+
+    /// Replaces the given days of `keyword_daily` with `rows` (rows of other days are
+    /// ignored). A day with no rows gets an empty file, so old figures are replaced too.
+    pub fn write_days(&self, run: &RunDir, days: &[i32], rows: &[Row]) -> Result<usize> {
+        let schema = file_schema();
+        let mut written = 0;
+        for &day in days {
+            let day_rows: Vec<&Row> = rows.iter().filter(|r| r.day == day).collect();
+            let batch = rows_to_batch(&schema, &day_rows)?;
+            let part = format!("day={}", format_day(day));
+            let tmp = run.path.join(format!("{part}.parquet"));
+            write_parquet(&tmp, &batch)?;
+            let dir = self.table_dir(KEYWORD_DAILY).join(&part);
+            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let dest = dir.join("part-0.parquet");
+            fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// Appends one entry to the ledger (rewritten to a temp file and renamed).
+    pub fn append_ledger(&self, run: &RunDir, entry: &LedgerEntry) -> Result<()> {
+        let path = self.root.join(LEDGER);
+        let mut text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        text.push_str(&serde_json::to_string(entry).map_err(|e| Error::Other(e.to_string()))?);
+        text.push('\n');
+        let tmp = run.path.join(LEDGER);
+        let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// All ledger entries, oldest first.
+    pub fn ledger(&self) -> Result<Vec<LedgerEntry>> {
+        let path = self.root.join(LEDGER);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| Error::Input {
+                    path: path.display().to_string(),
+                    line: i as u64 + 1,
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A run's temp folder; removed on drop, whether the run succeeded or not.
+#[derive(Debug)]
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+        if let Some(parent) = self.path.parent() {
+            // Only removes the shared .tmp folder when no other run is using it.
+            let _ = fs::remove_dir(parent);
+        }
+    }
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let props = WriterProperties::builder()
+        .set_created_by(format!("keyrank {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+    w.write(batch)?;
+    let file = w.into_inner()?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
+    let n = rows.len();
+    let mut source = StringBuilder::with_capacity(n, n * 8);
+    let mut medium = StringBuilder::with_capacity(n, n * 8);
+    let mut keyword = StringBuilder::with_capacity(n, n * 16);
+    let mut campaign = StringBuilder::with_capacity(n, n * 8);
+    let mut landing = StringBuilder::with_capacity(n, n * 16);
+    let mut segment = StringBuilder::with_capacity(n, n * 9);
+    let mut ints: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::with_capacity(n)).collect();
+    let mut conv: Vec<Int64Builder> = AttributionModel::ALL
+        .iter()
+        .map(|_| Int64Builder::with_capacity(n))
+        .collect();
+    let mut revenue: Vec<Decimal128Builder> = AttributionModel::ALL
+        .iter()
+        .map(|_| Decimal128Builder::with_capacity(n))
+        .collect();
+    for r in rows {
+        source.append_value(&r.channel.source);
+        medium.append_value(&r.channel.medium);
+        keyword.append_option(r.channel.keyword.as_deref());
+        campaign.append_option(r.channel.campaign.as_deref());
+        landing.append_value(&r.landing);
+        segment.append_value(r.segment.as_str());
+        ints[0].append_value(r.counts.visits);
+        ints[1].append_value(r.counts.visitors);
+        ints[2].append_value(r.counts.pageviews);
+        for m in 0..AttributionModel::ALL.len() {
+            conv[m].append_value(r.counts.conversions[m]);
+            revenue[m].append_value(r.counts.revenue[m] as i128);
+        }
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(source.finish()),
+        Arc::new(medium.finish()),
+        Arc::new(keyword.finish()),
+        Arc::new(campaign.finish()),
+        Arc::new(landing.finish()),
+        Arc::new(segment.finish()),
+    ];
+    for b in ints.iter_mut() {
+        cols.push(Arc::new(b.finish()));
+    }
+    for m in 0..AttributionModel::ALL.len() {
+        cols.push(Arc::new(conv[m].finish()));
+        cols.push(Arc::new(revenue[m].finish().with_data_type(MONEY)));
+    }
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+}
+
+/// One input of a run, as the ledger records it: no content, just identity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputRecord {
+    pub name: String,
+    pub bytes: u64,
+    /// xxh3-64 of the decompressed content.
+    pub fingerprint: String,
+    pub lines: u64,
+}
+
+/// One run in the ledger. Settings and counts only; never personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LedgerEntry {
+    pub run_id: String,
+    pub command: String,
+    pub keyrank_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub inputs: Vec<InputRecord>,
+    pub days_written: Vec<String>,
+    pub settings: serde_json::Value,
+    pub counts: serde_json::Value,
+}
