@@ -1,1 +1,7 @@
+//! keyrank's one integration-test binary (each binary linking DataFusion is large).
 
+mod common;
+mod generated;
+mod handwritten;
+mod privacy;
+mod real_log;
