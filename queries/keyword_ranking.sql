@@ -1,27 +1,59 @@
--- keyword_ranking: search terms ranked by conversions, with rates and revenue.
+-- keyword_ranking: search terms ranked by an honest conversion estimate.
 --
--- Purpose: which keywords bring visitors who buy. Pseudo-keywords such as
---   (not provided) and (unattributed) are listed too, so totals add up.
+-- Purpose: which keywords bring visitors who buy, with small counts shrunk toward
+--   what is typical (empirical-Bayes Beta prior fitted over all keywords) and a 95 %
+--   Wilson interval. Pseudo-keywords such as (not provided) are listed last.
 -- Parameters:
---   from   date  = 1970-01-01   first day included
---   to     date  = 9999-12-31   last day included
---   model  text  = last         attribution model: first or last
---   limit  int   = 50           number of rows
--- Columns: keyword, visits, visitors, conversions, conversion_rate, revenue,
---   revenue_per_visit
+--   from        date  = 1970-01-01   first day included
+--   to          date  = 9999-12-31   last day included
+--   model       first|last|linear|position|time_decay = last  attribution model
+--   min_visits  int   = 1            hide keywords with fewer visits
+--   limit       int   = 50           number of rows
+-- Columns: keyword, visits, conversions, conversion_rate (raw), shrunk_rate,
+--   rate_low, rate_high (Wilson 95 %), revenue, revenue_per_visit
+WITH credited AS (
+  SELECT
+    keyword,
+    visits,
+    CASE ${model}
+      WHEN 'first' THEN conversions_first
+      WHEN 'linear' THEN conversions_linear
+      WHEN 'position' THEN conversions_position
+      WHEN 'time_decay' THEN conversions_time_decay
+      ELSE conversions_last
+    END AS conversions,
+    CASE ${model}
+      WHEN 'first' THEN revenue_first
+      WHEN 'linear' THEN revenue_linear
+      WHEN 'position' THEN revenue_position
+      WHEN 'time_decay' THEN revenue_time_decay
+      ELSE revenue_last
+    END AS revenue
+  FROM keyword_daily
+  WHERE keyword IS NOT NULL
+    AND day BETWEEN ${from} AND ${to}
+),
+per_keyword AS (
+  SELECT keyword, SUM(visits) AS visits, SUM(conversions) AS conversions, SUM(revenue) AS revenue
+  FROM credited
+  GROUP BY keyword
+),
+prior AS (
+  SELECT beta_prior(conversions, visits) AS p
+  FROM per_keyword
+  WHERE keyword NOT LIKE '(%)'
+)
 SELECT
   keyword,
-  SUM(visits) AS visits,
-  SUM(visitors) AS visitors,
-  SUM(CASE WHEN ${model} = 'first' THEN conversions_first ELSE conversions_last END) AS conversions,
-  ROUND(CAST(SUM(CASE WHEN ${model} = 'first' THEN conversions_first ELSE conversions_last END) AS DOUBLE)
-        / NULLIF(SUM(visits), 0), 4) AS conversion_rate,
-  SUM(CASE WHEN ${model} = 'first' THEN revenue_first ELSE revenue_last END) AS revenue,
-  ROUND(CAST(SUM(CASE WHEN ${model} = 'first' THEN revenue_first ELSE revenue_last END) AS DOUBLE)
-        / NULLIF(SUM(visits), 0), 2) AS revenue_per_visit
-FROM keyword_daily
-WHERE keyword IS NOT NULL
-  AND day BETWEEN ${from} AND ${to}
-GROUP BY keyword
-ORDER BY conversions DESC, visits DESC, keyword
+  visits,
+  conversions,
+  ROUND(CAST(conversions AS DOUBLE) / NULLIF(visits, 0), 4) AS conversion_rate,
+  ROUND(shrunk_rate(conversions, visits, get_field(p, 'alpha'), get_field(p, 'beta')), 4) AS shrunk_rate,
+  ROUND(wilson_lower(conversions, visits), 4) AS rate_low,
+  ROUND(wilson_upper(conversions, visits), 4) AS rate_high,
+  revenue,
+  ROUND(CAST(revenue AS DOUBLE) / NULLIF(visits, 0), 2) AS revenue_per_visit
+FROM per_keyword CROSS JOIN prior
+WHERE visits >= ${min_visits}
+ORDER BY keyword LIKE '(%)', shrunk_rate DESC NULLS LAST, visits DESC, keyword
 LIMIT ${limit}

@@ -3,6 +3,7 @@
 //! non-ASCII and mixed-case terms) and a truth file with the exact aggregates a correct
 //! ingest must produce, plus each keyword's true conversion rate.
 
+use crate::attribution::{AttributionModel, DEFAULT_HALF_LIFE_SECS, split_revenue};
 use crate::classify::{DIRECT, NONE, NOT_PROVIDED};
 use crate::error::{Error, Result};
 use crate::visits::UNATTRIBUTED;
@@ -17,6 +18,16 @@ pub const SITE: &str = "shop.example";
 pub const GOAL: &str = "/checkout/complete";
 pub const LOG_FILE: &str = "access.log";
 pub const TRUTH_FILE: &str = "truth.json";
+/// The same log with a visitor cookie on every line, for the purchase-file join.
+pub const VID_LOG_FILE: &str = "access_vid.log";
+/// Format of [`VID_LOG_FILE`]: combined plus the Cookie header.
+pub const VID_LOG_FORMAT: &str =
+    r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{Cookie}i""#;
+pub const VISITOR_COOKIE: &str = "vid";
+/// Orders with the visitor cookie (join variant).
+pub const PURCHASES_FILE: &str = "purchases.csv";
+/// Orders with the search-preference keyword instead of a visitor (keyword variant).
+pub const PURCHASES_KEYWORD_FILE: &str = "purchases_keyword.csv";
 
 #[derive(Debug, Clone)]
 pub struct GenerateConfig {
@@ -25,6 +36,8 @@ pub struct GenerateConfig {
     pub days: u32,
     /// First day of the log, `YYYY-MM-DD`.
     pub start: String,
+    /// The k-visitor threshold the truth assumes (as `ingest --min-visitors`).
+    pub min_visitors: u64,
 }
 
 impl Default for GenerateConfig {
@@ -34,6 +47,7 @@ impl Default for GenerateConfig {
             seed: 1,
             days: 7,
             start: "2024-03-04".into(),
+            min_visitors: crate::privacy::DEFAULT_MIN_VISITORS,
         }
     }
 }
@@ -130,11 +144,10 @@ pub struct TruthRow {
     pub keyword: Option<String>,
     pub visits: i64,
     pub pageviews: i64,
-    pub conversions_first: i64,
-    /// Minor units (cents).
-    pub revenue_first_cents: i64,
-    pub conversions_last: i64,
-    pub revenue_last_cents: i64,
+    /// Model name → conversions in millionths (`conversions_<model>` × 10⁶).
+    pub conversions: BTreeMap<String, i64>,
+    /// Model name → revenue in cents.
+    pub revenue_cents: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -152,9 +165,14 @@ pub struct Truth {
     pub visits: u64,
     pub conversions: u64,
     pub duplicate_orders: u64,
+    /// The k-visitor threshold applied to `rows` and `keyword_rows`.
+    pub min_visitors: u64,
     /// Normal-form keyword → true conversion rate per visit.
     pub true_rates: BTreeMap<String, f64>,
     pub rows: Vec<TruthRow>,
+    /// Expected credited rows when `purchases_keyword.csv` is ingested with the log
+    /// (no goal): whole conversions per search-preference keyword, or unattributed.
+    pub keyword_rows: Vec<TruthRow>,
 }
 
 impl Truth {
@@ -309,17 +327,21 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
         visitors: cfg.visitors,
         site: SITE.into(),
         goal: GOAL.into(),
+        min_visitors: cfg.min_visitors,
         ..Truth::default()
     };
     for (kw, rate) in KEYWORDS {
         let norm = crate::classify::keyword::normalize_text(kw).expect("non-empty keyword");
         truth.true_rates.insert(norm, *rate);
     }
-    let mut rows: BTreeMap<(String, String, Option<String>), TruthRow> = BTreeMap::new();
+    let mut rows: BTreeMap<RowKey, TruthRow> = BTreeMap::new();
     let kw_weights: Vec<f64> = (0..KEYWORDS.len())
         .map(|i| 1.0 / (1.0 + i as f64 * 0.15))
         .collect();
     let mut order_no = 0u64;
+    let mut orders: Vec<Order> = Vec::new();
+    // Distinct visitors per keyword, for the k-visitor threshold.
+    let mut kw_visitors: BTreeMap<String, u64> = BTreeMap::new();
 
     for v in 0..cfg.visitors {
         let ip = visitor_ip(v);
@@ -330,8 +352,11 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
             _ => 3,
         };
         let mut ts = t0 + rng.random_range(0..cfg.days as i64 * 86_400);
-        // Touches so far: (source, medium, keyword) of non-direct visits.
-        let mut touches: Vec<(String, String, Option<String>)> = Vec::new();
+        // Touches so far: (source, medium, keyword) and start time of non-direct visits.
+        let mut touches: Vec<(RowKey, i64)> = Vec::new();
+        // The search-preference cookie: the last term this visitor searched for.
+        let mut last_term: Option<String> = None;
+        let mut seen_terms: std::collections::HashSet<String> = Default::default();
         for _ in 0..n_visits {
             let arrival = pick_arrival(&mut rng, &kw_weights);
             let landing = LANDINGS[rng.random_range(0..LANDINGS.len())];
@@ -346,7 +371,15 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
             row.visits += 1;
             truth.visits += 1;
             if !matches!(arrival, Arrival::Direct) {
-                touches.push(key.clone());
+                touches.push((key.clone(), ts));
+            }
+            if matches!(arrival, Arrival::Search(..) | Arrival::Campaign(_)) {
+                last_term = key.2.clone();
+                if let Some(kw) = &key.2
+                    && seen_terms.insert(kw.clone())
+                {
+                    *kw_visitors.entry(kw.clone()).or_default() += 1;
+                }
             }
             // Landing page view, then a few internal pages.
             let mut uri = landing.to_string();
@@ -387,6 +420,7 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
                 push(&mut lines, ts, clf(&ip, ts, "GET", &goal, 200, &prev, ua));
                 pageviews += 1;
                 truth.conversions += 1;
+                let conversion_ts = ts;
                 // A reload of the confirmation page: same order, counted once.
                 if rng.random::<f64>() < 0.1 {
                     ts += 3;
@@ -394,19 +428,15 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
                     pageviews += 1;
                     truth.duplicate_orders += 1;
                 }
-                let (first, last) = match (touches.first(), touches.last()) {
-                    (Some(f), Some(l)) => (f.clone(), l.clone()),
-                    _ => {
-                        let k = (
-                            DIRECT.to_string(),
-                            NONE.to_string(),
-                            Some(UNATTRIBUTED.to_string()),
-                        );
-                        (k.clone(), k)
-                    }
-                };
-                credit(&mut rows, first, cents, true);
-                credit(&mut rows, last, cents, false);
+                credit(&mut rows, &touches, conversion_ts, cents);
+                orders.push(Order {
+                    ts: conversion_ts,
+                    id: order_no,
+                    cents,
+                    vid: visitor_cookie(&ip),
+                    term: last_term.clone(),
+                    reloaded: ts != conversion_ts,
+                });
             }
             rows.get_mut(&row_key).expect("row exists").pageviews += pageviews;
             truth.page_views += pageviews as u64;
@@ -450,7 +480,27 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
         .iter()
         .filter(|l| ASSETS.iter().any(|a| l.text.contains(&format!("GET {a} "))))
         .count() as u64;
-    truth.rows = rows.into_values().collect();
+    truth.rows = fold(rows.into_values().collect(), &kw_visitors, cfg.min_visitors);
+    let mut with_orders = kw_visitors.clone();
+    for o in &orders {
+        if let Some(t) = &o.term {
+            *with_orders.entry(t.clone()).or_default() += 1;
+        }
+    }
+    truth.keyword_rows = fold(keyword_truth(&orders), &with_orders, cfg.min_visitors);
+    write_purchase_files(out, &orders)?;
+    let mut vid_text = Vec::with_capacity(text.len() + text.len() / 8);
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        vid_text.extend_from_slice(body);
+        let ip = body.split(|&b| b == b' ').next().unwrap_or(b"");
+        let ip = String::from_utf8_lossy(ip);
+        vid_text.extend_from_slice(
+            format!(" \"{VISITOR_COOKIE}={}\"\n", visitor_cookie(&ip)).as_bytes(),
+        );
+    }
+    let vid_log = out.join(VID_LOG_FILE);
+    std::fs::write(&vid_log, &vid_text).map_err(|e| Error::io(&vid_log, e))?;
     let log = out.join(LOG_FILE);
     std::fs::write(&log, &text).map_err(|e| Error::io(&log, e))?;
     let truth_path = out.join(TRUTH_FILE);
@@ -478,24 +528,165 @@ fn add_assets(
     }
 }
 
-fn credit(
-    rows: &mut BTreeMap<(String, String, Option<String>), TruthRow>,
-    key: (String, String, Option<String>),
+type RowKey = (String, String, Option<String>);
+
+/// One generated order.
+struct Order {
+    ts: i64,
+    id: u64,
     cents: i64,
-    first: bool,
-) {
-    let row = rows.entry(key.clone()).or_insert_with(|| TruthRow {
-        source: key.0.clone(),
-        medium: key.1.clone(),
-        keyword: key.2.clone(),
-        ..TruthRow::default()
-    });
-    if first {
-        row.conversions_first += 1;
-        row.revenue_first_cents += cents;
+    vid: String,
+    term: Option<String>,
+    /// The confirmation page was loaded twice: the purchase files list it twice too.
+    reloaded: bool,
+}
+
+/// The visitor cookie of a generated visitor (a function of its unique address).
+fn visitor_cookie(ip: &str) -> String {
+    format!(
+        "V{:012x}",
+        xxhash_rust::xxh3::xxh3_64(ip.as_bytes()) & 0xffff_ffff_ffff
+    )
+}
+
+fn write_purchase_files(out: &Path, orders: &[Order]) -> Result<()> {
+    let mut by_visitor = String::from("ts,order_id,revenue,currency,visitor_id\n");
+    let mut by_keyword = String::from("ts,order_id,revenue,currency,keyword\n");
+    for o in orders {
+        let ts = chrono::DateTime::from_timestamp(o.ts, 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let revenue = format!("{}.{:02}", o.cents / 100, o.cents % 100);
+        // People's cookies keep the term as typed; capitalise to exercise the normal form.
+        let term = o.term.as_deref().map(capitalise).unwrap_or_default();
+        for _ in 0..if o.reloaded { 2 } else { 1 } {
+            by_visitor.push_str(&format!("{ts},O{:07},{revenue},EUR,{}\n", o.id, o.vid));
+            by_keyword.push_str(&format!(
+                "{ts},O{:07},{revenue},EUR,{}\n",
+                o.id,
+                csv_field(&term)
+            ));
+        }
+    }
+    for (name, text) in [
+        (PURCHASES_FILE, by_visitor),
+        (PURCHASES_KEYWORD_FILE, by_keyword),
+    ] {
+        let p = out.join(name);
+        std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
+/// The k-visitor threshold as the privacy gate applies it: rarer keywords become
+/// `(other)`, and rows that then coincide are merged.
+fn fold(rows: Vec<TruthRow>, visitors: &BTreeMap<String, u64>, k: u64) -> Vec<TruthRow> {
+    let mut out: BTreeMap<RowKey, TruthRow> = BTreeMap::new();
+    for mut r in rows {
+        if let Some(kw) = &r.keyword
+            && !crate::privacy::is_pseudo_keyword(kw)
+            && visitors.get(kw).copied().unwrap_or(0) < k
+        {
+            r.keyword = Some(crate::privacy::OTHER.to_string());
+        }
+        let key = (r.source.clone(), r.medium.clone(), r.keyword.clone());
+        match out.get_mut(&key) {
+            None => {
+                out.insert(key, r);
+            }
+            Some(acc) => {
+                acc.visits += r.visits;
+                acc.pageviews += r.pageviews;
+                for (m, c) in r.conversions {
+                    *acc.conversions.entry(m).or_default() += c;
+                }
+                for (m, c) in r.revenue_cents {
+                    *acc.revenue_cents.entry(m).or_default() += c;
+                }
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        row.conversions_last += 1;
-        row.revenue_last_cents += cents;
+        s.to_string()
+    }
+}
+
+/// Whole conversions per search-preference term; orders without a term are unattributed.
+fn keyword_truth(orders: &[Order]) -> Vec<TruthRow> {
+    let mut rows: BTreeMap<RowKey, TruthRow> = BTreeMap::new();
+    for o in orders {
+        let key = match &o.term {
+            Some(t) => (
+                crate::visits::SEARCH_PREFERENCE_SOURCE.to_string(),
+                crate::visits::SEARCH_PREFERENCE_MEDIUM.to_string(),
+                Some(t.clone()),
+            ),
+            None => (
+                DIRECT.to_string(),
+                NONE.to_string(),
+                Some(UNATTRIBUTED.to_string()),
+            ),
+        };
+        let row = rows.entry(key.clone()).or_insert_with(|| TruthRow {
+            source: key.0.clone(),
+            medium: key.1.clone(),
+            keyword: key.2.clone(),
+            ..TruthRow::default()
+        });
+        for m in AttributionModel::ALL {
+            *row.conversions.entry(m.name().to_string()).or_default() +=
+                crate::attribution::CREDIT_UNIT;
+            *row.revenue_cents.entry(m.name().to_string()).or_default() += o.cents;
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// Credits one conversion under every model, as the ingest must (all touches of the
+/// sample fall inside the default 30-day lookback).
+fn credit(rows: &mut BTreeMap<RowKey, TruthRow>, touches: &[(RowKey, i64)], ts: i64, cents: i64) {
+    let unattributed: Vec<(RowKey, i64)> = vec![(
+        (
+            DIRECT.to_string(),
+            NONE.to_string(),
+            Some(UNATTRIBUTED.to_string()),
+        ),
+        ts,
+    )];
+    let touches = if touches.is_empty() {
+        &unattributed[..]
+    } else {
+        touches
+    };
+    let times: Vec<i64> = touches.iter().map(|t| t.1).collect();
+    for model in AttributionModel::ALL {
+        let credits = model.credits(&times, ts, DEFAULT_HALF_LIFE_SECS);
+        let revenue = split_revenue(cents, &credits);
+        for (((key, _), c), r) in touches.iter().zip(&credits).zip(&revenue) {
+            let row = rows.entry(key.clone()).or_insert_with(|| TruthRow {
+                source: key.0.clone(),
+                medium: key.1.clone(),
+                keyword: key.2.clone(),
+                ..TruthRow::default()
+            });
+            *row.conversions.entry(model.name().to_string()).or_default() += c;
+            *row.revenue_cents
+                .entry(model.name().to_string())
+                .or_default() += r;
+        }
     }
 }
 
@@ -546,10 +737,7 @@ fn pick_arrival(rng: &mut ChaCha8Rng, kw_weights: &[f64]) -> Arrival {
 }
 
 /// Referer, landing query string, expected (source, medium, keyword), conversion rate.
-fn render_arrival(
-    rng: &mut ChaCha8Rng,
-    arrival: &Arrival,
-) -> (String, String, (String, String, Option<String>), f64) {
+fn render_arrival(rng: &mut ChaCha8Rng, arrival: &Arrival) -> (String, String, RowKey, f64) {
     let kw = |i: usize| crate::classify::keyword::normalize_text(KEYWORDS[i].0).expect("keyword");
     match *arrival {
         Arrival::Search(e, k) => {

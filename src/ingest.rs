@@ -2,11 +2,14 @@
 //! set of log files and writes the days they cover. Returns a [`RunSummary`].
 
 use crate::classify::engines::EngineTable;
+use crate::classify::keyword;
 use crate::classify::{Acquisition, Classifier, Exclusion, NOT_PROVIDED, canonical_host};
 use crate::error::{Error, Result};
 use crate::input::{self, LineReader, Source};
 use crate::parse::time::{day_of, format_day};
 use crate::parse::{CookieNames, Hit, LogFormat, query_param, split_uri};
+use crate::privacy::{self, KeywordVisitors};
+use crate::purchases::{self, Fx, PurchaseColumns, PurchaseSource};
 use crate::rollup::Segment;
 use crate::store::{InputRecord, LedgerEntry, Store};
 use crate::visits::{Conversion, ConversionOutcome, PageView, Sessionizer};
@@ -37,8 +40,19 @@ pub struct IngestConfig {
     pub order_param: String,
     pub visitor_cookie: Option<String>,
     pub login_cookie: Option<String>,
+    /// A cookie that carries the visitor's search term to the checkout.
+    pub keyword_cookie: Option<String>,
+    pub purchases: Vec<PurchaseSource>,
+    pub purchase_cols: PurchaseColumns,
+    pub fx_file: Option<PathBuf>,
+    /// The reporting currency; default: the first currency seen.
+    pub currency: Option<String>,
+    /// k-visitor threshold: rarer keywords are folded into `(other)`; 1 disables.
+    pub min_visitors: u64,
     pub timeout_secs: i64,
     pub lookback_secs: i64,
+    /// Half-life of the time_decay model.
+    pub half_life_secs: i64,
     /// Days before this are read as lookback context only.
     pub write_from: Option<i32>,
     pub progress: bool,
@@ -58,8 +72,15 @@ impl Default for IngestConfig {
             order_param: "order_id".into(),
             visitor_cookie: None,
             login_cookie: None,
+            keyword_cookie: None,
+            purchases: Vec::new(),
+            purchase_cols: PurchaseColumns::default(),
+            fx_file: None,
+            currency: None,
+            min_visitors: crate::privacy::DEFAULT_MIN_VISITORS,
             timeout_secs: crate::visits::DEFAULT_TIMEOUT_SECS,
             lookback_secs: crate::visits::DEFAULT_LOOKBACK_SECS,
+            half_life_secs: crate::attribution::DEFAULT_HALF_LIFE_SECS,
             write_from: None,
             progress: false,
         }
@@ -90,6 +111,15 @@ pub struct RunSummary {
     pub unattributed: u64,
     pub duplicate_orders: u64,
     pub bad_revenue: u64,
+    pub purchase_rows: u64,
+    pub purchase_conversions: u64,
+    pub bad_purchases: u64,
+    pub reporting_currency: Option<String>,
+    /// Rows whose keyword looked like personal data and became `(redacted)`.
+    pub redacted_rows: u64,
+    /// Keywords with fewer than `min_visitors` distinct visitors, folded into `(other)`.
+    pub folded_keywords: u64,
+    pub min_visitors: u64,
     pub days_written: u64,
     pub rows_written: u64,
     pub site_hosts: Vec<String>,
@@ -158,12 +188,32 @@ impl std::fmt::Display for RunSummary {
             "  conversions       {:>12}  (unattributed {}, duplicate orders skipped {}, bad revenue {})",
             self.conversions, self.unattributed, self.duplicate_orders, self.bad_revenue
         )?;
+        if self.purchase_rows > 0 || self.bad_purchases > 0 {
+            writeln!(
+                f,
+                "  purchase rows     {:>12}  (conversions {}, bad rows {}, currency {})",
+                self.purchase_rows,
+                self.purchase_conversions,
+                self.bad_purchases,
+                self.reporting_currency.as_deref().unwrap_or("-")
+            )?;
+        }
+        writeln!(
+            f,
+            "  privacy gate      {:>12}  keywords folded into (other) (k = {}), {} rows redacted",
+            self.folded_keywords, self.min_visitors, self.redacted_rows
+        )?;
         writeln!(
             f,
             "  days written      {:>12}  ({} rows)",
             self.days_written, self.rows_written
         )?;
-        if !self.site_hosts.is_empty() {
+        if self.site_hosts.is_empty() {
+            writeln!(
+                f,
+                "  site hosts        none given or detected: use --site HOST, or links between your own pages count as referrals"
+            )?;
+        } else {
             writeln!(f, "  site hosts        {}", self.site_hosts.join(", "))?;
         }
         writeln!(
@@ -212,6 +262,11 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         .as_deref()
         .map(|n| cookies.add(n))
         .transpose()?;
+    let keyword_slot = cfg
+        .keyword_cookie
+        .as_deref()
+        .map(|n| cookies.add(n))
+        .transpose()?;
     let login_slot = cfg
         .login_cookie
         .as_deref()
@@ -241,8 +296,17 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
 
     let key = Keyed::random();
     let goals: Vec<&[u8]> = cfg.goals.iter().map(|g| g.as_bytes()).collect();
-    let mut sessions = Sessionizer::new(cfg.timeout_secs, cfg.lookback_secs, cfg.write_from);
+    let mut sessions = Sessionizer::new(
+        cfg.timeout_secs,
+        cfg.lookback_secs,
+        cfg.half_life_secs,
+        cfg.write_from,
+    );
+    if !cfg.purchases.is_empty() {
+        sessions.record_touches();
+    }
     let mut days = BTreeSet::new();
+    let mut keyword_visitors = KeywordVisitors::default();
     let mut inputs = Vec::new();
     let progress = progress_bar(cfg.progress);
 
@@ -307,11 +371,28 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             };
             if sessions.page_view(&pv) {
                 count_visit(&mut summary, &pv.acquisition);
+                if let Acquisition::External(c) = &pv.acquisition
+                    && let Some(kw) = &c.keyword
+                {
+                    keyword_visitors.add(kw, visitor);
+                }
             }
             if goal {
                 let conv = conversion(&hit, query, cfg, &key, &mut summary, &name, line_no);
                 summary.conversions += 1;
-                match sessions.conversion(visitor, hit.ts, &conv) {
+                let term = keyword_slot
+                    .and_then(|s| hit.cookie(s, &cookies))
+                    .and_then(|raw| keyword::normalize(raw, None));
+                let outcome = match term {
+                    Some(term) if sessions.claim_order(conv.order) => {
+                        keyword_visitors.add(&term, visitor);
+                        sessions.credit_keyword(hit.ts, term, conv.cents);
+                        ConversionOutcome::Attributed
+                    }
+                    Some(_) => ConversionOutcome::DuplicateOrder,
+                    None => sessions.conversion(visitor, hit.ts, &conv),
+                };
+                match outcome {
                     ConversionOutcome::Attributed => {}
                     ConversionOutcome::Unattributed => summary.unattributed += 1,
                     ConversionOutcome::DuplicateOrder => {
@@ -336,8 +417,26 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         });
     }
     progress.finish_and_clear();
+    if !cfg.purchases.is_empty() {
+        ingest_purchases(
+            cfg,
+            &key,
+            &mut sessions,
+            &mut summary,
+            &mut days,
+            &mut keyword_visitors,
+        )?;
+    }
 
-    let rows = sessions.rollup.into_rows();
+    let (rows, gate) = privacy::gate(
+        sessions.rollup.into_rows(),
+        &keyword_visitors,
+        cfg.min_visitors,
+    );
+    drop(keyword_visitors);
+    summary.redacted_rows = gate.redacted_rows;
+    summary.folded_keywords = gate.folded_keywords;
+    summary.min_visitors = cfg.min_visitors;
     let write_days: Vec<i32> = days
         .iter()
         .copied()
@@ -364,14 +463,89 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             "revenue_param": cfg.revenue_param,
             "order_param": cfg.order_param,
             "visitor_cookie": cfg.visitor_cookie.is_some(),
+            "keyword_cookie": cfg.keyword_cookie.is_some(),
+            "purchases": cfg.purchases.iter().filter_map(|p| p.path.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
+            "reporting_currency": summary.reporting_currency,
             "timeout_secs": cfg.timeout_secs,
             "lookback_secs": cfg.lookback_secs,
+            "half_life_secs": cfg.half_life_secs,
             "write_from": cfg.write_from.map(format_day),
+            "min_visitors": cfg.min_visitors,
         }),
         counts: serde_json::to_value(&summary).map_err(|e| Error::Other(e.to_string()))?,
     };
     store.append_ledger(&run_dir, &entry)?;
     Ok(summary)
+}
+
+/// Purchase files: each order counted once across all sources; credited to its
+/// keyword column when it has one, else joined (in DataFusion) to the touches of its
+/// visitor, else `(unattributed)`.
+fn ingest_purchases(
+    cfg: &IngestConfig,
+    key: &Keyed,
+    sessions: &mut Sessionizer,
+    summary: &mut RunSummary,
+    days: &mut BTreeSet<i32>,
+    keyword_visitors: &mut KeywordVisitors,
+) -> Result<()> {
+    let mut fx = match &cfg.fx_file {
+        Some(p) => Fx::load(p, cfg.currency.clone())?,
+        None => Fx {
+            reporting: cfg.currency.as_ref().map(|c| c.to_ascii_uppercase()),
+            ..Fx::default()
+        },
+    };
+    let mut rows = Vec::new();
+    for src in &cfg.purchases {
+        let name = src.path.display().to_string();
+        let mut bad = |line: u64, reason: String| {
+            summary.bad_purchases += 1;
+            summary.problem(&name, line, &reason);
+        };
+        rows.extend(purchases::read(src, &cfg.purchase_cols, &mut fx, &mut bad)?);
+    }
+    summary.reporting_currency = fx.reporting.clone();
+    summary.purchase_rows = rows.len() as u64 + summary.bad_purchases;
+    rows.sort_by_key(|p| p.ts);
+    let empty_landing = sessions.rollup.landings.intern_str("");
+    let mut to_join: Vec<(i64, i64, u64)> = Vec::new();
+    for p in rows {
+        let order = p.order.as_deref().map(|o| key.hash(&[b"o", o.as_bytes()]));
+        if !sessions.claim_order(order) {
+            summary.duplicate_orders += 1;
+            continue;
+        }
+        days.insert(day_of(p.ts));
+        summary.conversions += 1;
+        summary.purchase_conversions += 1;
+        if let Some(term) = p
+            .keyword
+            .as_deref()
+            .and_then(|k| keyword::normalize(k.as_bytes(), None))
+        {
+            // No visitor is known: each order stands for one.
+            let who = order.unwrap_or_else(|| key.hash(&[b"p", &p.line.to_le_bytes()]));
+            keyword_visitors.add(&term, who);
+            sessions.credit_keyword(p.ts, term, p.cents);
+        } else if let Some(v) = &p.visitor {
+            to_join.push((p.ts, p.cents, key.hash(&[b"c", v.as_bytes()])));
+        } else {
+            summary.unattributed += 1;
+            sessions.credit_unattributed(p.ts, p.cents, empty_landing, Segment::Anonymous);
+        }
+    }
+    let touches = sessions.take_touch_log();
+    let matched = crate::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
+    for ((ts, cents, _), window) in to_join.iter().zip(matched) {
+        if window.is_empty() {
+            summary.unattributed += 1;
+            sessions.credit_unattributed(*ts, *cents, empty_landing, Segment::Anonymous);
+        } else {
+            sessions.credit_touches(*ts, &window, *cents);
+        }
+    }
+    Ok(())
 }
 
 fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {

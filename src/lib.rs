@@ -4,18 +4,25 @@
 //! [`store`] → [`sql`]. Only aggregates leave a run; visitor identity is a keyed hash
 //! in memory whose key is random per run and never written.
 
+pub mod attribution;
 pub mod classify;
 pub mod cli;
+pub mod costs;
 pub mod error;
 pub mod generate;
 pub mod ingest;
 pub mod input;
+pub mod join;
 pub mod output;
 pub mod parse;
+pub mod privacy;
+pub mod purchases;
 pub mod queries;
+pub mod rank;
 pub mod rollup;
 pub mod sql;
 pub mod store;
+pub mod udf;
 pub mod visits;
 
 pub use error::{Error, Result};

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = keyrank::cli::Cli::parse();
+    keyrank::store::install_interrupt_cleanup();
     match keyrank::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

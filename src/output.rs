@@ -2,7 +2,7 @@
 //! `Write` out, in the format the user picked.
 
 use crate::error::Result;
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::Schema;
 use std::io::Write;
 
@@ -13,6 +13,8 @@ pub enum OutputFormat {
     Csv,
     Json,
     Ndjson,
+    /// A Markdown table, for pasting into a chat or wiki.
+    Md,
 }
 
 /// Writes `batches` to `out`. An empty result still prints its header (table, CSV).
@@ -50,6 +52,33 @@ pub fn write(
             w.finish()?;
             drop(w);
             writeln!(out).map_err(io)?;
+        }
+        OutputFormat::Md => {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let mut text = format!(
+                "| {} |\n|{}\n",
+                names.join(" | "),
+                "---|".repeat(names.len())
+            );
+            for b in batches {
+                for r in 0..b.num_rows() {
+                    let cells: Vec<String> = b
+                        .columns()
+                        .iter()
+                        .map(|c| {
+                            if c.is_null(r) {
+                                String::new()
+                            } else {
+                                datafusion::arrow::util::display::array_value_to_string(c, r)
+                                    .unwrap_or_default()
+                                    .replace('|', "\\|")
+                            }
+                        })
+                        .collect();
+                    text.push_str(&format!("| {} |\n", cells.join(" | ")));
+                }
+            }
+            write!(out, "{text}").map_err(io)?;
         }
         OutputFormat::Ndjson => {
             let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut *out);

@@ -7,17 +7,50 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
 /// The shipped queries: (name, text).
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "keyword_ranking",
-    include_str!("../queries/keyword_ranking.sql"),
-)];
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "keyword_ranking",
+        include_str!("../queries/keyword_ranking.sql"),
+    ),
+    ("engine_share", include_str!("../queries/engine_share.sql")),
+    (
+        "keyword_trend",
+        include_str!("../queries/keyword_trend.sql"),
+    ),
+    (
+        "landing_by_keyword",
+        include_str!("../queries/landing_by_keyword.sql"),
+    ),
+    (
+        "model_comparison",
+        include_str!("../queries/model_comparison.sql"),
+    ),
+    (
+        "budget_inputs",
+        include_str!("../queries/budget_inputs.sql"),
+    ),
+];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamType {
     Date,
     Int,
     Float,
     Text,
+    /// One of a fixed list, written `a|b|c` in the header.
+    Choice(Vec<String>),
+}
+
+impl std::fmt::Display for ParamType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamType::Date => write!(f, "date"),
+            ParamType::Int => write!(f, "int"),
+            ParamType::Float => write!(f, "float"),
+            ParamType::Text => write!(f, "text"),
+            ParamType::Choice(c) => write!(f, "{}", c.join("|")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +148,7 @@ fn parse_param(query: &str, c: &str) -> Result<Param> {
         "int" => ParamType::Int,
         "float" => ParamType::Float,
         "text" => ParamType::Text,
+        c if c.contains('|') => ParamType::Choice(c.split('|').map(String::from).collect()),
         _ => return Err(bad()),
     };
     let rhs = rhs.trim();
@@ -132,7 +166,7 @@ fn parse_param(query: &str, c: &str) -> Result<Param> {
 
 fn literal(p: &Param, value: &str) -> std::result::Result<String, String> {
     let v = value.trim();
-    match p.ty {
+    match &p.ty {
         ParamType::Date => {
             chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .map_err(|_| format!("expected a date YYYY-MM-DD, got {v:?}"))?;
@@ -149,6 +183,13 @@ fn literal(p: &Param, value: &str) -> std::result::Result<String, String> {
             .map(|f| format!("{f:?}"))
             .ok_or_else(|| format!("expected a number, got {v:?}")),
         ParamType::Text => Ok(format!("'{}'", v.replace('\'', "''"))),
+        ParamType::Choice(choices) => {
+            if choices.iter().any(|c| c == v) {
+                Ok(format!("'{v}'"))
+            } else {
+                Err(format!("expected one of {}, got {v:?}", choices.join(", ")))
+            }
+        }
     }
 }
 
@@ -202,13 +243,17 @@ mod tests {
     fn params_are_validated_and_quoted() {
         let q = find("keyword_ranking").unwrap();
         let names: Vec<_> = q.params.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["from", "to", "model", "limit"]);
+        assert_eq!(names, ["from", "to", "model", "min_visits", "limit"]);
         let mut given = BTreeMap::new();
         given.insert("from".to_string(), "2015-05-18".to_string());
-        given.insert("model".to_string(), "x' OR 1=1 --".to_string());
+        given.insert("model".to_string(), "linear".to_string());
         let sql = q.render(&given).unwrap();
         assert!(sql.contains("DATE '2015-05-18'"));
-        assert!(sql.contains("'x'' OR 1=1 --'"));
+        assert!(sql.contains("CASE 'linear'"));
+        given.insert("model".to_string(), "x' OR 1=1 --".to_string());
+        let e = q.render(&given).unwrap_err().to_string();
+        assert!(e.contains("expected one of first, last"), "{e}");
+        given.insert("model".to_string(), "last".to_string());
         given.insert("from".to_string(), "yesterday".to_string());
         assert!(q.render(&given).is_err());
         let mut unknown = BTreeMap::new();

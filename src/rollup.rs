@@ -2,6 +2,7 @@
 //! segment. This is all that leaves a run; visitor keys stay in [`Rollup`]'s
 //! distinct-visitor set in memory and are dropped with it.
 
+use crate::attribution::AttributionModel;
 use crate::classify::Channel;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -63,32 +64,17 @@ impl Segment {
     }
 }
 
-/// The attribution models whose conversions and revenue are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttributionModel {
-    First,
-    Last,
-}
+const MODELS: usize = AttributionModel::ALL.len();
 
-impl AttributionModel {
-    pub const ALL: [AttributionModel; 2] = [AttributionModel::First, AttributionModel::Last];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            AttributionModel::First => "first",
-            AttributionModel::Last => "last",
-        }
-    }
-}
-
-/// Counts of one row. Revenue in minor units (cents), exact.
+/// Counts of one row. Conversions in credit units (millionths), revenue in cents:
+/// both exact, per attribution model (indexed by [`AttributionModel::index`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub visits: i64,
     pub visitors: i64,
     pub pageviews: i64,
-    pub conversions: [i64; 2],
-    pub revenue: [i64; 2],
+    pub conversions: [i64; MODELS],
+    pub revenue: [i64; MODELS],
 }
 
 impl Counts {
@@ -96,7 +82,7 @@ impl Counts {
         self.visits += o.visits;
         self.visitors += o.visitors;
         self.pageviews += o.pageviews;
-        for m in 0..2 {
+        for m in 0..MODELS {
             self.conversions[m] += o.conversions[m];
             self.revenue[m] += o.revenue[m];
         }
@@ -157,10 +143,18 @@ impl Rollup {
         self.row(day, dims).pageviews += 1;
     }
 
-    pub fn add_conversion(&mut self, day: i32, dims: u32, model: AttributionModel, cents: i64) {
+    /// Adds `credit` (in [`crate::attribution::CREDIT_UNIT`]s) and `cents` under `model`.
+    pub fn add_credit(
+        &mut self,
+        day: i32,
+        dims: u32,
+        model: AttributionModel,
+        credit: i64,
+        cents: i64,
+    ) {
         let row = self.row(day, dims);
-        row.conversions[model as usize] += 1;
-        row.revenue[model as usize] += cents;
+        row.conversions[model.index()] += credit;
+        row.revenue[model.index()] += cents;
     }
 
     /// The rows, sorted by day and dimensions so output is deterministic.

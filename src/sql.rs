@@ -35,17 +35,43 @@ pub async fn session(store: &Store) -> Result<SessionContext> {
 
 /// Registers every table of the store on `ctx`.
 pub async fn register_all(ctx: &SessionContext, store: &Store) -> Result<()> {
-    let dir = std::path::absolute(store.table_dir(KEYWORD_DAILY))
-        .map_err(|e| crate::error::Error::io(store.root(), e))?;
+    register_daily(ctx, store, KEYWORD_DAILY, file_schema())?;
+    register_daily(
+        ctx,
+        store,
+        crate::costs::AD_COSTS,
+        crate::costs::file_schema(),
+    )?;
+    ctx.register_table("ingest_runs", Arc::new(ledger_table(store)?))?;
+    crate::udf::register(ctx);
+    Ok(())
+}
+
+/// A Parquet table partitioned by `day` (DATE); empty when the folder does not exist yet.
+fn register_daily(
+    ctx: &SessionContext,
+    store: &Store,
+    name: &str,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Result<()> {
+    let dir = store.table_dir(name);
+    if !dir.is_dir() {
+        // Same column order as the listing table: partition column last.
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("day", DataType::Date32, false));
+        let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
+        ctx.register_table(name, Arc::new(empty))?;
+        return Ok(());
+    }
+    let dir = std::path::absolute(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("day".to_string(), DataType::Date32)]);
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(file_schema());
-    ctx.register_table(KEYWORD_DAILY, Arc::new(ListingTable::try_new(config)?))?;
-    ctx.register_table("ingest_runs", Arc::new(ledger_table(store)?))?;
+        .with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 

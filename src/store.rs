@@ -2,9 +2,10 @@
 //! (`keyword_daily/day=2015-05-17/part-0.parquet`), each written to a run folder and
 //! renamed into place, plus a ledger of runs (`ledger.jsonl`). Only aggregates.
 
+use crate::attribution::AttributionModel;
 use crate::error::{Error, Result};
 use crate::parse::time::format_day;
-use crate::rollup::{AttributionModel, Row};
+use crate::rollup::Row;
 use datafusion::arrow::array::{
     ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
 };
@@ -22,6 +23,8 @@ pub const LEDGER: &str = "ledger.jsonl";
 const TMP: &str = ".tmp";
 /// Money: exact decimals with two places.
 pub const MONEY: DataType = DataType::Decimal128(18, 2);
+/// Conversions: exact decimals with six places (fractional credit of shared models).
+pub const CREDIT: DataType = DataType::Decimal128(18, 6);
 
 /// Columns stored in each day's file (`day` comes from the folder name).
 pub fn file_schema() -> SchemaRef {
@@ -39,7 +42,7 @@ pub fn file_schema() -> SchemaRef {
     for m in AttributionModel::ALL {
         fields.push(Field::new(
             format!("conversions_{}", m.name()),
-            DataType::Int64,
+            CREDIT,
             false,
         ));
         fields.push(Field::new(format!("revenue_{}", m.name()), MONEY, false));
@@ -84,10 +87,17 @@ impl Store {
         self.root.join(table)
     }
 
-    /// A private folder for this run's temporary files; removed when dropped.
+    /// A private folder for this run's temporary files; removed when dropped, on
+    /// Ctrl-C/SIGTERM (see [`install_interrupt_cleanup`]), and — after a SIGKILL — by
+    /// the next run, which removes folders of runs whose process is gone.
     pub fn run_dir(&self, run_id: &str) -> Result<RunDir> {
-        let path = self.root.join(TMP).join(format!("run-{run_id}"));
+        let tmp = self.root.join(TMP);
+        remove_orphaned_runs(&tmp);
+        let path = tmp.join(format!("run-{}-{run_id}", std::process::id()));
         fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        if let Ok(mut active) = ACTIVE_RUNS.lock() {
+            active.push(path.clone());
+        }
         Ok(RunDir { path })
     }
 
@@ -99,16 +109,29 @@ impl Store {
         for &day in days {
             let day_rows: Vec<&Row> = rows.iter().filter(|r| r.day == day).collect();
             let batch = rows_to_batch(&schema, &day_rows)?;
-            let part = format!("day={}", format_day(day));
-            let tmp = run.path.join(format!("{part}.parquet"));
-            write_parquet(&tmp, &batch)?;
-            let dir = self.table_dir(KEYWORD_DAILY).join(&part);
-            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let dest = dir.join("part-0.parquet");
-            fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+            self.replace_file(run, KEYWORD_DAILY, day, "part-0.parquet", &batch)?;
             written += 1;
         }
         Ok(written)
+    }
+
+    /// Writes `batch` to `table/day=…/name` through the run folder and renames it into
+    /// place, so readers see the old file or the new one, never half of one.
+    pub fn replace_file(
+        &self,
+        run: &RunDir,
+        table: &str,
+        day: i32,
+        name: &str,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        let part = format!("day={}", format_day(day));
+        let tmp = run.path.join(format!("{table}-{part}-{name}"));
+        write_parquet(&tmp, batch)?;
+        let dir = self.table_dir(table).join(&part);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let dest = dir.join(name);
+        fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))
     }
 
     /// Appends one entry to the ledger (rewritten to a temp file and renamed).
@@ -157,9 +180,62 @@ pub struct RunDir {
     pub path: PathBuf,
 }
 
+/// Run folders of this process, removed on interrupt.
+static ACTIVE_RUNS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes this process's run folders when it is interrupted (SIGINT, SIGTERM), then
+/// exits with status 130. Called once by the binary.
+pub fn install_interrupt_cleanup() {
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(active) = ACTIVE_RUNS.lock() {
+            for p in active.iter() {
+                let _ = fs::remove_dir_all(p);
+                if let Some(parent) = p.parent() {
+                    let _ = fs::remove_dir(parent);
+                }
+            }
+        }
+        eprintln!(
+            "keyrank: interrupted; temporary files removed, store unchanged for unfinished days"
+        );
+        std::process::exit(130);
+    });
+}
+
+/// Removes `run-<pid>-…` folders whose process no longer exists (a killed run).
+fn remove_orphaned_runs(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("run-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive || pid == std::process::id() && !is_active(&e.path()) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn is_active(p: &Path) -> bool {
+    ACTIVE_RUNS
+        .lock()
+        .map(|a| a.iter().any(|x| x == p))
+        .unwrap_or(true)
+}
+
 impl Drop for RunDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.path);
+        if let Ok(mut active) = ACTIVE_RUNS.lock() {
+            active.retain(|p| p != &self.path);
+        }
         if let Some(parent) = self.path.parent() {
             // Only removes the shared .tmp folder when no other run is using it.
             let _ = fs::remove_dir(parent);
@@ -188,9 +264,9 @@ fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
     let mut landing = StringBuilder::with_capacity(n, n * 16);
     let mut segment = StringBuilder::with_capacity(n, n * 9);
     let mut ints: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::with_capacity(n)).collect();
-    let mut conv: Vec<Int64Builder> = AttributionModel::ALL
+    let mut conv: Vec<Decimal128Builder> = AttributionModel::ALL
         .iter()
-        .map(|_| Int64Builder::with_capacity(n))
+        .map(|_| Decimal128Builder::with_capacity(n))
         .collect();
     let mut revenue: Vec<Decimal128Builder> = AttributionModel::ALL
         .iter()
@@ -207,7 +283,7 @@ fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
         ints[1].append_value(r.counts.visitors);
         ints[2].append_value(r.counts.pageviews);
         for m in 0..AttributionModel::ALL.len() {
-            conv[m].append_value(r.counts.conversions[m]);
+            conv[m].append_value(r.counts.conversions[m] as i128);
             revenue[m].append_value(r.counts.revenue[m] as i128);
         }
     }
@@ -223,7 +299,7 @@ fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
         cols.push(Arc::new(b.finish()));
     }
     for m in 0..AttributionModel::ALL.len() {
-        cols.push(Arc::new(conv[m].finish()));
+        cols.push(Arc::new(conv[m].finish().with_data_type(CREDIT)));
         cols.push(Arc::new(revenue[m].finish().with_data_type(MONEY)));
     }
     Ok(RecordBatch::try_new(schema.clone(), cols)?)

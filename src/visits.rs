@@ -1,16 +1,22 @@
 //! Visits and attribution: a visitor's page views become visits (30 minutes of
 //! inactivity, or a new external acquisition, ends one); non-direct visits are
-//! touches; a conversion credits the first and the last touch in the lookback window.
+//! touches; a conversion shares its credit among the touches in the lookback window
+//! under each attribution model.
 
-use crate::classify::{Acquisition, Channel, NOT_PROVIDED};
+use crate::attribution::{AttributionModel, CREDIT_UNIT, split_revenue};
+use crate::classify::{Acquisition, Channel};
 use crate::parse::time::day_of;
-use crate::rollup::{AttributionModel, DimsKey, Rollup, Segment};
+use crate::rollup::{DimsKey, Rollup, Segment};
 use std::collections::{HashMap, HashSet};
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30 * 60;
 pub const DEFAULT_LOOKBACK_SECS: i64 = 30 * 86_400;
 /// The keyword of a conversion no touch in the window can take credit for.
 pub const UNATTRIBUTED: &str = "(unattributed)";
+/// Source and medium of a conversion credited by a search-preference cookie or a
+/// purchase record's keyword column: the term is known, the visit is not.
+pub const SEARCH_PREFERENCE_SOURCE: &str = "(search preference)";
+pub const SEARCH_PREFERENCE_MEDIUM: &str = "cookie";
 /// Touches kept per visitor; older ones beyond this are forgotten first.
 const MAX_TOUCHES: usize = 256;
 
@@ -66,6 +72,7 @@ pub enum ConversionOutcome {
 pub struct Sessionizer {
     timeout: i64,
     lookback: i64,
+    half_life: i64,
     visitors: HashMap<u64, VisitorState>,
     orders: HashSet<u64>,
     direct: u32,
@@ -73,11 +80,13 @@ pub struct Sessionizer {
     /// Days before this one are lookback context only: nothing is counted on them.
     write_from: i32,
     latest_ts: i64,
+    /// Every touch as (visitor, time, dims), kept only when purchases will be joined.
+    touch_log: Option<Vec<(u64, i64, u32)>>,
     pub rollup: Rollup,
 }
 
 impl Sessionizer {
-    pub fn new(timeout: i64, lookback: i64, write_from: Option<i32>) -> Self {
+    pub fn new(timeout: i64, lookback: i64, half_life: i64, write_from: Option<i32>) -> Self {
         let mut rollup = Rollup::default();
         let direct = rollup.channels.intern(&Channel::direct());
         let unattributed = rollup.channels.intern(&Channel {
@@ -87,12 +96,14 @@ impl Sessionizer {
         Sessionizer {
             timeout,
             lookback,
+            half_life,
             visitors: HashMap::new(),
             orders: HashSet::new(),
             direct,
             unattributed,
             write_from: write_from.unwrap_or(i32::MIN),
             latest_ts: i64::MIN,
+            touch_log: None,
             rollup,
         }
     }
@@ -127,6 +138,9 @@ impl Sessionizer {
                     state.touches.remove(0);
                 }
                 state.touches.push(Touch { ts: pv.ts, dims });
+                if let Some(log) = self.touch_log.as_mut() {
+                    log.push((pv.visitor, pv.ts, dims));
+                }
             }
             state.visit = Some(OpenVisit { day, dims, channel });
             if day >= self.write_from {
@@ -141,53 +155,104 @@ impl Sessionizer {
         new_visit
     }
 
+    /// Keeps every touch from now on, for [`Sessionizer::take_touch_log`].
+    pub fn record_touches(&mut self) {
+        self.touch_log.get_or_insert_with(Vec::new);
+    }
+
+    /// All touches recorded so far as (visitor, time, dims).
+    pub fn take_touch_log(&mut self) -> Vec<(u64, i64, u32)> {
+        self.touch_log.take().unwrap_or_default()
+    }
+
+    pub fn lookback(&self) -> i64 {
+        self.lookback
+    }
+
+    /// Claims an order id; false when it was already counted (from any source).
+    pub fn claim_order(&mut self, order: Option<u64>) -> bool {
+        order.is_none_or(|o| self.orders.insert(o))
+    }
+
     /// Credits a conversion by `visitor` at `ts` (after its page view was recorded).
     pub fn conversion(&mut self, visitor: u64, ts: i64, conv: &Conversion) -> ConversionOutcome {
-        if let Some(order) = conv.order
-            && !self.orders.insert(order)
-        {
+        if !self.claim_order(conv.order) {
             return ConversionOutcome::DuplicateOrder;
         }
-        let day = day_of(ts);
         let horizon = ts - self.lookback;
         let state = self.visitors.entry(visitor).or_default();
-        let in_window = |t: &&Touch| t.ts >= horizon && t.ts <= ts;
-        let first = state.touches.iter().find(in_window).copied();
-        let last = state.touches.iter().rev().find(in_window).copied();
-        let counted = day >= self.write_from;
-        match (first, last) {
-            (Some(first), Some(last)) => {
-                if counted {
-                    self.rollup.add_conversion(
-                        day,
-                        first.dims,
-                        AttributionModel::First,
-                        conv.cents,
-                    );
-                    self.rollup
-                        .add_conversion(day, last.dims, AttributionModel::Last, conv.cents);
-                }
-                ConversionOutcome::Attributed
+        let window: Vec<(i64, u32)> = state
+            .touches
+            .iter()
+            .filter(|t| t.ts >= horizon && t.ts <= ts)
+            .map(|t| (t.ts, t.dims))
+            .collect();
+        let (landing, segment) = match state.visit {
+            Some(open) => {
+                let key = self.rollup.dims_key(open.dims);
+                (key.landing, key.segment)
             }
-            _ => {
-                let (landing, segment) = match state.visit {
-                    Some(open) => {
-                        let key = self.rollup.dims_key(open.dims);
-                        (key.landing, key.segment)
-                    }
-                    None => (self.rollup.landings.intern_str(""), Segment::Anonymous),
-                };
-                let dims = self.rollup.dims(DimsKey {
-                    channel: self.unattributed,
-                    landing,
-                    segment,
-                });
-                if counted {
-                    for model in AttributionModel::ALL {
-                        self.rollup.add_conversion(day, dims, model, conv.cents);
-                    }
+            None => (self.rollup.landings.intern_str(""), Segment::Anonymous),
+        };
+        if window.is_empty() {
+            self.credit_unattributed(ts, conv.cents, landing, segment);
+            return ConversionOutcome::Unattributed;
+        }
+        self.credit_touches(ts, &window, conv.cents);
+        ConversionOutcome::Attributed
+    }
+
+    /// Shares one conversion at `ts` among `touches` (time, dims; oldest first).
+    pub fn credit_touches(&mut self, ts: i64, touches: &[(i64, u32)], cents: i64) {
+        let day = day_of(ts);
+        if day < self.write_from {
+            return;
+        }
+        let times: Vec<i64> = touches.iter().map(|t| t.0).collect();
+        for model in AttributionModel::ALL {
+            let credits = model.credits(&times, ts, self.half_life);
+            let revenue = split_revenue(cents, &credits);
+            for (((_, dims), credit), c) in touches.iter().zip(&credits).zip(&revenue) {
+                if *credit > 0 || *c > 0 {
+                    self.rollup.add_credit(day, *dims, model, *credit, *c);
                 }
-                ConversionOutcome::Unattributed
+            }
+        }
+    }
+
+    /// A conversion no touch can take: counted under `(unattributed)`, never dropped.
+    pub fn credit_unattributed(&mut self, ts: i64, cents: i64, landing: u32, segment: Segment) {
+        let dims = self.rollup.dims(DimsKey {
+            channel: self.unattributed,
+            landing,
+            segment,
+        });
+        self.credit_whole(ts, dims, cents);
+    }
+
+    /// A conversion whose search term is known directly (search-preference cookie,
+    /// or a purchase record's keyword): the whole credit goes to that term.
+    pub fn credit_keyword(&mut self, ts: i64, keyword: String, cents: i64) {
+        let channel = self.rollup.channels.intern(&Channel {
+            source: SEARCH_PREFERENCE_SOURCE.into(),
+            medium: SEARCH_PREFERENCE_MEDIUM.into(),
+            keyword: Some(keyword),
+            campaign: None,
+        });
+        let landing = self.rollup.landings.intern_str("");
+        let dims = self.rollup.dims(DimsKey {
+            channel,
+            landing,
+            segment: Segment::Anonymous,
+        });
+        self.credit_whole(ts, dims, cents);
+    }
+
+    fn credit_whole(&mut self, ts: i64, dims: u32, cents: i64) {
+        let day = day_of(ts);
+        if day >= self.write_from {
+            for model in AttributionModel::ALL {
+                self.rollup.add_credit(day, dims, model, CREDIT_UNIT, cents);
             }
         }
     }
@@ -211,15 +276,13 @@ impl Sessionizer {
     }
 }
 
-/// `(not provided)` keywords, for counting.
-pub fn is_not_provided(c: &Channel) -> bool {
-    c.keyword.as_deref() == Some(NOT_PROVIDED)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attribution::DEFAULT_HALF_LIFE_SECS;
     use crate::classify::Channel;
+
+    const DAY: i64 = 86_400;
 
     fn search(kw: &str) -> Acquisition {
         Acquisition::External(Channel {
@@ -240,30 +303,37 @@ mod tests {
         }
     }
 
-    type Totals = (Option<String>, i64, i64, [i64; 2], [i64; 2]);
-
-    fn totals(s: Sessionizer) -> Vec<Totals> {
-        let mut v: Vec<_> = s
-            .rollup
-            .into_rows()
-            .into_iter()
-            .map(|r| {
-                (
-                    r.channel.keyword,
-                    r.counts.visits,
-                    r.counts.pageviews,
-                    r.counts.conversions,
-                    r.counts.revenue,
-                )
-            })
-            .collect();
-        v.sort();
-        v
+    fn sessionizer(lookback: i64, write_from: Option<i32>) -> Sessionizer {
+        Sessionizer::new(
+            DEFAULT_TIMEOUT_SECS,
+            lookback,
+            DEFAULT_HALF_LIFE_SECS,
+            write_from,
+        )
     }
+
+    /// keyword → (visits, pageviews, conversions per model, revenue per model).
+    type Totals = BTreeMap<Option<String>, (i64, i64, [i64; 5], [i64; 5])>;
+
+    fn totals(s: Sessionizer) -> Totals {
+        let mut out = Totals::new();
+        for r in s.rollup.into_rows() {
+            let e = out.entry(r.channel.keyword).or_default();
+            e.0 += r.counts.visits;
+            e.1 += r.counts.pageviews;
+            for m in 0..5 {
+                e.2[m] += r.counts.conversions[m];
+                e.3[m] += r.counts.revenue[m];
+            }
+        }
+        out
+    }
+
+    use std::collections::BTreeMap;
 
     #[test]
     fn visits_split_on_timeout_and_new_acquisition() {
-        let mut s = Sessionizer::new(DEFAULT_TIMEOUT_SECS, DEFAULT_LOOKBACK_SECS, None);
+        let mut s = sessionizer(DEFAULT_LOOKBACK_SECS, None);
         let t = 1_000_000;
         assert!(s.page_view(&pv(1, t, search("a"))));
         assert!(!s.page_view(&pv(1, t + 60, Acquisition::Internal)));
@@ -276,74 +346,165 @@ mod tests {
         // 31 minutes later: new (direct) visit.
         assert!(s.page_view(&pv(1, t + 180 + 31 * 60, Acquisition::Internal)));
         let rows = totals(s);
-        assert_eq!(
-            rows,
-            vec![
-                (None, 1, 1, [0, 0], [0, 0]),
-                (Some("a".into()), 1, 4, [0, 0], [0, 0]),
-                (Some("b".into()), 1, 1, [0, 0], [0, 0]),
-            ]
+        assert_eq!(rows[&None].0, 1);
+        assert_eq!(rows[&Some("a".into())].0..=rows[&Some("a".into())].1, 1..=4);
+        assert_eq!(rows[&Some("b".into())].0, 1);
+    }
+
+    /// Runs one visitor's touches (day offsets and keywords, `None` = direct) and one
+    /// conversion on `conv_day` worth `cents`; returns the totals.
+    fn scenario(
+        touches: &[(i64, Option<&str>)],
+        conv_day: i64,
+        cents: i64,
+        lookback_days: i64,
+    ) -> Totals {
+        let mut s = sessionizer(lookback_days * DAY, None);
+        let t0 = 100 * DAY;
+        for (d, kw) in touches {
+            let acq = kw.map_or(Acquisition::Direct, search);
+            s.page_view(&pv(7, t0 + d * DAY, acq));
+        }
+        s.page_view(&pv(7, t0 + conv_day * DAY, Acquisition::Direct));
+        s.conversion(
+            7,
+            t0 + conv_day * DAY,
+            &Conversion {
+                order: Some(1),
+                cents,
+            },
         );
+        totals(s)
+    }
+
+    fn credit(t: &Totals, kw: &str) -> ([i64; 5], [i64; 5]) {
+        t.get(&Some(kw.to_string()))
+            .map_or(([0; 5], [0; 5]), |e| (e.2, e.3))
+    }
+
+    // Models in order: first, last, linear, position, time_decay.
+    #[test]
+    fn one_touch_takes_everything() {
+        let t = scenario(&[(0, Some("a"))], 3, 1000, 30);
+        assert_eq!(credit(&t, "a"), ([1_000_000; 5], [1000; 5]));
     }
 
     #[test]
-    fn first_and_last_touch_with_lookback_and_duplicates() {
-        let mut s = Sessionizer::new(DEFAULT_TIMEOUT_SECS, 10 * 86_400, None);
-        let day = 86_400;
-        let t0 = 100 * day;
-        s.page_view(&pv(7, t0, search("too old")));
-        s.page_view(&pv(7, t0 + 5 * day, search("first")));
-        s.page_view(&pv(7, t0 + 6 * day, Acquisition::Direct));
-        s.page_view(&pv(7, t0 + 8 * day, search("last")));
-        s.page_view(&pv(7, t0 + 12 * day, Acquisition::Direct));
+    fn two_touches_with_direct_between() {
+        // a at day 0, direct at day 1, b at day 7, conversion at day 7 (direct visit).
+        let t = scenario(&[(0, Some("a")), (1, None), (7, Some("b"))], 7, 999, 30);
+        // time decay: a is 7 days (one half-life) older: 1/3 vs 2/3.
+        assert_eq!(
+            credit(&t, "a"),
+            (
+                [1_000_000, 0, 500_000, 500_000, 333_333],
+                [999, 0, 500, 500, 333]
+            )
+        );
+        assert_eq!(
+            credit(&t, "b"),
+            (
+                [0, 1_000_000, 500_000, 500_000, 666_667],
+                [0, 999, 499, 499, 666]
+            )
+        );
+        // Direct visits never take credit.
+        assert_eq!(t[&None].2, [0; 5]);
+    }
+
+    #[test]
+    fn three_touches() {
+        let t = scenario(
+            &[(0, Some("a")), (2, Some("b")), (4, Some("c"))],
+            4,
+            1000,
+            30,
+        );
+        assert_eq!(credit(&t, "a").0[..4], [1_000_000, 0, 333_334, 400_000]);
+        assert_eq!(credit(&t, "b").0[..4], [0, 0, 333_333, 200_000]);
+        assert_eq!(credit(&t, "c").0[..4], [0, 1_000_000, 333_333, 400_000]);
+        assert_eq!(credit(&t, "a").1[..4], [1000, 0, 334, 400]);
+        assert_eq!(credit(&t, "b").1[..4], [0, 0, 333, 200]);
+        // Time decay: weights 2^(-4/7), 2^(-2/7), 1.
+        let w = [(-4.0f64 / 7.0).exp2(), (-2.0f64 / 7.0).exp2(), 1.0];
+        let sum: f64 = w.iter().sum();
+        for (kw, wi) in ["a", "b", "c"].iter().zip(w) {
+            let got = credit(&t, kw).0[4] as f64 / 1e6;
+            assert!((got - wi / sum).abs() < 2e-6, "{kw}: {got}");
+        }
+        let total: i64 = ["a", "b", "c"].iter().map(|k| credit(&t, k).0[4]).sum();
+        assert_eq!(total, 1_000_000);
+    }
+
+    #[test]
+    fn four_touches_and_one_outside_the_window() {
+        // x is 40 days before the conversion: outside a 30-day window.
+        let t = scenario(
+            &[
+                (0, Some("x")),
+                (35, Some("a")),
+                (36, Some("b")),
+                (37, None),
+                (38, Some("c")),
+                (39, Some("d")),
+            ],
+            40,
+            10_000,
+            30,
+        );
+        assert_eq!(credit(&t, "x"), ([0; 5], [0; 5]));
+        let pos: Vec<i64> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|k| credit(&t, k).0[3])
+            .collect();
+        assert_eq!(pos, [400_000, 100_000, 100_000, 400_000]);
+        let lin: Vec<i64> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|k| credit(&t, k).1[2])
+            .collect();
+        assert_eq!(lin, [2500; 4]);
+        assert_eq!(credit(&t, "a").0[0], 1_000_000);
+        assert_eq!(credit(&t, "d").0[1], 1_000_000);
+    }
+
+    #[test]
+    fn duplicate_orders_count_once_and_no_touch_is_unattributed() {
+        let mut s = sessionizer(DEFAULT_LOOKBACK_SECS, None);
+        s.page_view(&pv(7, 100 * DAY, search("a")));
         let conv = Conversion {
             order: Some(42),
             cents: 1999,
         };
         assert_eq!(
-            s.conversion(7, t0 + 12 * day, &conv),
+            s.conversion(7, 100 * DAY + 5, &conv),
             ConversionOutcome::Attributed
         );
         assert_eq!(
-            s.conversion(7, t0 + 12 * day + 5, &conv),
+            s.conversion(7, 100 * DAY + 9, &conv),
             ConversionOutcome::DuplicateOrder
         );
-        // A visitor with no touch at all.
-        s.page_view(&pv(8, t0, Acquisition::Direct));
+        s.page_view(&pv(8, 100 * DAY, Acquisition::Direct));
         let none = Conversion {
             order: None,
             cents: 500,
         };
         assert_eq!(
-            s.conversion(8, t0 + 1, &none),
+            s.conversion(8, 100 * DAY + 1, &none),
             ConversionOutcome::Unattributed
         );
-        let rows = totals(s);
-        let get = |kw: Option<&str>| {
-            rows.iter()
-                .filter(|r| r.0.as_deref() == kw)
-                .fold(([0, 0], [0, 0]), |acc, r| {
-                    (
-                        [acc.0[0] + r.3[0], acc.0[1] + r.3[1]],
-                        [acc.1[0] + r.4[0], acc.1[1] + r.4[1]],
-                    )
-                })
-        };
-        assert_eq!(get(Some("first")), ([1, 0], [1999, 0]));
-        assert_eq!(get(Some("last")), ([0, 1], [0, 1999]));
-        assert_eq!(get(Some("too old")), ([0, 0], [0, 0]));
-        assert_eq!(get(Some(UNATTRIBUTED)), ([1, 1], [500, 500]));
+        let t = totals(s);
+        assert_eq!(credit(&t, "a"), ([1_000_000; 5], [1999; 5]));
+        assert_eq!(credit(&t, UNATTRIBUTED), ([1_000_000; 5], [500; 5]));
     }
 
     #[test]
     fn write_from_counts_only_later_days_but_keeps_context() {
-        let day = 86_400;
-        let mut s = Sessionizer::new(DEFAULT_TIMEOUT_SECS, DEFAULT_LOOKBACK_SECS, Some(101));
-        s.page_view(&pv(1, 100 * day, search("context")));
-        s.page_view(&pv(1, 101 * day, Acquisition::Direct));
+        let mut s = sessionizer(DEFAULT_LOOKBACK_SECS, Some(101));
+        s.page_view(&pv(1, 100 * DAY, search("context")));
+        s.page_view(&pv(1, 101 * DAY, Acquisition::Direct));
         s.conversion(
             1,
-            101 * day,
+            101 * DAY,
             &Conversion {
                 order: None,
                 cents: 100,
@@ -356,6 +517,6 @@ mod tests {
             .find(|r| r.channel.keyword.as_deref() == Some("context"))
             .unwrap();
         assert_eq!(ctx.counts.visits, 0);
-        assert_eq!(ctx.counts.conversions, [1, 1]);
+        assert_eq!(ctx.counts.conversions, [1_000_000; 5]);
     }
 }

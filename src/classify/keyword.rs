@@ -159,4 +159,15 @@ mod tests {
             let _ = normalize(&[i, 0xC3, i], Some(encoding_rs::SHIFT_JIS));
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn normal_form_is_trimmed_collapsed_and_bounded(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Some(kw) = normalize(&raw, None) {
+                proptest::prop_assert!(kw.chars().count() <= MAX_KEYWORD_CHARS);
+                proptest::prop_assert_eq!(kw.trim(), kw.as_str());
+                proptest::prop_assert!(!kw.contains("  "));
+            }
+        }
+    }
 }

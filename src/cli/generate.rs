@@ -29,6 +29,7 @@ pub fn run(args: Args) -> Result<()> {
         seed: args.seed,
         days: args.days,
         start: args.start,
+        ..GenerateConfig::default()
     };
     let truth = generate(&cfg, &args.out)?;
     eprintln!(

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::ingest::{IngestConfig, run as run_ingest};
+use crate::purchases::{PurchaseColumns, PurchaseFormat, PurchaseSource};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -39,15 +40,41 @@ pub struct Args {
     /// Cookie whose presence marks a logged-in member (besides %u).
     #[arg(long)]
     pub login_cookie: Option<String>,
+    /// Cookie carrying the search term to the checkout (search preference): a goal
+    /// hit with it is credited to that term directly.
+    #[arg(long)]
+    pub keyword_cookie: Option<String>,
+    /// Purchase file: CSV, JSON lines or Parquet (repeatable).
+    #[arg(long = "purchases")]
+    pub purchases: Vec<PathBuf>,
+    /// Format of the purchase files (default: from the extension).
+    #[arg(long, value_enum)]
+    pub purchases_format: Option<PurchaseFormat>,
+    /// Purchase columns: ts=…,order=…,revenue=…,currency=…,visitor=…,keyword=…
+    #[arg(long, default_value = "")]
+    pub purchase_cols: String,
+    /// Exchange rates, CSV lines `currency,rate` (units of the reporting currency per unit).
+    #[arg(long)]
+    pub fx: Option<PathBuf>,
+    /// Reporting currency (default: the first currency in the purchase files).
+    #[arg(long)]
+    pub currency: Option<String>,
     /// Attribution lookback window (e.g. 30d).
     #[arg(long, default_value = "30d", value_parser = super::parse_duration)]
     pub lookback: i64,
+    /// Half-life of the time_decay attribution model.
+    #[arg(long, default_value = "7d", value_parser = super::parse_duration)]
+    pub half_life: i64,
     /// Inactivity that ends a visit (e.g. 30m).
     #[arg(long, default_value = "30m", value_parser = super::parse_duration)]
     pub visit_timeout: i64,
     /// Write only days from this date on; earlier lines are lookback context.
     #[arg(long, value_parser = super::parse_date)]
     pub write_from: Option<i32>,
+    /// k-visitor threshold: a keyword seen by fewer distinct visitors in the run is
+    /// stored as (other); 1 disables.
+    #[arg(long, default_value_t = crate::privacy::DEFAULT_MIN_VISITORS)]
+    pub min_visitors: u64,
     /// No progress and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -57,8 +84,21 @@ pub struct Args {
 }
 
 impl Args {
-    pub fn config(&self) -> IngestConfig {
-        IngestConfig {
+    pub fn config(&self) -> Result<IngestConfig> {
+        let purchases = self
+            .purchases
+            .iter()
+            .map(|p| {
+                Ok(PurchaseSource {
+                    path: p.clone(),
+                    format: match self.purchases_format {
+                        Some(f) => f,
+                        None => PurchaseFormat::from_path(p)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IngestConfig {
             store: self.store.clone(),
             inputs: self.files.clone(),
             log_format: self.log_format.clone(),
@@ -70,16 +110,23 @@ impl Args {
             order_param: self.order_param.clone(),
             visitor_cookie: self.visitor_cookie.clone(),
             login_cookie: self.login_cookie.clone(),
+            keyword_cookie: self.keyword_cookie.clone(),
+            purchases,
+            purchase_cols: PurchaseColumns::parse(&self.purchase_cols)?,
+            fx_file: self.fx.clone(),
+            currency: self.currency.clone(),
+            min_visitors: self.min_visitors.max(1),
             timeout_secs: self.visit_timeout,
             lookback_secs: self.lookback,
+            half_life_secs: self.half_life,
             write_from: self.write_from,
             progress: !self.quiet,
-        }
+        })
     }
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let summary = run_ingest(&args.config())?;
+    let summary = run_ingest(&args.config()?)?;
     if !args.quiet {
         eprint!("{summary}");
     }

@@ -1,9 +1,11 @@
 //! The command line: one file per subcommand, each an `Args` struct and a `run`.
 
+mod costs;
 mod demo;
 mod generate;
 mod ingest;
 mod query;
+mod rank;
 mod sql;
 
 use crate::error::{Error, Result};
@@ -28,6 +30,12 @@ pub enum Command {
     Sql(sql::Args),
     /// Run a canned query from queries/ (use --list to see them).
     Query(query::Args),
+    /// Keywords ranked by an honest conversion estimate.
+    Rank(rank::RankArgs),
+    /// Recommend a split of a marketing budget across keywords.
+    Budget(rank::BudgetArgs),
+    /// Ad-platform cost reports.
+    Costs(costs::Args),
     /// Write a realistic sample log and the exact aggregates it should produce.
     Generate(generate::Args),
     /// Generate a small data set, ingest it and show the top keywords.
@@ -40,6 +48,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sql(a) => sql::run(a),
         Command::Query(a) => query::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Rank(a) => rank::run_rank(a),
+        Command::Budget(a) => rank::run_budget(a),
+        Command::Costs(a) => costs::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }

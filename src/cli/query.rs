@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<()> {
             println!("{}  {}", q.name, q.title);
             for p in &q.params {
                 println!(
-                    "    --param {}=<{:?}> (default {})  {}",
+                    "    --param {}=<{}> (default {})  {}",
                     p.name, p.ty, p.default, p.help
                 );
             }

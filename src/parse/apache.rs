@@ -399,4 +399,19 @@ mod tests {
         let e = ApacheFormat::compile("%h %Z %t %r", &CookieNames::default()).unwrap_err();
         assert!(e.to_string().contains("%Z"), "{e}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_bytes(line in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let mut f = combined();
+            let _ = f.parse(&line);
+        }
+
+        #[test]
+        fn never_panics_on_near_valid_lines(ref_ in "[ -~]{0,60}", ua in "[ -~\\\"]{0,60}") {
+            let mut f = combined();
+            let line = format!(r#"1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /x?q={ref_} HTTP/1.1" 200 1 "{ref_}" "{ua}""#);
+            let _ = f.parse(line.as_bytes());
+        }
+    }
 }

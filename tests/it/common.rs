@@ -71,8 +71,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn cents(s: &str) -> i64 {
-    let (w, f) = s.split_once('.').unwrap_or((s, "0"));
-    let f = format!("{f:0<2}");
-    w.parse::<i64>().unwrap() * 100 + f[..2].parse::<i64>().unwrap()
+/// A decimal string ("12.34") in units of 10^-scale (1234 for scale 2).
+pub fn units(s: &str, scale: usize) -> i64 {
+    let (w, f) = s.split_once('.').unwrap_or((s, ""));
+    let f = format!("{f:0<scale$}");
+    w.parse::<i64>().unwrap() * 10i64.pow(scale as u32) + f[..scale].parse::<i64>().unwrap_or(0)
 }

@@ -1,33 +1,53 @@
 //! `keyrank generate` → `keyrank ingest` → SQL equals the generator's truth file exactly.
 
-use crate::common::{cents, ingest, query};
+use crate::common::{ingest, query, units};
+use keyrank::attribution::AttributionModel;
 use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, Truth, TruthRow, generate};
 use std::collections::BTreeMap;
 
 fn sql_rows(store: &std::path::Path) -> BTreeMap<(String, String, Option<String>), TruthRow> {
+    let models: Vec<&str> = AttributionModel::ALL.iter().map(|m| m.name()).collect();
+    let sums: Vec<String> = models
+        .iter()
+        .map(|m| format!("SUM(conversions_{m}), SUM(revenue_{m})"))
+        .collect();
     let rows = query(
         store,
-        "SELECT source, medium, keyword, SUM(visits), SUM(pageviews), SUM(conversions_first), \
-         SUM(revenue_first), SUM(conversions_last), SUM(revenue_last) \
-         FROM keyword_daily GROUP BY source, medium, keyword",
+        &format!(
+            "SELECT source, medium, keyword, SUM(visits), SUM(pageviews), {} \
+             FROM keyword_daily GROUP BY source, medium, keyword",
+            sums.join(", ")
+        ),
     );
     rows.into_iter()
         .map(|r| {
             let keyword = (r[2] != "NULL").then(|| r[2].clone());
-            let row = TruthRow {
+            let mut row = TruthRow {
                 source: r[0].clone(),
                 medium: r[1].clone(),
                 keyword: keyword.clone(),
                 visits: r[3].parse().unwrap(),
                 pageviews: r[4].parse().unwrap(),
-                conversions_first: r[5].parse().unwrap(),
-                revenue_first_cents: cents(&r[6]),
-                conversions_last: r[7].parse().unwrap(),
-                revenue_last_cents: cents(&r[8]),
+                ..TruthRow::default()
             };
+            for (i, m) in models.iter().enumerate() {
+                let conv = units(&r[5 + 2 * i], 6);
+                let rev = units(&r[6 + 2 * i], 2);
+                row.conversions.insert(m.to_string(), conv);
+                row.revenue_cents.insert(m.to_string(), rev);
+            }
             ((r[0].clone(), r[1].clone(), keyword), row)
         })
         .collect()
+}
+
+/// The truth file lists a model only where a conversion touched the row: add zeros.
+fn complete(mut r: TruthRow) -> TruthRow {
+    for m in AttributionModel::ALL {
+        r.conversions.entry(m.name().to_string()).or_insert(0);
+        r.revenue_cents.entry(m.name().to_string()).or_insert(0);
+    }
+    r
 }
 
 fn check_seed(seed: u64) {
@@ -62,7 +82,7 @@ fn check_seed(seed: u64) {
         .map(|r| {
             (
                 (r.source.clone(), r.medium.clone(), r.keyword.clone()),
-                r.clone(),
+                complete(r.clone()),
             )
         })
         .collect();

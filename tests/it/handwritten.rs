@@ -12,6 +12,7 @@ fn handwritten_log_end_to_end() {
     let s = ingest(&store, &[&log], |c| {
         c.sites = vec!["shop.example".into()];
         c.goals = vec!["/checkout/complete".into()];
+        c.min_visitors = 1;
     });
     assert_eq!(s.lines_read, 41);
     assert_eq!(s.malformed, 2);
@@ -49,32 +50,32 @@ fn handwritten_log_end_to_end() {
     let mut got: Vec<String> = rows.iter().map(|r| r.join("|")).collect();
     got.sort();
     let want = [
-        "(direct)|(none)|NULL|-|1|2|0|0.00",
-        "360 search|organic|鞋|-|1|1|0|0.00",
-        "aol|organic|red shoes|-|1|1|0|0.00",
-        "ask|organic|red shoes|-|1|1|0|0.00",
-        "baidu|organic|礼物|-|2|2|0|0.00",
-        "bing|cpc|hiking boots|-|1|1|0|0.00",
-        "bing|organic|(not provided)|-|1|1|0|0.00",
-        "bing|organic|leather boots|-|1|1|0|0.00",
-        "daum|organic|신발|-|1|1|0|0.00",
-        "duckduckgo|organic|(not provided)|-|1|1|0|0.00",
-        "ecosia|organic|tree shoes|-|1|1|0|0.00",
-        "forum.example.org|referral|NULL|-|1|1|0|0.00",
-        "google.com.evil.example|referral|NULL|-|1|1|0|0.00",
-        "google|cpc|(not provided)|-|1|1|0|0.00",
-        "google|organic|(not provided)|-|3|3|0|0.00",
-        "google|organic|café crème|-|1|1|0|0.00",
-        "google|organic|red shoes|-|3|5|1|59.90",
-        "naver|organic|신발|-|1|1|0|0.00",
-        "newsletter|email|red shoes|spring|1|1|0|0.00",
-        "qwant|organic|chaussures rouges|-|1|1|0|0.00",
-        "seznam|organic|boty|-|1|1|0|0.00",
-        "sogou|organic|shoes|-|1|1|0|0.00",
-        "startpage|organic|red shoes|-|1|1|0|0.00",
-        "yahoo japan|organic|靴|-|1|1|0|0.00",
-        "yahoo|organic|wanderschuhe|-|1|1|0|0.00",
-        "yandex|organic|подарки|-|1|1|0|0.00",
+        "(direct)|(none)|NULL|-|1|2|0.000000|0.00",
+        "360 search|organic|鞋|-|1|1|0.000000|0.00",
+        "aol|organic|red shoes|-|1|1|0.000000|0.00",
+        "ask|organic|red shoes|-|1|1|0.000000|0.00",
+        "baidu|organic|礼物|-|2|2|0.000000|0.00",
+        "bing|cpc|hiking boots|-|1|1|0.000000|0.00",
+        "bing|organic|(not provided)|-|1|1|0.000000|0.00",
+        "bing|organic|leather boots|-|1|1|0.000000|0.00",
+        "daum|organic|신발|-|1|1|0.000000|0.00",
+        "duckduckgo|organic|(not provided)|-|1|1|0.000000|0.00",
+        "ecosia|organic|tree shoes|-|1|1|0.000000|0.00",
+        "forum.example.org|referral|NULL|-|1|1|0.000000|0.00",
+        "google.com.evil.example|referral|NULL|-|1|1|0.000000|0.00",
+        "google|cpc|(not provided)|-|1|1|0.000000|0.00",
+        "google|organic|(not provided)|-|3|3|0.000000|0.00",
+        "google|organic|café crème|-|1|1|0.000000|0.00",
+        "google|organic|red shoes|-|3|5|1.000000|59.90",
+        "naver|organic|신발|-|1|1|0.000000|0.00",
+        "newsletter|email|red shoes|spring|1|1|0.000000|0.00",
+        "qwant|organic|chaussures rouges|-|1|1|0.000000|0.00",
+        "seznam|organic|boty|-|1|1|0.000000|0.00",
+        "sogou|organic|shoes|-|1|1|0.000000|0.00",
+        "startpage|organic|red shoes|-|1|1|0.000000|0.00",
+        "yahoo japan|organic|靴|-|1|1|0.000000|0.00",
+        "yahoo|organic|wanderschuhe|-|1|1|0.000000|0.00",
+        "yandex|organic|подарки|-|1|1|0.000000|0.00",
     ];
     let mut want = want.to_vec();
     want.sort();
@@ -86,7 +87,10 @@ fn json_lines_with_field_mapping() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let log = root().join("testdata/json.log");
-    let s = ingest(&store, &[&log], |c| c.log_format = "json".into());
+    let s = ingest(&store, &[&log], |c| {
+        c.log_format = "json".into();
+        c.min_visitors = 1;
+    });
     assert_eq!((s.lines_read, s.parsed, s.malformed), (4, 2, 2));
     assert!(
         s.problems[0].ends_with("json.log:3: bad time"),
@@ -120,6 +124,7 @@ fn visitor_cookie_joins_hits_across_ips_and_segments_members() {
         c.log_format =
             r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{Cookie}i""#.into();
         c.visitor_cookie = Some("vid".into());
+        c.min_visitors = 1;
         c.sites = vec!["shop.example".into()];
         c.goals = vec!["/checkout/complete".into()];
     });
@@ -133,17 +138,33 @@ fn visitor_cookie_joins_hits_across_ips_and_segments_members() {
     assert_eq!(
         rows,
         vec![
-            vec!["(direct)", "(none)", "NULL", "anonymous", "1", "0", "0.00"],
+            vec![
+                "(direct)",
+                "(none)",
+                "NULL",
+                "anonymous",
+                "1",
+                "0.000000",
+                "0.00"
+            ],
             vec![
                 "bing",
                 "organic",
                 "wool socks",
                 "anonymous",
                 "1",
-                "1",
+                "1.000000",
                 "120.00"
             ],
-            vec!["google", "cpc", "winter boots", "member", "1", "0", "0.00"],
+            vec![
+                "google",
+                "cpc",
+                "winter boots",
+                "member",
+                "1",
+                "0.000000",
+                "0.00"
+            ],
         ]
     );
 }

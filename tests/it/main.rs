@@ -4,4 +4,5 @@ mod common;
 mod generated;
 mod handwritten;
 mod privacy;
+mod purchases;
 mod real_log;

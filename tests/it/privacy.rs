@@ -2,7 +2,9 @@
 //! appears in any file keyrank writes under the store.
 
 use crate::common::{files_under, ingest, root};
-use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use keyrank::generate::{
+    GOAL, GenerateConfig, LOG_FILE, PURCHASES_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT, generate,
+};
 
 fn assert_absent(store: &std::path::Path, needles: &[String]) {
     let files = files_under(store);
@@ -85,4 +87,157 @@ fn cookies_and_user_names_never_reach_the_store() {
     .map(|s| s.to_string())
     .collect();
     assert_absent(&store, &needles);
+}
+
+/// Personal data planted in search terms, cookies and purchases never reaches any file
+/// under the store (including the temp folder of a run killed midway) nor anything
+/// keyrank prints.
+#[test]
+fn planted_personal_data_never_reaches_disk_or_output() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_keyrank");
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        &GenerateConfig {
+            visitors: 20_000,
+            seed: 3,
+            ..GenerateConfig::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let secrets = [
+        (
+            "203.0.113.77",
+            "Mozilla/5.0 PlantedAgent-One",
+            "vid=cookie-secret-111",
+            "john.doe%40example.com",
+        ),
+        (
+            "203.0.113.78",
+            "Mozilla/5.0 PlantedAgent-Two",
+            "vid=cookie-secret-222",
+            "call+me+555-123-4567",
+        ),
+        (
+            "203.0.113.79",
+            "Mozilla/5.0 PlantedAgent-Three",
+            "vid=cookie-secret-333",
+            "card+4111+1111+1111+1111",
+        ),
+        (
+            "203.0.113.80",
+            "Mozilla/5.0 PlantedAgent-Four",
+            "vid=cookie-secret-444",
+            "my+ip+is+198.51.100.200",
+        ),
+    ];
+    let mut log = std::fs::read(dir.path().join(VID_LOG_FILE)).unwrap();
+    for (i, (ip, ua, cookie, term)) in secrets.iter().enumerate() {
+        for k in 0..3 {
+            log.extend_from_slice(
+                format!(
+                    "{ip} - - [10/Mar/2024:1{i}:0{k}:00 +0000] \"GET /shoes/red HTTP/1.1\" 200 10 \"https://www.google.com/search?q={term}\" \"{ua}\" \"{cookie}\"\n"
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    let log_path = dir.path().join("planted.log");
+    std::fs::write(&log_path, &log).unwrap();
+    let mut purchases = std::fs::read_to_string(dir.path().join(PURCHASES_FILE)).unwrap();
+    purchases.push_str("2024-03-10T12:00:00Z,SECRET-ORDER-9,10.00,EUR,cookie-secret-111\n");
+    let p_path = dir.path().join("planted_purchases.csv");
+    std::fs::write(&p_path, purchases).unwrap();
+    let store = dir.path().join("store");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = vec![
+            "ingest".into(),
+            "--store".into(),
+            store.display().to_string(),
+            "--log-format".into(),
+            VID_LOG_FORMAT.into(),
+            "--visitor-cookie".into(),
+            "vid".into(),
+            "--purchases".into(),
+            p_path.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a.push(log_path.display().to_string());
+        a
+    };
+
+    // A run killed midway leaves at most aggregates behind, and the next run cleans up.
+    let mut child = Command::new(bin)
+        .args(args(&[]))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !store.join(".tmp").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = Command::new(bin).args(args(&[])).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut printed = out.stdout.clone();
+    printed.extend_from_slice(&out.stderr);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keyrank ingest summary"));
+    let sql = Command::new(bin)
+        .args([
+            "sql",
+            "--store",
+            &store.display().to_string(),
+            "SELECT keyword, source, landing, SUM(visits) FROM keyword_daily GROUP BY 1, 2, 3",
+        ])
+        .output()
+        .unwrap();
+    assert!(sql.status.success());
+    printed.extend_from_slice(&sql.stdout);
+    let redacted = String::from_utf8_lossy(&sql.stdout).contains("(redacted)");
+    assert!(redacted, "planted terms should show as (redacted)");
+
+    let mut needles: Vec<String> = Vec::new();
+    for (ip, ua, cookie, _) in &secrets {
+        needles.push(ip.to_string());
+        needles.push(ua.to_string());
+        needles.push(cookie.trim_start_matches("vid=").to_string());
+    }
+    needles.extend(
+        [
+            "john.doe@example.com",
+            "555-123-4567",
+            "4111 1111 1111 1111",
+            "198.51.100.200",
+            "SECRET-ORDER-9",
+            "PlantedAgent",
+        ]
+        .map(String::from),
+    );
+    // A sample of the generated visitors' addresses and cookies too.
+    let text = String::from_utf8_lossy(&log).into_owned();
+    for line in text.lines().step_by(97).take(300) {
+        if let Some(ip) = line.split(' ').next() {
+            needles.push(ip.to_string());
+        }
+        if let Some(c) = line.rsplit("\"vid=").next() {
+            needles.push(c.trim_end_matches('"').to_string());
+        }
+    }
+    needles.retain(|n| n.len() >= 7);
+    assert_absent(&store, &needles);
+    for n in &needles {
+        assert!(
+            memchr::memmem::find(&printed, n.as_bytes()).is_none(),
+            "printed output contains {n:?}"
+        );
+    }
+    assert!(!store.join(".tmp").exists(), "temp folder left behind");
 }

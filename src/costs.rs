@@ -1,0 +1,276 @@
+//! Ad costs: an ad platform's keyword report (CSV) stored as the aggregate table
+//! `ad_costs`, keywords in the same normal form as search terms. Re-importing a report
+//! replaces the days × engines it covers.
+
+use crate::classify::keyword;
+use crate::error::{Error, Result};
+use crate::ingest::parse_cents;
+use crate::parse::time::parse_day;
+use datafusion::arrow::array::{
+    ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const AD_COSTS: &str = "ad_costs";
+
+pub fn file_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("engine", DataType::Utf8, false),
+        Field::new("keyword", DataType::Utf8, false),
+        Field::new("match_type", DataType::Utf8, true),
+        Field::new("clicks", DataType::Int64, false),
+        Field::new("impressions", DataType::Int64, false),
+        Field::new("cost", crate::store::MONEY, false),
+        Field::new("currency", DataType::Utf8, true),
+    ]))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostRow {
+    pub day: i32,
+    pub engine: String,
+    pub keyword: String,
+    pub match_type: Option<String>,
+    pub clicks: i64,
+    pub impressions: i64,
+    pub cents: i64,
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub rows: u64,
+    pub bad_rows: u64,
+    pub days: u64,
+    pub problems: Vec<String>,
+}
+
+/// Header names as platforms write them, folded to one spelling.
+fn column_key(h: &str) -> String {
+    h.chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase()
+}
+
+fn find(headers: &[String], names: &[&str]) -> Option<usize> {
+    headers.iter().position(|h| names.contains(&h.as_str()))
+}
+
+/// Reads a cost report. Bad rows are counted and reported by `file:line`.
+pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, ImportSummary)> {
+    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
+        .iter()
+        .map(column_key)
+        .collect();
+    let col = |names: &[&str]| find(&headers, names);
+    let day_c = col(&["day", "date", "reportdate"]);
+    let kw_c = col(&["keyword", "searchkeyword", "searchterm", "term", "query"]);
+    let cost_c = col(&["cost", "spend", "amountspent"]);
+    let (Some(day_c), Some(kw_c), Some(cost_c)) = (day_c, kw_c, cost_c) else {
+        return Err(Error::usage(format!(
+            "{}: a cost report needs columns day, keyword and cost (also understood: engine, match type, clicks, impressions, currency); found: {}",
+            path.display(),
+            headers.join(", ")
+        )));
+    };
+    let engine_c = col(&["engine", "source", "network", "searchengine", "platform"]);
+    let match_c = col(&["matchtype", "match"]);
+    let clicks_c = col(&["clicks"]);
+    let impr_c = col(&["impressions", "impr"]);
+    let cur_c = col(&["currency", "currencycode"]);
+    let mut rows = Vec::new();
+    let mut summary = ImportSummary::default();
+    let name = path.display().to_string();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(Error::Other(format!("{name}: {e}"))),
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let get = |c: Option<usize>| {
+            c.and_then(|i| record.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let mut bad = |reason: &str| {
+            summary.bad_rows += 1;
+            if summary.problems.len() < 10 {
+                summary.problems.push(format!("{name}:{line}: {reason}"));
+            }
+        };
+        let Some(day) = get(Some(day_c)).and_then(parse_day) else {
+            bad("bad or missing day (expected YYYY-MM-DD)");
+            continue;
+        };
+        // Match-type decorations: [exact], "phrase", +broad +modifier.
+        let undecorated = |k: &str| {
+            k.trim_matches(['[', ']', '"'])
+                .split_whitespace()
+                .map(|w| w.trim_start_matches('+'))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let Some(kw) = get(Some(kw_c)).and_then(|k| keyword::normalize_text(&undecorated(k)))
+        else {
+            bad("missing keyword");
+            continue;
+        };
+        let cost_text = get(Some(cost_c))
+            .unwrap_or("")
+            .replace([',', '$', '€', '£'], "");
+        let Some(cents) = parse_cents(&cost_text) else {
+            bad("bad cost (expected a non-negative number like 12.34)");
+            continue;
+        };
+        let int = |c: Option<usize>| get(c).map(|v| v.replace(',', "").parse::<i64>());
+        let (clicks, impressions) = match (int(clicks_c), int(impr_c)) {
+            (Some(Err(_)), _) | (_, Some(Err(_))) => {
+                bad("bad clicks or impressions");
+                continue;
+            }
+            (c, i) => (
+                c.and_then(|x| x.ok()).unwrap_or(0),
+                i.and_then(|x| x.ok()).unwrap_or(0),
+            ),
+        };
+        let engine = get(engine_c)
+            .map(|e| e.to_lowercase())
+            .or_else(|| default_engine.map(str::to_lowercase))
+            .unwrap_or_else(|| "(not set)".into());
+        rows.push(CostRow {
+            day,
+            engine: engine_name(&engine),
+            keyword: kw,
+            match_type: get(match_c).map(|m| m.to_lowercase()),
+            clicks,
+            impressions,
+            cents,
+            currency: get(cur_c).map(|c| c.to_uppercase()),
+        });
+        summary.rows += 1;
+    }
+    Ok((rows, summary))
+}
+
+/// Platform names to keyrank's source names.
+fn engine_name(e: &str) -> String {
+    match e {
+        "google ads" | "adwords" | "google adwords" | "google" => "google".into(),
+        "microsoft ads" | "microsoft advertising" | "bing ads" | "bing" => "bing".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Stores `rows`: for each day × engine, one file, replacing an earlier import of it.
+pub fn store(store: &crate::store::Store, rows: &[CostRow]) -> Result<u64> {
+    let run = store.run_dir(&format!("{:016x}", rand::random::<u64>()))?;
+    let mut groups: BTreeMap<(i32, &str), Vec<&CostRow>> = BTreeMap::new();
+    for r in rows {
+        groups
+            .entry((r.day, r.engine.as_str()))
+            .or_default()
+            .push(r);
+    }
+    let schema = file_schema();
+    let mut days = std::collections::BTreeSet::new();
+    for ((day, engine), rows) in &groups {
+        let n = rows.len();
+        let mut e = StringBuilder::with_capacity(n, n * 8);
+        let mut k = StringBuilder::with_capacity(n, n * 16);
+        let mut m = StringBuilder::with_capacity(n, n * 8);
+        let mut c = Int64Builder::with_capacity(n);
+        let mut i = Int64Builder::with_capacity(n);
+        let mut cost = Decimal128Builder::with_capacity(n);
+        let mut cur = StringBuilder::with_capacity(n, n * 3);
+        for r in rows {
+            e.append_value(&r.engine);
+            k.append_value(&r.keyword);
+            m.append_option(r.match_type.as_deref());
+            c.append_value(r.clicks);
+            i.append_value(r.impressions);
+            cost.append_value(r.cents as i128);
+            cur.append_option(r.currency.as_deref());
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(e.finish()),
+            Arc::new(k.finish()),
+            Arc::new(m.finish()),
+            Arc::new(c.finish()),
+            Arc::new(i.finish()),
+            Arc::new(cost.finish().with_data_type(crate::store::MONEY)),
+            Arc::new(cur.finish()),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), cols)?;
+        let safe: String = engine
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+            .collect();
+        store.replace_file(
+            &run,
+            AD_COSTS,
+            *day,
+            &format!("part-{safe}.parquet"),
+            &batch,
+        )?;
+        days.insert(*day);
+    }
+    Ok(days.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_platform_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("costs.csv");
+        std::fs::write(
+            &p,
+            "Day,Engine,Keyword,Match type,Clicks,Impressions,Cost,Currency\n\
+             2024-03-04,Google Ads,[Red Shoes],Exact,120,\"3,400\",\"1,234.50\",EUR\n\
+             2024-03-04,Microsoft Ads,+hiking +boots,Broad,10,200,12.00,EUR\n\
+             04/03/2024,google,red shoes,exact,1,1,1,EUR\n\
+             2024-03-05,google,,exact,1,1,1,EUR\n\
+             2024-03-05,google,boots,exact,x,1,1,EUR\n",
+        )
+        .unwrap();
+        let (rows, s) = read(&p, None).unwrap();
+        assert_eq!((s.rows, s.bad_rows), (2, 3));
+        assert_eq!(rows[0].keyword, "red shoes");
+        assert_eq!(
+            (
+                rows[0].engine.as_str(),
+                rows[0].clicks,
+                rows[0].impressions,
+                rows[0].cents
+            ),
+            ("google", 120, 3400, 123_450)
+        );
+        assert_eq!(rows[1].keyword, "hiking boots");
+        assert_eq!(rows[1].engine, "bing");
+        assert!(
+            s.problems[0].ends_with("costs.csv:4: bad or missing day (expected YYYY-MM-DD)"),
+            "{:?}",
+            s.problems
+        );
+        let q = dir.path().join("nope.csv");
+        std::fs::write(&q, "a,b\n1,2\n").unwrap();
+        assert!(
+            read(&q, None)
+                .unwrap_err()
+                .to_string()
+                .contains("day, keyword and cost")
+        );
+    }
+}

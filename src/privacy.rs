@@ -1,0 +1,314 @@
+//! The privacy gate, between attribution and the store: search terms that look like
+//! personal data become `(redacted)`, and terms seen by fewer than K distinct visitors
+//! over the run are folded into `(other)` with all their counts, so totals still add up.
+
+use crate::rollup::Row;
+use regex::Regex;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+pub const REDACTED: &str = "(redacted)";
+pub const OTHER: &str = "(other)";
+/// Default K of the k-visitor threshold: a term must be seen by at least this many
+/// distinct visitors in a run to be stored as written.
+pub const DEFAULT_MIN_VISITORS: u64 = 3;
+
+/// Keywords that are never folded or redacted: they name no search term.
+pub fn is_pseudo_keyword(k: &str) -> bool {
+    k.starts_with('(') && k.ends_with(')')
+}
+
+static PERSONAL: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        // E-mail addresses (also with " at " spelled out is left alone: too ambiguous).
+        r"[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(\.[\p{L}\p{N}\-]+)+",
+        // Phone, card and account numbers: 7+ digits, possibly split by spaces, dashes, dots, slashes.
+        r"(?:\+|\b)\d(?:[\s\-./()]*\d){6,}",
+        // IPv4 addresses.
+        r"\b(?:\d{1,3}\.){3}\d{1,3}\b",
+        // URLs with user info or secret-looking parameters.
+        r"[a-z][a-z0-9+.\-]*://[^/\s:@]+:[^/\s@]*@",
+        r"[?&;](?:token|access_token|auth|key|api_key|apikey|session|sessionid|sid|password|passwd|pwd|secret|signature|sig|code)=",
+        // Long hex tokens.
+        r"\b[0-9a-f]{16,}\b",
+    ]
+    .iter()
+    .map(|p| Regex::new(&format!("(?i){p}")).expect("static privacy patterns compile"))
+    .collect()
+});
+
+/// Whether a (normal-form) term looks like personal data: an e-mail address, phone or
+/// card-like digit run, IP address, URL with credentials or a token, long token.
+pub fn looks_personal(term: &str) -> bool {
+    // Only terms with a digit, '@', ':' or a long run can match; skip the rest cheaply.
+    let interesting = term
+        .bytes()
+        .any(|b| b.is_ascii_digit() || b == b'@' || b == b':')
+        || term.len() >= 24;
+    if !interesting {
+        return false;
+    }
+    if PERSONAL.iter().any(|re| re.is_match(term)) {
+        return true;
+    }
+    term.split_whitespace().any(|token| {
+        let t = token.trim_matches(|c: char| "[]()<>,;\"'".contains(c));
+        is_ip(token) || is_ip(t) || is_long_token(t)
+    })
+}
+
+/// IPv4 or IPv6, with or without a port.
+fn is_ip(t: &str) -> bool {
+    t.parse::<std::net::IpAddr>().is_ok() || t.parse::<std::net::SocketAddr>().is_ok()
+}
+
+/// A base64/URL-safe token: 24+ such characters with both letters and digits (so a
+/// long hyphenated phrase is not one).
+fn is_long_token(t: &str) -> bool {
+    t.len() >= 24
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/_-=".contains(&b))
+        && t.bytes().any(|b| b.is_ascii_digit())
+        && t.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// The term as stored: itself, or `(redacted)`.
+pub fn scrub(term: String) -> (String, bool) {
+    if !is_pseudo_keyword(&term) && looks_personal(&term) {
+        (REDACTED.to_string(), true)
+    } else {
+        (term, false)
+    }
+}
+
+/// A landing path with personal-looking segments replaced (`/user/(redacted)`).
+pub fn scrub_path(path: &str) -> String {
+    if !path.split('/').any(looks_personal) {
+        return path.to_string();
+    }
+    path.split('/')
+        .map(|seg| if looks_personal(seg) { REDACTED } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Distinct visitors per keyword over a run, for the k-visitor threshold.
+#[derive(Debug, Default)]
+pub struct KeywordVisitors {
+    seen: HashSet<(String, u64)>,
+    counts: HashMap<String, u64>,
+}
+
+impl KeywordVisitors {
+    pub fn add(&mut self, keyword: &str, visitor: u64) {
+        if is_pseudo_keyword(keyword) {
+            return;
+        }
+        if self.seen.insert((keyword.to_string(), visitor)) {
+            *self.counts.entry(keyword.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn count(&self, keyword: &str) -> u64 {
+        self.counts.get(keyword).copied().unwrap_or(0)
+    }
+}
+
+/// Every dimension of a stored row: rows equal on it are merged.
+type RowKey = (
+    i32,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    crate::rollup::Segment,
+);
+
+/// What the gate did, for the run summary and the ledger.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GateReport {
+    pub redacted_rows: u64,
+    pub folded_keywords: u64,
+    pub folded_rows: u64,
+}
+
+/// Applies the gate to finished rows: redacts personal-looking terms, campaigns and
+/// landing segments, and folds keywords with fewer than `min_visitors` distinct visitors
+/// into `(other)`. Rows that become identical are merged, so every total is kept.
+pub fn gate(
+    rows: Vec<Row>,
+    visitors: &KeywordVisitors,
+    min_visitors: u64,
+) -> (Vec<Row>, GateReport) {
+    let mut report = GateReport::default();
+    let mut folded: HashSet<String> = HashSet::new();
+    let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
+    let mut index: HashMap<RowKey, usize> = HashMap::new();
+    for mut row in rows {
+        if let Some(kw) = row.channel.keyword.take() {
+            let (kw, redacted) = scrub(kw);
+            report.redacted_rows += redacted as u64;
+            let kw = if !is_pseudo_keyword(&kw) && visitors.count(&kw) < min_visitors {
+                report.folded_rows += 1;
+                folded.insert(kw);
+                OTHER.to_string()
+            } else {
+                kw
+            };
+            row.channel.keyword = Some(kw);
+        }
+        if looks_personal(&row.channel.source) {
+            row.channel.source = REDACTED.to_string();
+        }
+        if let Some(c) = row.channel.campaign.take() {
+            row.channel.campaign = Some(scrub(c).0);
+        }
+        row.landing = scrub_path(&row.landing);
+        let key = (
+            row.day,
+            row.channel.source.clone(),
+            row.channel.medium.clone(),
+            row.channel.keyword.clone(),
+            row.channel.campaign.clone(),
+            row.landing.clone(),
+            row.segment,
+        );
+        match index.get(&key) {
+            Some(&i) => merged[i].counts.add(&row.counts),
+            None => {
+                index.insert(key, merged.len());
+                merged.push(row);
+            }
+        }
+    }
+    report.folded_keywords = folded.len() as u64;
+    (merged, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Channel;
+    use crate::rollup::{Counts, Segment};
+
+    #[test]
+    fn personal_looking_terms() {
+        let personal = [
+            "john.smith@example.com",
+            "contact jane@mail.example.org please",
+            "+44 20 7946 0958",
+            "call 555-123-4567",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "192.168.1.20",
+            "2001:db8::8a2e:370:7334",
+            "https://user:secret@example.com/x",
+            "example.com/reset?token=abc",
+            "deadbeefcafebabe0123",
+            "eyjhbgcioijiuzi1niisinr5cci6ikpxvcj9",
+            "fe80::1",
+            "[::1]:8080",
+        ];
+        for t in personal {
+            assert!(looks_personal(t), "{t}");
+        }
+        let fine = [
+            "red shoes",
+            "iphone 15 case",
+            "best hiking boots 2024",
+            "size 10.5",
+            "москва сувениры",
+            "http vs https latency",
+            "ipv6 setup guide",
+            "model 3 tesla",
+            "c++ 20 features",
+            "1080p monitor",
+            "std::vector reserve",
+            "state-of-the-art-trail-running-shoes",
+            "calendar 2024",
+        ];
+        for t in fine {
+            assert!(!looks_personal(t), "{t}");
+        }
+    }
+
+    fn row(day: i32, kw: &str, visits: i64) -> Row {
+        Row {
+            day,
+            channel: Channel {
+                source: "google".into(),
+                medium: "organic".into(),
+                keyword: Some(kw.into()),
+                campaign: None,
+            },
+            landing: "/".into(),
+            segment: Segment::Anonymous,
+            counts: Counts {
+                visits,
+                visitors: visits,
+                pageviews: visits * 2,
+                conversions: [1_000_000, 0, 0, 0, 0],
+                revenue: [100, 0, 0, 0, 0],
+            },
+        }
+    }
+
+    #[test]
+    fn folding_keeps_totals_and_k1_changes_nothing() {
+        let mut v = KeywordVisitors::default();
+        for visitor in 0..5 {
+            v.add("common", visitor);
+        }
+        v.add("rare a", 1);
+        v.add("rare b", 2);
+        v.add("rare b", 2);
+        let rows = vec![
+            row(1, "common", 5),
+            row(1, "rare a", 1),
+            row(1, "rare b", 2),
+            row(2, "rare a", 1),
+            row(1, "jane@example.com", 1),
+            row(1, "(not provided)", 7),
+        ];
+        let total = |rows: &[Row]| {
+            rows.iter().fold(Counts::default(), |mut acc, r| {
+                acc.add(&r.counts);
+                acc
+            })
+        };
+        let (gated, report) = gate(rows.clone(), &v, 3);
+        assert_eq!(total(&gated), total(&rows));
+        // rare a and rare b; the e-mail became (redacted), which is never folded.
+        assert_eq!(report.folded_keywords, 2);
+        let kws: Vec<(i32, &str, i64)> = gated
+            .iter()
+            .map(|r| {
+                (
+                    r.day,
+                    r.channel.keyword.as_deref().unwrap(),
+                    r.counts.visits,
+                )
+            })
+            .collect();
+        assert!(kws.contains(&(1, OTHER, 3)), "{kws:?}");
+        assert!(kws.contains(&(2, OTHER, 1)), "{kws:?}");
+        assert!(kws.contains(&(1, REDACTED, 1)), "{kws:?}");
+        assert!(kws.contains(&(1, "(not provided)", 7)), "{kws:?}");
+        let (same, _) = gate(rows.clone(), &v, 1);
+        let unscrubbed: Vec<_> = same
+            .iter()
+            .filter(|r| r.channel.keyword.as_deref() != Some(REDACTED))
+            .collect();
+        assert_eq!(unscrubbed.len(), rows.len() - 1);
+    }
+
+    #[test]
+    fn paths_keep_their_shape() {
+        assert_eq!(
+            scrub_path("/user/jane@example.com/orders"),
+            "/user/(redacted)/orders"
+        );
+        assert_eq!(scrub_path("/shoes/red"), "/shoes/red");
+    }
+}

@@ -1,0 +1,432 @@
+//! Purchase files (CSV, JSON lines, Parquet): orders kept in the shop's own database.
+//! Each row becomes a [`Purchase`]; a bad row is reported by `file:line` and skipped.
+
+use crate::error::{Error, Result};
+use crate::parse::time::parse_any;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PurchaseFormat {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl PurchaseFormat {
+    /// From the file extension (`.csv`, `.jsonl`/`.ndjson`/`.json`, `.parquet`).
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        let name = name
+            .trim_end_matches(".gz")
+            .trim_end_matches(".zst")
+            .to_string();
+        if name.ends_with(".csv") || name.ends_with(".tsv") {
+            Ok(PurchaseFormat::Csv)
+        } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") {
+            Ok(PurchaseFormat::Jsonl)
+        } else if name.ends_with(".parquet") {
+            Ok(PurchaseFormat::Parquet)
+        } else {
+            Err(Error::usage(format!(
+                "{}: cannot tell the purchase file's format from its name; use --purchases-format csv|jsonl|parquet",
+                path.display()
+            )))
+        }
+    }
+}
+
+/// Which column holds each field; each has a list of accepted names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseColumns {
+    pub ts: Vec<String>,
+    pub order: Vec<String>,
+    pub revenue: Vec<String>,
+    pub currency: Vec<String>,
+    pub visitor: Vec<String>,
+    pub keyword: Vec<String>,
+}
+
+impl Default for PurchaseColumns {
+    fn default() -> Self {
+        let v = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+        PurchaseColumns {
+            ts: v(&["ts", "timestamp", "time", "created_at", "date"]),
+            order: v(&["order", "order_id", "orderid", "id"]),
+            revenue: v(&["revenue", "amount", "total", "value"]),
+            currency: v(&["currency", "currency_code"]),
+            visitor: v(&["visitor", "visitor_id", "vid"]),
+            keyword: v(&["keyword", "search_term", "term", "kw"]),
+        }
+    }
+}
+
+impl PurchaseColumns {
+    /// `ts=created,order=id,revenue=total,currency=cur,visitor=vid,keyword=kw`.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let mut c = PurchaseColumns::default();
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                Error::usage(format!(
+                    "--purchase-cols: expected key=column, got {pair:?}"
+                ))
+            })?;
+            let slot = match k.trim() {
+                "ts" | "time" => &mut c.ts,
+                "order" => &mut c.order,
+                "revenue" => &mut c.revenue,
+                "currency" => &mut c.currency,
+                "visitor" => &mut c.visitor,
+                "keyword" => &mut c.keyword,
+                other => {
+                    return Err(Error::usage(format!(
+                        "--purchase-cols: unknown key {other:?} (known: ts, order, revenue, currency, visitor, keyword)"
+                    )));
+                }
+            };
+            *slot = vec![v.trim().to_string()];
+        }
+        Ok(c)
+    }
+}
+
+/// Exchange rates into the one reporting currency.
+#[derive(Debug, Clone, Default)]
+pub struct Fx {
+    /// The reporting currency; when not set, the first currency seen becomes it.
+    pub reporting: Option<String>,
+    /// Currency → units of the reporting currency per unit.
+    pub rates: HashMap<String, f64>,
+}
+
+impl Fx {
+    /// Reads `currency,rate` lines (a header line is allowed).
+    pub fn load(path: &Path, reporting: Option<String>) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut rates = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut parts = line.split([',', ';', '\t']).map(str::trim);
+            let (Some(cur), Some(rate)) = (parts.next(), parts.next()) else {
+                return Err(bad_fx(path, i, "expected currency,rate"));
+            };
+            match rate.parse::<f64>() {
+                Ok(r) if r.is_finite() && r > 0.0 => {
+                    rates.insert(cur.to_ascii_uppercase(), r);
+                }
+                _ if i == 0 => continue, // header
+                _ => return Err(bad_fx(path, i, "the rate is not a positive number")),
+            }
+        }
+        Ok(Fx {
+            reporting: reporting.map(|c| c.to_ascii_uppercase()),
+            rates,
+        })
+    }
+
+    /// Converts `cents` of `currency` to reporting cents (rounded to the cent).
+    pub fn convert(
+        &mut self,
+        cents: i64,
+        currency: Option<&str>,
+    ) -> std::result::Result<i64, String> {
+        let Some(cur) = currency
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty())
+        else {
+            return Ok(cents);
+        };
+        let reporting = self.reporting.get_or_insert_with(|| cur.clone());
+        if cur == *reporting {
+            return Ok(cents);
+        }
+        match self.rates.get(&cur) {
+            Some(rate) => Ok((cents as f64 * rate).round() as i64),
+            None => Err(format!(
+                "currency {cur} is not the reporting currency {reporting} and has no rate (give one with --fx FILE)"
+            )),
+        }
+    }
+}
+
+fn bad_fx(path: &Path, i: usize, msg: &str) -> Error {
+    Error::Input {
+        path: path.display().to_string(),
+        line: i as u64 + 1,
+        message: msg.into(),
+    }
+}
+
+/// One valid purchase row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    pub line: u64,
+    pub ts: i64,
+    pub order: Option<String>,
+    /// Revenue in reporting-currency cents.
+    pub cents: i64,
+    pub visitor: Option<String>,
+    pub keyword: Option<String>,
+}
+
+/// A purchase file to read, with its format and column mapping.
+#[derive(Debug, Clone)]
+pub struct PurchaseSource {
+    pub path: PathBuf,
+    pub format: PurchaseFormat,
+}
+
+/// Reads all valid purchases of a file; each bad row is passed to `bad` with its line.
+pub fn read(
+    src: &PurchaseSource,
+    cols: &PurchaseColumns,
+    fx: &mut Fx,
+    bad: &mut dyn FnMut(u64, String),
+) -> Result<Vec<Purchase>> {
+    let mut out = Vec::new();
+    let mut on_record = |line: u64, get: &dyn Fn(&[String]) -> Option<String>| match to_purchase(
+        line, get, cols, fx,
+    ) {
+        Ok(p) => out.push(p),
+        Err(reason) => bad(line, reason),
+    };
+    let mut invalid = Vec::new();
+    match src.format {
+        PurchaseFormat::Csv => read_csv(&src.path, &mut on_record)?,
+        PurchaseFormat::Jsonl => read_jsonl(&src.path, &mut on_record, &mut invalid)?,
+        PurchaseFormat::Parquet => read_parquet(&src.path, &mut on_record)?,
+    }
+    for line in invalid {
+        bad(line, "invalid JSON object".into());
+    }
+    Ok(out)
+}
+
+type OnRecord<'a> = dyn FnMut(u64, &dyn Fn(&[String]) -> Option<String>) + 'a;
+
+fn to_purchase(
+    line: u64,
+    get: &dyn Fn(&[String]) -> Option<String>,
+    cols: &PurchaseColumns,
+    fx: &mut Fx,
+) -> std::result::Result<Purchase, String> {
+    let ts_text = get(&cols.ts).ok_or("missing time")?;
+    let ts = parse_any(ts_text.as_bytes())
+        .ok_or("unparsable time (use RFC 3339 or epoch seconds/millis)")?;
+    let revenue = get(&cols.revenue).ok_or("missing revenue")?;
+    let revenue = revenue.trim();
+    if revenue.starts_with('-') {
+        return Err("negative revenue".into());
+    }
+    let cents =
+        crate::ingest::parse_cents(revenue).ok_or("bad revenue (expected a number like 12.34)")?;
+    let cents = fx.convert(cents, get(&cols.currency).as_deref())?;
+    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(Purchase {
+        line,
+        ts,
+        order: nonempty(get(&cols.order)),
+        cents,
+        visitor: nonempty(get(&cols.visitor)),
+        keyword: nonempty(get(&cols.keyword)),
+    })
+}
+
+fn read_csv(path: &Path, on_record: &mut OnRecord) -> Result<()> {
+    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
+    let delimiter = if path.to_string_lossy().contains(".tsv") {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(reader);
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                let get = |names: &[String]| {
+                    names.iter().find_map(|n| {
+                        let i = headers.iter().position(|h| h.eq_ignore_ascii_case(n))?;
+                        record.get(i).map(str::to_string)
+                    })
+                };
+                on_record(line, &get);
+            }
+            Err(e) => {
+                return Err(Error::Other(format!("{}: {e}", path.display())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lines that are not JSON objects are returned in `invalid`.
+fn read_jsonl(path: &Path, on_record: &mut OnRecord, invalid: &mut Vec<u64>) -> Result<()> {
+    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
+    let mut lines = crate::input::LineReader::new(reader);
+    let mut n = 0u64;
+    while let Some(line) = lines.next_line().map_err(|e| Error::io(path, e))? {
+        n += 1;
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = match serde_json::from_slice(line) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => {
+                invalid.push(n);
+                continue;
+            }
+        };
+        let get = |names: &[String]| {
+            names.iter().find_map(|k| match v.get(k)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(x) => Some(x.to_string()),
+                _ => None,
+            })
+        };
+        on_record(n, &get);
+    }
+    Ok(())
+}
+
+fn read_parquet(path: &Path, on_record: &mut OnRecord) -> Result<()> {
+    use datafusion::arrow::array::{Array, StringArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+            .build()?;
+    let mut row = 0u64;
+    for batch in reader {
+        let batch = batch?;
+        let schema = batch.schema();
+        let mut columns: Vec<(String, StringArray)> = Vec::new();
+        for (f, col) in schema.fields().iter().zip(batch.columns()) {
+            let text = cast(col, &DataType::Utf8)?;
+            let text = text
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(|| {
+                    Error::Other(format!(
+                        "{}: cannot read column {}",
+                        path.display(),
+                        f.name()
+                    ))
+                })?;
+            columns.push((f.name().to_ascii_lowercase(), text));
+        }
+        for i in 0..batch.num_rows() {
+            row += 1;
+            let get = |names: &[String]| {
+                names.iter().find_map(|n| {
+                    let (_, c) = columns.iter().find(|(h, _)| h.eq_ignore_ascii_case(n))?;
+                    (!c.is_null(i)).then(|| c.value(i).to_string())
+                })
+            };
+            on_record(row, &get);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(name: &str, text: &str, fx: &mut Fx) -> (Vec<Purchase>, Vec<(u64, String)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let src = PurchaseSource {
+            format: PurchaseFormat::from_path(&path).unwrap(),
+            path,
+        };
+        let mut bad = Vec::new();
+        let got = read(&src, &PurchaseColumns::default(), fx, &mut |l, r| {
+            bad.push((l, r))
+        })
+        .unwrap();
+        (got, bad)
+    }
+
+    #[test]
+    fn csv_rows_and_bad_rows() {
+        let mut fx = Fx {
+            reporting: Some("EUR".into()),
+            rates: [("USD".to_string(), 0.5)].into_iter().collect(),
+        };
+        let text = "ts,order_id,revenue,currency,visitor_id\n\
+            2024-03-04T10:00:00Z,A1,12.50,EUR,v1\n\
+            1709546400,A2,10,USD,v2\n\
+            2024-03-04T10:00:00Z,A3,,EUR,v1\n\
+            yesterday,A4,1,EUR,v1\n\
+            2024-03-04T10:00:00Z,A5,-3,EUR,v1\n\
+            2024-03-04T10:00:00Z,A6,3,GBP,v1\n";
+        let (got, bad) = read_all("p.csv", text, &mut fx);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (
+                got[0].cents,
+                got[0].order.as_deref(),
+                got[0].visitor.as_deref()
+            ),
+            (1250, Some("A1"), Some("v1"))
+        );
+        assert_eq!((got[1].ts, got[1].cents), (1709546400, 500));
+        let lines: Vec<u64> = bad.iter().map(|b| b.0).collect();
+        assert_eq!(lines, vec![4, 5, 6, 7]);
+        assert!(
+            bad[0].1.contains("missing revenue") || bad[0].1.contains("bad revenue"),
+            "{:?}",
+            bad
+        );
+        assert!(bad[1].1.contains("time"));
+        assert!(bad[2].1.contains("negative"));
+        assert!(bad[3].1.contains("GBP"), "{:?}", bad[3]);
+    }
+
+    #[test]
+    fn jsonl_with_keyword_and_millis() {
+        let mut fx = Fx::default();
+        let text = "{\"ts\": 1709546400000, \"order\": \"B1\", \"amount\": 9.99, \"keyword\": \"Red+Shoes\"}\nnot json\n";
+        let (got, bad) = read_all("p.jsonl", text, &mut fx);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].ts, got[0].cents, got[0].keyword.as_deref()),
+            (1709546400, 999, Some("Red+Shoes"))
+        );
+        assert_eq!(bad, vec![(2, "invalid JSON object".to_string())]);
+    }
+
+    #[test]
+    fn first_currency_becomes_reporting_currency() {
+        let mut fx = Fx::default();
+        assert_eq!(fx.convert(100, Some("eur")), Ok(100));
+        assert!(fx.convert(100, Some("USD")).unwrap_err().contains("USD"));
+        assert_eq!(fx.convert(100, None), Ok(100));
+    }
+
+    #[test]
+    fn column_mapping() {
+        let c = PurchaseColumns::parse("ts=created,revenue=total").unwrap();
+        assert_eq!(c.ts, vec!["created"]);
+        assert!(PurchaseColumns::parse("nope=x").is_err());
+        assert!(PurchaseFormat::from_path(Path::new("x.txt")).is_err());
+    }
+}
