@@ -6,6 +6,7 @@
 --   from   date  = 1970-01-01   first day included
 --   to     date  = 9999-12-31   last day included
 --   model  first|last|linear|position|time_decay = last  attribution model
+--   estimated  true|false = false  include keywords estimated from Search Console
 -- Columns: keyword, visits, conversions, revenue, clicks, cost (NULL without costs)
 WITH credited AS (
   SELECT keyword, SUM(visits) AS visits,
@@ -23,6 +24,7 @@ WITH credited AS (
           ELSE revenue_last END) AS revenue
   FROM keyword_daily
   WHERE keyword IS NOT NULL AND day BETWEEN ${from} AND ${to}
+    AND (${estimated} = 'true' OR NOT estimated)
   GROUP BY keyword
 ),
 costs AS (

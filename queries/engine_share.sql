@@ -23,6 +23,6 @@ SELECT
         ELSE conversions_last END) AS conversions
 FROM keyword_daily
 WHERE medium IN ('organic', 'cpc')
-  AND day BETWEEN ${from} AND ${to}
+  AND day BETWEEN ${from} AND ${to} AND NOT estimated
 GROUP BY source, medium
 ORDER BY visits DESC, source, medium

@@ -7,6 +7,7 @@
 --   from        date  = 1970-01-01   first day included
 --   to          date  = 9999-12-31   last day included
 --   model       first|last|linear|position|time_decay = last  attribution model
+--   estimated   true|false = false  include keywords estimated from Search Console
 --   min_visits  int   = 1            hide keywords with fewer visits
 --   limit       int   = 50           number of rows
 -- Columns: keyword, visits, conversions, conversion_rate (raw), shrunk_rate,
@@ -32,6 +33,7 @@ WITH credited AS (
   FROM keyword_daily
   WHERE keyword IS NOT NULL
     AND day BETWEEN ${from} AND ${to}
+    AND (${estimated} = 'true' OR NOT estimated)
 ),
 per_keyword AS (
   SELECT keyword, SUM(visits) AS visits, SUM(conversions) AS conversions, SUM(revenue) AS revenue

@@ -10,7 +10,7 @@ WITH top_keywords AS (
   SELECT keyword
   FROM keyword_daily
   WHERE keyword IS NOT NULL AND keyword NOT LIKE '(%)'
-    AND day BETWEEN ${from} AND ${to}
+    AND day BETWEEN ${from} AND ${to} AND NOT estimated
   GROUP BY keyword
   ORDER BY SUM(visits) DESC, keyword
   LIMIT ${top}
@@ -22,6 +22,6 @@ SELECT
   SUM(conversions_last) AS conversions,
   SUM(revenue_last) AS revenue
 FROM keyword_daily k JOIN top_keywords t ON k.keyword = t.keyword
-WHERE day BETWEEN ${from} AND ${to}
+WHERE day BETWEEN ${from} AND ${to} AND NOT estimated
 GROUP BY 1, 2
 ORDER BY week, visits DESC, k.keyword

@@ -11,7 +11,7 @@ WITH pages AS (
   SELECT keyword, landing, SUM(visits) AS visits, SUM(conversions_last) AS conversions
   FROM keyword_daily
   WHERE keyword IS NOT NULL AND keyword NOT LIKE '(%)'
-    AND day BETWEEN ${from} AND ${to}
+    AND day BETWEEN ${from} AND ${to} AND NOT estimated
   GROUP BY keyword, landing
 ),
 ranked AS (

@@ -16,7 +16,7 @@ SELECT
   SUM(revenue_last) AS revenue_last
 FROM keyword_daily
 WHERE keyword IS NOT NULL
-  AND day BETWEEN ${from} AND ${to}
+  AND day BETWEEN ${from} AND ${to} AND NOT estimated
 GROUP BY keyword
 HAVING SUM(conversions_first) + SUM(conversions_last) + SUM(conversions_linear) > 0
 ORDER BY last DESC, first DESC, keyword

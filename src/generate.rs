@@ -28,6 +28,8 @@ pub const VISITOR_COOKIE: &str = "vid";
 pub const PURCHASES_FILE: &str = "purchases.csv";
 /// Orders with the search-preference keyword instead of a visitor (keyword variant).
 pub const PURCHASES_KEYWORD_FILE: &str = "purchases_keyword.csv";
+/// Google Search Console performance export consistent with the log.
+pub const SEARCH_CONSOLE_FILE: &str = "search_console.csv";
 
 #[derive(Debug, Clone)]
 pub struct GenerateConfig {
@@ -170,6 +172,9 @@ pub struct Truth {
     /// Normal-form keyword → true conversion rate per visit.
     pub true_rates: BTreeMap<String, f64>,
     pub rows: Vec<TruthRow>,
+    /// Last-touch conversions of Google organic visits by their true term (the term was
+    /// typed even when the referrer did not carry it): what recovery should approach.
+    pub google_organic_conversions: BTreeMap<String, i64>,
     /// Expected credited rows when `purchases_keyword.csv` is ingested with the log
     /// (no goal): whole conversions per search-preference keyword, or unattributed.
     pub keyword_rows: Vec<TruthRow>,
@@ -187,7 +192,8 @@ enum Arrival {
     /// Search with a term: engine index, keyword index.
     Search(usize, usize),
     /// Search without a term.
-    NotProvided(usize),
+    /// Search without a term in the referrer; the visitor did search for keyword `.1`.
+    NotProvided(usize, usize),
     /// utm-tagged campaign with a term.
     Campaign(usize),
     /// Paid click with gclid only.
@@ -340,6 +346,8 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
         .collect();
     let mut order_no = 0u64;
     let mut orders: Vec<Order> = Vec::new();
+    // Search Console clicks: (day, landing, query) → clicks.
+    let mut sc_clicks: BTreeMap<(i32, &str, String), i64> = BTreeMap::new();
     // Distinct visitors per keyword, for the k-visitor threshold.
     let mut kw_visitors: BTreeMap<String, u64> = BTreeMap::new();
 
@@ -356,11 +364,30 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
         let mut touches: Vec<(RowKey, i64)> = Vec::new();
         // The search-preference cookie: the last term this visitor searched for.
         let mut last_term: Option<String> = None;
+        // True term of the visitor's latest Google organic visit, if that was its last touch.
+        let mut last_google_term: Option<String> = None;
         let mut seen_terms: std::collections::HashSet<String> = Default::default();
         for _ in 0..n_visits {
             let arrival = pick_arrival(&mut rng, &kw_weights);
             let landing = LANDINGS[rng.random_range(0..LANDINGS.len())];
             let (referer, query, key, rate) = render_arrival(&mut rng, &arrival);
+            // What Google's Search Console would report for this visit, and its true term.
+            let google_term = match arrival {
+                Arrival::Search(e, k) | Arrival::NotProvided(e, k)
+                    if ENGINES[e].name == "google" =>
+                {
+                    Some(crate::classify::keyword::normalize_text(KEYWORDS[k].0).expect("keyword"))
+                }
+                _ => None,
+            };
+            if let Some(term) = &google_term {
+                *sc_clicks
+                    .entry((crate::parse::time::day_of(ts), landing, term.clone()))
+                    .or_default() += 1;
+            }
+            if !matches!(arrival, Arrival::Direct) {
+                last_google_term = google_term;
+            }
             let row_key = key.clone();
             let row = rows.entry(row_key.clone()).or_insert_with(|| TruthRow {
                 source: key.0.clone(),
@@ -429,6 +456,12 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
                     truth.duplicate_orders += 1;
                 }
                 credit(&mut rows, &touches, conversion_ts, cents);
+                if let Some(term) = &last_google_term {
+                    *truth
+                        .google_organic_conversions
+                        .entry(term.clone())
+                        .or_default() += 1;
+                }
                 orders.push(Order {
                     ts: conversion_ts,
                     id: order_no,
@@ -489,6 +522,7 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
     }
     truth.keyword_rows = fold(keyword_truth(&orders), &with_orders, cfg.min_visitors);
     write_purchase_files(out, &orders)?;
+    write_search_console(out, &sc_clicks, &mut rng)?;
     let mut vid_text = Vec::with_capacity(text.len() + text.len() / 8);
     for line in text.split_inclusive(|&b| b == b'\n') {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
@@ -609,6 +643,33 @@ fn fold(rows: Vec<TruthRow>, visitors: &BTreeMap<String, u64>, k: u64) -> Vec<Tr
     out.into_values().collect()
 }
 
+/// Google Search Console's bulk-export shape: one row per date × query × page, with
+/// about a tenth of the (rarer) rows anonymised (empty query), as Google does.
+fn write_search_console(
+    out: &Path,
+    clicks: &BTreeMap<(i32, &str, String), i64>,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let mut text = String::from("date,query,page,country,device,clicks,impressions,ctr,position\n");
+    for ((day, page, query), c) in clicks {
+        let impressions = c * rng.random_range(3..12);
+        let anonymised = *c == 1 && rng.random::<f64>() < 0.2;
+        let q = if anonymised {
+            String::new()
+        } else {
+            csv_field(query)
+        };
+        text.push_str(&format!(
+            "{},{q},https://{SITE}{page},deu,desktop,{c},{impressions},{:.4},{:.1}\n",
+            crate::parse::time::format_day(*day),
+            *c as f64 / impressions as f64,
+            rng.random_range(1.0..20.0f64)
+        ));
+    }
+    let p = out.join(SEARCH_CONSOLE_FILE);
+    std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
@@ -720,11 +781,12 @@ fn pick_arrival(rng: &mut ChaCha8Rng, kw_weights: &[f64]) -> Arrival {
     if x < 0.40 {
         let e = pick_weighted(rng, &engine_weights);
         if ENGINES[e].name == "duckduckgo" {
-            return Arrival::NotProvided(e);
+            return Arrival::NotProvided(e, pick_weighted(rng, kw_weights));
         }
         Arrival::Search(e, pick_weighted(rng, kw_weights))
     } else if x < 0.60 {
-        Arrival::NotProvided(pick_weighted(rng, &engine_weights))
+        let e = pick_weighted(rng, &engine_weights);
+        Arrival::NotProvided(e, pick_weighted(rng, kw_weights))
     } else if x < 0.70 {
         Arrival::Campaign(pick_weighted(rng, kw_weights))
     } else if x < 0.75 {
@@ -761,7 +823,7 @@ fn render_arrival(rng: &mut ChaCha8Rng, arrival: &Arrival) -> (String, String, R
                 KEYWORDS[k].1,
             )
         }
-        Arrival::NotProvided(e) => {
+        Arrival::NotProvided(e, k) => {
             let eng = &ENGINES[e];
             let referer = if eng.name == "google" && rng.random::<bool>() {
                 format!(
@@ -775,7 +837,7 @@ fn render_arrival(rng: &mut ChaCha8Rng, arrival: &Arrival) -> (String, String, R
                 referer,
                 String::new(),
                 (eng.name.into(), "organic".into(), Some(NOT_PROVIDED.into())),
-                BASE_RATE,
+                KEYWORDS[k].1,
             )
         }
         Arrival::Campaign(k) => {

@@ -443,6 +443,10 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         .filter(|d| cfg.write_from.is_none_or(|from| *d >= from))
         .collect();
     summary.days_written = store.write_days(&run_dir, &write_days, &rows)? as u64;
+    // Rewritten days lose their estimated rows: recompute them from Search Console data.
+    if !write_days.is_empty() {
+        crate::search_console::recover(&store, &write_days, 1)?;
+    }
     summary.rows_written = rows.len() as u64;
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     summary.lines_per_sec = summary.lines_read as f64 / summary.elapsed_secs.max(1e-9);
@@ -634,17 +638,17 @@ pub fn parse_cents(text: &str) -> Option<i64> {
     Some(w * 100 + f)
 }
 
-fn landing_path(path: &[u8]) -> String {
+/// The landing path as text, borrowed when it can be (this runs for every page view).
+fn landing_path(path: &[u8]) -> std::borrow::Cow<'_, str> {
     let path = if path.is_empty() { &b"/"[..] } else { path };
     let mut end = path.len().min(MAX_LANDING_BYTES);
-    let s = loop {
+    loop {
         match std::str::from_utf8(&path[..end]) {
-            Ok(s) => break std::borrow::Cow::Borrowed(s),
+            Ok(s) => return std::borrow::Cow::Borrowed(s),
             Err(e) if e.valid_up_to() > 0 && e.error_len().is_none() => end = e.valid_up_to(),
-            Err(_) => break String::from_utf8_lossy(&path[..end]),
+            Err(_) => return String::from_utf8_lossy(&path[..end]),
         }
-    };
-    s.into_owned()
+    }
 }
 
 /// What a quick look at the start of each input tells: its first timestamp (to read

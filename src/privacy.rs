@@ -123,6 +123,7 @@ type RowKey = (
     Option<String>,
     String,
     crate::rollup::Segment,
+    bool,
 );
 
 /// What the gate did, for the run summary and the ledger.
@@ -173,6 +174,7 @@ pub fn gate(
             row.channel.campaign.clone(),
             row.landing.clone(),
             row.segment,
+            row.estimated,
         );
         match index.get(&key) {
             Some(&i) => merged[i].counts.add(&row.counts),
@@ -244,6 +246,7 @@ mod tests {
             },
             landing: "/".into(),
             segment: Segment::Anonymous,
+            estimated: false,
             counts: Counts {
                 visits,
                 visitors: visits,

@@ -29,6 +29,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "budget_inputs",
         include_str!("../queries/budget_inputs.sql"),
     ),
+    (
+        "search_console_gap",
+        include_str!("../queries/search_console_gap.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +247,10 @@ mod tests {
     fn params_are_validated_and_quoted() {
         let q = find("keyword_ranking").unwrap();
         let names: Vec<_> = q.params.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["from", "to", "model", "min_visits", "limit"]);
+        assert_eq!(
+            names,
+            ["from", "to", "model", "estimated", "min_visits", "limit"]
+        );
         let mut given = BTreeMap::new();
         given.insert("from".to_string(), "2015-05-18".to_string());
         given.insert("model".to_string(), "linear".to_string());

@@ -4,10 +4,13 @@
 
 use crate::privacy::is_pseudo_keyword;
 use crate::udf::{BetaPrior, DEFAULT_Z, shrunk, wilson};
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One keyword's observed figures over the period.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -76,6 +79,69 @@ pub struct Ranked {
     pub share: f64,
     pub amount_cents: i64,
     pub reason: String,
+}
+
+/// Per-keyword inputs from the store, with the canned `budget_inputs` query (so the
+/// CLI, the tests and the benches read the same numbers a user can query).
+pub fn load_stats(
+    store: &crate::store::Store,
+    from: Option<&str>,
+    to: Option<&str>,
+    model: &str,
+    estimated: bool,
+) -> crate::Result<Vec<KeywordStats>> {
+    use datafusion::arrow::array::{Array, Float64Array, StringArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    let q = crate::queries::find("budget_inputs")?;
+    let mut params = std::collections::BTreeMap::new();
+    if let Some(f) = from {
+        params.insert("from".to_string(), f.to_string());
+    }
+    if let Some(t) = to {
+        params.insert("to".to_string(), t.to_string());
+    }
+    params.insert("model".to_string(), model.to_string());
+    params.insert("estimated".to_string(), estimated.to_string());
+    let sql = q.render(&params)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::Other(format!("async runtime: {e}")))?;
+    let (_, batches) = rt.block_on(async {
+        let ctx = crate::sql::session(store).await?;
+        crate::sql::run(&ctx, &sql).await
+    })?;
+    let bad = || crate::Error::Other("budget_inputs: unexpected column types".into());
+    let mut out = Vec::new();
+    for b in &batches {
+        let col = |i: usize| -> crate::Result<Float64Array> {
+            let a = cast(b.column(i), &DataType::Float64)?;
+            a.as_any()
+                .downcast_ref::<Float64Array>()
+                .cloned()
+                .ok_or_else(bad)
+        };
+        let kw = cast(b.column(0), &DataType::Utf8)?;
+        let kw = kw
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+            .ok_or_else(bad)?;
+        let (v, c, r, clicks, cost) = (col(1)?, col(2)?, col(3)?, col(4)?, col(5)?);
+        for i in 0..b.num_rows() {
+            let opt = |a: &Float64Array| (!a.is_null(i)).then(|| a.value(i));
+            out.push(KeywordStats {
+                keyword: kw.value(i).to_string(),
+                visits: opt(&v).unwrap_or(0.0),
+                conversions: opt(&c).unwrap_or(0.0),
+                revenue: opt(&r).unwrap_or(0.0),
+                clicks: opt(&clicks),
+                cost: opt(&cost),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The fitted prior and the global average order value.
@@ -154,6 +220,56 @@ fn estimate(s: &KeywordStats, m: &Model) -> Ranked {
         amount_cents: 0,
         reason: String::new(),
     }
+}
+
+/// Ranked rows as a record batch, for every output format.
+pub fn to_batch(rows: &[Ranked], with_budget: bool) -> crate::Result<RecordBatch> {
+    let f = |name: &str| Field::new(name, DataType::Float64, true);
+    let mut fields = vec![
+        Field::new("keyword", DataType::Utf8, false),
+        f("visits"),
+        f("conversions"),
+        f("rate"),
+        f("rate_estimate"),
+        f("rate_low"),
+        f("rate_high"),
+        f("revenue_per_visit"),
+        f("cost_per_conversion"),
+        f("roas"),
+    ];
+    let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
+    let num = |g: &dyn Fn(&Ranked) -> Option<f64>, d: i32| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(
+            rows.iter().map(|r| g(r).map(|x| round(x, d))),
+        ))
+    };
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.keyword.as_str()),
+        )),
+        num(&|r| Some(r.visits), 2),
+        num(&|r| Some(r.conversions), 4),
+        num(&|r| Some(r.rate), 4),
+        num(&|r| Some(r.rate_estimate), 4),
+        num(&|r| r.rate_low, 4),
+        num(&|r| r.rate_high, 4),
+        num(&|r| Some(r.revenue_per_visit), 2),
+        num(&|r| r.cost_per_conversion, 2),
+        num(&|r| r.roas, 2),
+    ];
+    if with_budget {
+        fields.push(f("share"));
+        fields.push(Field::new("amount", DataType::Utf8, false));
+        cols.push(num(&|r| Some(r.share), 4));
+        cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(
+            |r| format!("{}.{:02}", r.amount_cents / 100, r.amount_cents % 100),
+        ))));
+    }
+    fields.push(Field::new("reason", DataType::Utf8, false));
+    cols.push(Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|r| r.reason.as_str()),
+    )));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }
 
 /// Cost of one visit (click): from imported costs, else 1 (budget by value per visit).
@@ -243,14 +359,25 @@ pub fn budget(stats: &[KeywordStats], p: &BudgetParams) -> crate::Result<Vec<Ran
         }
         Method::Thompson => {
             let weights = thompson_weights(&ranked, &eligible, &fill_order, stats, &model, p.seed);
-            water_fill(&mut shares, &fill_order, &weights, max_share, left);
-            left = 0.0;
+            left = water_fill(&mut shares, &fill_order, &weights, max_share, left);
         }
     }
     if left > 1e-12 {
-        // Everyone is at the cap: spread the rest evenly (caps were raised to 1/n).
-        let each = left / n;
-        shares.iter_mut().for_each(|s| *s += each);
+        // The ranked keywords are all at the cap: the rest goes to the others, evenly
+        // and still within the cap (caps were raised to 1/n, so it always fits).
+        let all: Vec<usize> = (0..eligible.len()).collect();
+        left = water_fill(
+            &mut shares,
+            &all,
+            &vec![1.0; eligible.len()],
+            max_share,
+            left,
+        );
+    }
+    if left > 1e-9 {
+        return Err(crate::Error::Other(format!(
+            "internal: {left} of the budget could not be placed within the shares"
+        )));
     }
     let amounts = crate::attribution::split_exact(p.total_cents, &shares);
     for (j, &i) in eligible.iter().enumerate() {
@@ -311,8 +438,15 @@ fn thompson_weights(
     wins
 }
 
-/// Adds `left` to `shares[j]` (j in `order`) in proportion to `weights[j]`, capped at `cap`.
-fn water_fill(shares: &mut [f64], order: &[usize], weights: &[f64], cap: f64, mut left: f64) {
+/// Adds `left` to `shares[j]` (j in `order`) in proportion to `weights[j]`, capped at
+/// `cap`; returns what did not fit.
+fn water_fill(
+    shares: &mut [f64],
+    order: &[usize],
+    weights: &[f64],
+    cap: f64,
+    mut left: f64,
+) -> f64 {
     let mut open: Vec<usize> = order.iter().copied().filter(|&j| shares[j] < cap).collect();
     while left > 1e-12 && !open.is_empty() {
         let wsum: f64 = open.iter().map(|&j| weights[j].max(1e-9)).sum();
@@ -333,6 +467,7 @@ fn water_fill(shares: &mut [f64], order: &[usize], weights: &[f64], cap: f64, mu
         }
         open = next;
     }
+    left.max(0.0)
 }
 
 fn reason(r: &Ranked, thin: bool, share: f64, cap: f64, p: &BudgetParams) -> String {

@@ -4,20 +4,20 @@
 
 use crate::attribution::AttributionModel;
 use crate::classify::Channel;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::hash::Hash;
 
 /// Interns values to dense ids so hot maps key on integers, not strings.
 #[derive(Debug)]
 pub struct Interner<T> {
-    ids: HashMap<T, u32>,
+    ids: FxHashMap<T, u32>,
     values: Vec<T>,
 }
 
 impl<T> Default for Interner<T> {
     fn default() -> Self {
         Interner {
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             values: Vec::new(),
         }
     }
@@ -105,6 +105,8 @@ pub struct Row {
     pub landing: String,
     pub segment: Segment,
     pub counts: Counts,
+    /// Apportioned from `(not provided)` by Search Console recovery, not observed.
+    pub estimated: bool,
 }
 
 #[derive(Debug, Default)]
@@ -112,9 +114,9 @@ pub struct Rollup {
     pub channels: Interner<Channel>,
     pub landings: Interner<String>,
     dims: Interner<DimsKey>,
-    rows: HashMap<(i32, u32), Counts>,
+    rows: FxHashMap<(i32, u32), Counts>,
     /// (day, dims, visitor key): for the distinct-visitor count of each row.
-    seen: HashSet<(i32, u32, u64)>,
+    seen: FxHashSet<(i32, u32, u64)>,
 }
 
 impl Rollup {
@@ -176,6 +178,7 @@ impl Rollup {
                     landing: landings.get(key.landing).clone(),
                     segment: key.segment,
                     counts,
+                    estimated: false,
                 }
             })
             .collect();

@@ -42,6 +42,12 @@ pub async fn register_all(ctx: &SessionContext, store: &Store) -> Result<()> {
         crate::costs::AD_COSTS,
         crate::costs::file_schema(),
     )?;
+    register_daily(
+        ctx,
+        store,
+        crate::search_console::SEARCH_QUERIES,
+        crate::search_console::file_schema(),
+    )?;
     ctx.register_table("ingest_runs", Arc::new(ledger_table(store)?))?;
     crate::udf::register(ctx);
     Ok(())

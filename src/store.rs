@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::parse::time::format_day;
 use crate::rollup::Row;
 use datafusion::arrow::array::{
-    ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BooleanBuilder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -35,6 +35,7 @@ pub fn file_schema() -> SchemaRef {
         Field::new("campaign", DataType::Utf8, true),
         Field::new("landing", DataType::Utf8, false),
         Field::new("segment", DataType::Utf8, false),
+        Field::new("estimated", DataType::Boolean, false),
         Field::new("visits", DataType::Int64, false),
         Field::new("visitors", DataType::Int64, false),
         Field::new("pageviews", DataType::Int64, false),
@@ -255,7 +256,7 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     Ok(())
 }
 
-fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
+pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
     let n = rows.len();
     let mut source = StringBuilder::with_capacity(n, n * 8);
     let mut medium = StringBuilder::with_capacity(n, n * 8);
@@ -263,6 +264,7 @@ fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
     let mut campaign = StringBuilder::with_capacity(n, n * 8);
     let mut landing = StringBuilder::with_capacity(n, n * 16);
     let mut segment = StringBuilder::with_capacity(n, n * 9);
+    let mut estimated = BooleanBuilder::with_capacity(n);
     let mut ints: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::with_capacity(n)).collect();
     let mut conv: Vec<Decimal128Builder> = AttributionModel::ALL
         .iter()
@@ -279,6 +281,7 @@ fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
         campaign.append_option(r.channel.campaign.as_deref());
         landing.append_value(&r.landing);
         segment.append_value(r.segment.as_str());
+        estimated.append_value(r.estimated);
         ints[0].append_value(r.counts.visits);
         ints[1].append_value(r.counts.visitors);
         ints[2].append_value(r.counts.pageviews);
@@ -294,6 +297,7 @@ fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordBatch> {
         Arc::new(campaign.finish()),
         Arc::new(landing.finish()),
         Arc::new(segment.finish()),
+        Arc::new(estimated.finish()),
     ];
     for b in ints.iter_mut() {
         cols.push(Arc::new(b.finish()));

@@ -7,7 +7,7 @@ use crate::attribution::{AttributionModel, CREDIT_UNIT, split_revenue};
 use crate::classify::{Acquisition, Channel};
 use crate::parse::time::day_of;
 use crate::rollup::{DimsKey, Rollup, Segment};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30 * 60;
 pub const DEFAULT_LOOKBACK_SECS: i64 = 30 * 86_400;
@@ -73,8 +73,8 @@ pub struct Sessionizer {
     timeout: i64,
     lookback: i64,
     half_life: i64,
-    visitors: HashMap<u64, VisitorState>,
-    orders: HashSet<u64>,
+    visitors: FxHashMap<u64, VisitorState>,
+    orders: FxHashSet<u64>,
     direct: u32,
     unattributed: u32,
     /// Days before this one are lookback context only: nothing is counted on them.
@@ -97,8 +97,8 @@ impl Sessionizer {
             timeout,
             lookback,
             half_life,
-            visitors: HashMap::new(),
-            orders: HashSet::new(),
+            visitors: FxHashMap::default(),
+            orders: FxHashSet::default(),
             direct,
             unattributed,
             write_from: write_from.unwrap_or(i32::MIN),

@@ -207,10 +207,9 @@ impl Classifier {
         let Some(url) = RefUrl::parse(referer) else {
             return Acquisition::Direct;
         };
-        let host = canonical_host(&url.host);
-        if self.site_hosts.contains(&host)
-            || (!vhost.is_empty() && vhost != b"-" && canonical_host_bytes(vhost) == host)
-        {
+        // Most referrers are the site's own pages: compare without allocating.
+        let host = url.host.strip_prefix("www.").unwrap_or(&url.host);
+        if self.site_hosts.contains(host) || same_host(vhost, host) {
             return Acquisition::Internal;
         }
         if url.host == "com.google.android.googlequicksearchbox" {
@@ -222,7 +221,7 @@ impl Classifier {
                 Acquisition::External(search_channel(&engine.name, kw))
             }
             None => Acquisition::External(Channel {
-                source: host,
+                source: host.to_string(),
                 medium: "referral".into(),
                 keyword: None,
                 campaign: None,
@@ -249,10 +248,22 @@ pub fn canonical_host(host: &str) -> String {
     }
 }
 
-fn canonical_host_bytes(host: &[u8]) -> String {
-    let host = String::from_utf8_lossy(host);
-    let host = host.split(':').next().unwrap_or("");
-    canonical_host(host)
+/// Whether the logged virtual host (`%v`, `Host:`) names `host` (already canonical).
+fn same_host(vhost: &[u8], host: &str) -> bool {
+    if vhost.is_empty() || vhost == b"-" {
+        return false;
+    }
+    let v = match memchr::memchr(b':', vhost) {
+        Some(i) => &vhost[..i],
+        None => vhost,
+    };
+    let v = v.strip_suffix(b".").unwrap_or(v);
+    let v = if v.len() > 4 && v[..4].eq_ignore_ascii_case(b"www.") {
+        &v[4..]
+    } else {
+        v
+    };
+    v.eq_ignore_ascii_case(host.as_bytes())
 }
 
 pub fn is_asset(path: &[u8]) -> bool {
@@ -276,7 +287,7 @@ pub fn is_asset(path: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct RefUrl<'a> {
     /// Lower case, without port, user info or trailing dot.
-    pub host: String,
+    pub host: std::borrow::Cow<'a, str>,
     pub path: &'a [u8],
     pub query: &'a [u8],
     pub fragment: &'a [u8],
@@ -314,10 +325,15 @@ impl<'a> RefUrl<'a> {
             memchr::memchr(b':', authority).unwrap_or(authority.len())
         };
         let host = std::str::from_utf8(&authority[..host_end]).ok()?;
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
         if host.is_empty() || host == "-" {
             return None;
         }
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(host)
+        };
         let after = &rest[end..];
         let (before_frag, fragment) = match memchr::memchr(b'#', after) {
             Some(i) => (&after[..i], &after[i + 1..]),

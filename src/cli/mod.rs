@@ -6,6 +6,8 @@ mod generate;
 mod ingest;
 mod query;
 mod rank;
+mod report;
+mod search_console;
 mod sql;
 
 use crate::error::{Error, Result};
@@ -34,6 +36,13 @@ pub enum Command {
     Rank(rank::RankArgs),
     /// Recommend a split of a marketing budget across keywords.
     Budget(rank::BudgetArgs),
+    /// Run the reports of a config file now.
+    Report(report::ReportArgs),
+    /// Run the reports of a config file on their cron schedules (a long-running service).
+    Schedule(report::ScheduleArgs),
+    /// Search Console / Bing Webmaster query exports and keyword recovery.
+    #[command(name = "search-console")]
+    SearchConsole(search_console::Args),
     /// Ad-platform cost reports.
     Costs(costs::Args),
     /// Write a realistic sample log and the exact aggregates it should produce.
@@ -51,6 +60,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rank(a) => rank::run_rank(a),
         Command::Budget(a) => rank::run_budget(a),
         Command::Costs(a) => costs::run(a),
+        Command::SearchConsole(a) => search_console::run(a),
+        Command::Report(a) => report::run_report(a),
+        Command::Schedule(a) => report::run_schedule(a),
         Command::Demo(a) => demo::run(a),
     }
 }

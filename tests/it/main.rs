@@ -5,4 +5,7 @@ mod generated;
 mod handwritten;
 mod privacy;
 mod purchases;
+mod ranking;
 mod real_log;
+mod reports;
+mod search_console;

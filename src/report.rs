@@ -1,0 +1,661 @@
+//! Reports: a TOML file lists reports (a canned query, `rank` or `budget`, with
+//! parameters whose dates are relative to the run), their formats, an output path
+//! template and a cron schedule. Running one renders every format to a temp file and
+//! renames it into place, so a reader never sees half a report.
+
+use crate::error::{Error, Result};
+use crate::output::OutputFormat;
+use chrono::{Datelike, Duration, NaiveDate};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Schema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toml::Spanned;
+
+/// The config file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    /// Store folder, relative to the config file.
+    store: Spanned<String>,
+    /// Default time zone of the cron expressions.
+    #[serde(default)]
+    timezone: Option<Spanned<String>>,
+    #[serde(default, rename = "report")]
+    reports: Vec<RawReport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    name: Spanned<String>,
+    query: Spanned<String>,
+    #[serde(default = "no_params")]
+    params: Spanned<BTreeMap<String, toml::Value>>,
+    formats: Spanned<Vec<String>>,
+    #[serde(default = "default_output")]
+    output: Spanned<String>,
+    #[serde(default)]
+    cron: Option<Spanned<String>>,
+    #[serde(default)]
+    timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+fn no_params() -> Spanned<BTreeMap<String, toml::Value>> {
+    Spanned::new(0..0, BTreeMap::new())
+}
+
+fn default_output() -> Spanned<String> {
+    Spanned::new(0..0, "reports/{name}/{date}.{ext}".to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+    Md,
+    Html,
+    Parquet,
+}
+
+impl Format {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "csv" => Format::Csv,
+            "json" => Format::Json,
+            "md" | "markdown" => Format::Md,
+            "html" => Format::Html,
+            "parquet" => Format::Parquet,
+            _ => return None,
+        })
+    }
+
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Md => "md",
+            Format::Html => "html",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// What a report runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportQuery {
+    Canned(String),
+    Rank,
+    Budget,
+}
+
+/// One validated report.
+#[derive(Debug, Clone)]
+pub struct ReportSpec {
+    pub name: String,
+    pub title: String,
+    pub query: ReportQuery,
+    /// Parameter values as written; dates are resolved at run time.
+    pub params: BTreeMap<String, String>,
+    pub formats: Vec<Format>,
+    pub output: String,
+    pub cron: Option<croner::Cron>,
+    pub cron_text: Option<String>,
+    pub timezone: chrono_tz::Tz,
+}
+
+/// A validated config: every report checked before anything runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub store: PathBuf,
+    pub reports: Vec<ReportSpec>,
+}
+
+const RANK_PARAMS: &[&str] = &["from", "to", "model", "min_visits", "top", "estimated"];
+const BUDGET_PARAMS: &[&str] = &[
+    "from",
+    "to",
+    "model",
+    "min_visits",
+    "total",
+    "min_share",
+    "max_share",
+    "method",
+    "seed",
+    "top",
+    "estimated",
+];
+
+fn line_of(text: &str, offset: usize) -> u64 {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count() as u64
+        + 1
+}
+
+impl Config {
+    /// Reads and validates a config; every error names the file and line.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let file = path.display().to_string();
+        let at = |span: std::ops::Range<usize>, message: String| Error::Input {
+            path: file.clone(),
+            line: line_of(&text, span.start),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(&text, s.start));
+            Error::Input {
+                path: file.clone(),
+                line,
+                message: e.message().to_string(),
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let store = base.join(raw.store.get_ref());
+        let default_tz = match &raw.timezone {
+            Some(tz) => tz
+                .get_ref()
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| at(tz.span(), format!("unknown time zone {:?}", tz.get_ref())))?,
+            None => chrono_tz::UTC,
+        };
+        let canned = crate::queries::builtin()?;
+        let mut reports = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for r in raw.reports {
+            let name = r.name.get_ref().clone();
+            if name.is_empty() || name.contains(['/', '\\']) || !names.insert(name.clone()) {
+                return Err(at(
+                    r.name.span(),
+                    format!("report name {name:?} must be unique and contain no slashes"),
+                ));
+            }
+            let q = r.query.get_ref().as_str();
+            let (query, known): (ReportQuery, Vec<String>) = match q {
+                "rank" => (
+                    ReportQuery::Rank,
+                    RANK_PARAMS.iter().map(|s| s.to_string()).collect(),
+                ),
+                "budget" => (
+                    ReportQuery::Budget,
+                    BUDGET_PARAMS.iter().map(|s| s.to_string()).collect(),
+                ),
+                other => match canned.iter().find(|c| c.name == other) {
+                    Some(c) => (
+                        ReportQuery::Canned(other.to_string()),
+                        c.params.iter().map(|p| p.name.clone()).collect(),
+                    ),
+                    None => {
+                        let all: Vec<&str> = canned.iter().map(|c| c.name.as_str()).collect();
+                        return Err(at(
+                            r.query.span(),
+                            format!(
+                                "report {name:?}: unknown query {other:?} (known: rank, budget, {})",
+                                all.join(", ")
+                            ),
+                        ));
+                    }
+                },
+            };
+            let mut params = BTreeMap::new();
+            for (k, v) in r.params.get_ref() {
+                if !known.contains(k) {
+                    return Err(at(
+                        r.params.span(),
+                        format!(
+                            "report {name:?}: query {q} has no parameter {k:?} (parameters: {})",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                let v = match v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => other.to_string(),
+                };
+                if matches!(k.as_str(), "from" | "to") {
+                    resolve_date(&v, NaiveDate::default(), k == "to").map_err(|e| {
+                        at(
+                            r.params.span(),
+                            format!("report {name:?}: parameter {k}: {e}"),
+                        )
+                    })?;
+                }
+                params.insert(k.clone(), v);
+            }
+            if query == ReportQuery::Budget && !params.contains_key("total") {
+                return Err(at(
+                    r.params.span(),
+                    format!("report {name:?}: budget needs params.total"),
+                ));
+            }
+            let mut formats = Vec::new();
+            for f in r.formats.get_ref() {
+                formats.push(Format::parse(f).ok_or_else(|| {
+                    at(
+                        r.formats.span(),
+                        format!(
+                            "report {name:?}: unknown format {f:?} (csv, json, md, html, parquet)"
+                        ),
+                    )
+                })?);
+            }
+            if formats.is_empty() {
+                return Err(at(r.formats.span(), format!("report {name:?}: no formats")));
+            }
+            let timezone = match &r.timezone {
+                Some(tz) => tz
+                    .get_ref()
+                    .parse::<chrono_tz::Tz>()
+                    .map_err(|_| at(tz.span(), format!("unknown time zone {:?}", tz.get_ref())))?,
+                None => default_tz,
+            };
+            let (cron, cron_text) = match &r.cron {
+                Some(c) => {
+                    let parsed = croner::parser::CronParser::new()
+                        .parse(c.get_ref())
+                        .map_err(|e| {
+                            at(
+                                c.span(),
+                                format!("report {name:?}: bad cron {:?}: {e}", c.get_ref()),
+                            )
+                        })?;
+                    (Some(parsed), Some(c.get_ref().clone()))
+                }
+                None => (None, None),
+            };
+            let output = r.output.get_ref().clone();
+            let probe = base.join(render_path(&output, &name, NaiveDate::default(), "tmp"));
+            check_writable(&probe).map_err(|e| {
+                at(
+                    r.output.span(),
+                    format!(
+                        "report {name:?}: cannot write under {}: {e}",
+                        probe.parent().unwrap_or(base).display()
+                    ),
+                )
+            })?;
+            reports.push(ReportSpec {
+                title: r.title.clone().unwrap_or_else(|| name.clone()),
+                name,
+                query,
+                params,
+                formats,
+                output,
+                cron,
+                cron_text,
+                timezone,
+            });
+        }
+        if reports.is_empty() {
+            return Err(Error::Input {
+                path: file,
+                line: 1,
+                message: "no [[report]] entries".into(),
+            });
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            store,
+            reports,
+        })
+    }
+
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// Creates the folder and writes and removes a probe file in it.
+fn check_writable(probe: &Path) -> std::io::Result<()> {
+    let dir = probe.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let p = dir.join(format!(".keyrank-probe-{}", std::process::id()));
+    std::fs::write(&p, b"")?;
+    std::fs::remove_file(&p)
+}
+
+/// `reports/{name}/{date}.{ext}` with the placeholders filled in.
+pub fn render_path(template: &str, name: &str, date: NaiveDate, ext: &str) -> String {
+    template
+        .replace("{name}", name)
+        .replace("{date}", &date.format("%Y-%m-%d").to_string())
+        .replace("{ext}", ext)
+}
+
+/// Dates relative to the run: `today`, `today-7d`, `today+1d`, `yesterday`,
+/// `start_of_month`, `start_of_week`, `last_month` (its first day as `from`, its last
+/// as `to`), `start_of_last_month`, `end_of_last_month`, or a plain `YYYY-MM-DD`.
+pub fn resolve_date(
+    expr: &str,
+    today: NaiveDate,
+    is_to: bool,
+) -> std::result::Result<NaiveDate, String> {
+    let e = expr.trim();
+    let first_of_month = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    let start_last = first_of_month(first_of_month(today) - Duration::days(1));
+    let end_last = first_of_month(today) - Duration::days(1);
+    let simple = match e {
+        "today" => Some(today),
+        "yesterday" => Some(today - Duration::days(1)),
+        "start_of_month" => Some(first_of_month(today)),
+        "start_of_week" => {
+            Some(today - Duration::days(today.weekday().num_days_from_monday() as i64))
+        }
+        "start_of_last_month" => Some(start_last),
+        "end_of_last_month" => Some(end_last),
+        "last_month" => Some(if is_to { end_last } else { start_last }),
+        _ => None,
+    };
+    if let Some(d) = simple {
+        return Ok(d);
+    }
+    if let Some(rest) = e.strip_prefix("today") {
+        let (sign, n) = match rest.as_bytes().first() {
+            Some(b'-') => (-1, &rest[1..]),
+            Some(b'+') => (1, &rest[1..]),
+            _ => return Err(format!("cannot read the date {expr:?}")),
+        };
+        let (num, unit) = n.split_at(n.find(|c: char| !c.is_ascii_digit()).unwrap_or(n.len()));
+        let num: i64 = num
+            .parse()
+            .map_err(|_| format!("cannot read the date {expr:?}"))?;
+        let days = match unit {
+            "d" | "" => num,
+            "w" => num * 7,
+            _ => return Err(format!("unknown unit in {expr:?} (use d or w)")),
+        };
+        return Ok(today + Duration::days(sign * days));
+    }
+    NaiveDate::parse_from_str(e, "%Y-%m-%d").map_err(|_| {
+        format!("cannot read the date {expr:?} (YYYY-MM-DD, today, today-7d, start_of_month, last_month, …)")
+    })
+}
+
+/// What one run of a report produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOutcome {
+    pub rows: usize,
+    pub outputs: Vec<PathBuf>,
+}
+
+/// The data of a report, ready for every format.
+pub struct ReportData {
+    pub title: String,
+    pub period: (NaiveDate, NaiveDate),
+    pub as_of: NaiveDate,
+    pub schema: Arc<Schema>,
+    pub batches: Vec<RecordBatch>,
+    /// For rank and budget: the ranked keywords (drive the charts).
+    pub ranked: Option<Vec<crate::rank::Ranked>>,
+    pub budget_total_cents: Option<i64>,
+}
+
+/// Runs a report as of `as_of` and writes its outputs.
+pub fn run_report(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<RunOutcome> {
+    let data = compute(cfg, spec, as_of)?;
+    let mut outcome = RunOutcome {
+        rows: data.batches.iter().map(|b| b.num_rows()).sum(),
+        outputs: Vec::new(),
+    };
+    for f in &spec.formats {
+        let path = cfg
+            .base_dir()
+            .join(render_path(&spec.output, &spec.name, as_of, f.ext()));
+        let bytes = render(&data, *f)?;
+        write_atomic(&path, &bytes)?;
+        outcome.outputs.push(path);
+    }
+    Ok(outcome)
+}
+
+fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportData> {
+    let mut params = spec.params.clone();
+    let from = resolve_date(params.get("from").map_or("1970-01-01", |s| s), as_of, false)
+        .map_err(Error::usage)?;
+    let to =
+        resolve_date(params.get("to").map_or("today", |s| s), as_of, true).map_err(Error::usage)?;
+    params.insert("from".into(), from.to_string());
+    params.insert("to".into(), to.to_string());
+    let store = crate::store::Store::open(&cfg.store)?;
+    let model = params
+        .get("model")
+        .cloned()
+        .unwrap_or_else(|| "last".into());
+    let num = |k: &str, d: f64| -> Result<f64> {
+        params.get(k).map_or(Ok(d), |v| {
+            v.parse::<f64>().map_err(|_| {
+                Error::usage(format!(
+                    "report {}: {k} must be a number, got {v:?}",
+                    spec.name
+                ))
+            })
+        })
+    };
+    let (schema, batches, ranked, total) = match &spec.query {
+        ReportQuery::Canned(name) => {
+            let q = crate::queries::find(name)?;
+            let known: Vec<&str> = q.params.iter().map(|p| p.name.as_str()).collect();
+            params.retain(|k, _| known.contains(&k.as_str()));
+            let sql = q.render(&params)?;
+            let rt = runtime()?;
+            let (schema, batches) = rt.block_on(async {
+                let ctx = crate::sql::session(&store).await?;
+                crate::sql::run(&ctx, &sql).await
+            })?;
+            (schema, batches, None, None)
+        }
+        ReportQuery::Rank | ReportQuery::Budget => {
+            let estimated = params.get("estimated").is_some_and(|v| v == "true");
+            let stats = crate::rank::load_stats(
+                &store,
+                Some(&params["from"]),
+                Some(&params["to"]),
+                &model,
+                estimated,
+            )?;
+            let min_visits = num("min_visits", 30.0)?;
+            let (rows, total) = if spec.query == ReportQuery::Budget {
+                let total = crate::ingest::parse_cents(&params["total"]).ok_or_else(|| {
+                    Error::usage(format!(
+                        "report {}: total must be an amount like 5000.00",
+                        spec.name
+                    ))
+                })?;
+                let method = match params.get("method").map(String::as_str) {
+                    None | Some("shrunk") => crate::rank::Method::Shrunk,
+                    Some("thompson") => crate::rank::Method::Thompson,
+                    Some(m) => {
+                        return Err(Error::usage(format!(
+                            "report {}: unknown method {m:?}",
+                            spec.name
+                        )));
+                    }
+                };
+                let p = crate::rank::BudgetParams {
+                    total_cents: total,
+                    min_share: num("min_share", 0.0)?,
+                    max_share: num("max_share", 0.25)?,
+                    min_visits,
+                    method,
+                    seed: num("seed", 1.0)? as u64,
+                    ..crate::rank::BudgetParams::default()
+                };
+                let mut rows = crate::rank::budget(&stats, &p)?;
+                rows.sort_by(|a, b| {
+                    b.amount_cents
+                        .cmp(&a.amount_cents)
+                        .then(a.keyword.cmp(&b.keyword))
+                });
+                (rows, Some(total))
+            } else {
+                (crate::rank::rank(&stats).1, None)
+            };
+            let top = num("top", 0.0)? as usize;
+            let rows: Vec<_> = if top > 0 {
+                rows.into_iter().take(top).collect()
+            } else {
+                rows
+            };
+            let batch = crate::rank::to_batch(&rows, total.is_some())?;
+            (batch.schema(), vec![batch], Some(rows), total)
+        }
+    };
+    Ok(ReportData {
+        title: spec.title.clone(),
+        period: (from, to),
+        as_of,
+        schema,
+        batches,
+        ranked,
+        budget_total_cents: total,
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("async runtime: {e}")))
+}
+
+/// The bytes of one format.
+pub fn render(data: &ReportData, f: Format) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match f {
+        Format::Csv => {
+            crate::output::write(&mut out, OutputFormat::Csv, &data.schema, &data.batches)?
+        }
+        Format::Json => {
+            crate::output::write(&mut out, OutputFormat::Json, &data.schema, &data.batches)?
+        }
+        Format::Md => {
+            out.extend_from_slice(
+                format!(
+                    "## {}\n\nPeriod {} – {} (as of {})\n\n",
+                    data.title, data.period.0, data.period.1, data.as_of
+                )
+                .as_bytes(),
+            );
+            crate::output::write(&mut out, OutputFormat::Md, &data.schema, &data.batches)?;
+        }
+        Format::Html => out = crate::html::render(data).into_bytes(),
+        Format::Parquet => {
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(
+                &mut out,
+                data.schema.clone(),
+                Some(
+                    datafusion::parquet::file::properties::WriterProperties::builder()
+                        .set_created_by(format!("keyrank {}", env!("CARGO_PKG_VERSION")))
+                        .build(),
+                ),
+            )?;
+            for b in &data.batches {
+                w.write(b)?;
+            }
+            w.close()?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes to a hidden temp file beside `path` and renames it into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let res = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_dates() {
+        let today = NaiveDate::from_ymd_opt(2024, 3, 13).unwrap();
+        let d = |s: &str, to: bool| resolve_date(s, today, to).unwrap().to_string();
+        assert_eq!(d("today", false), "2024-03-13");
+        assert_eq!(d("today-7d", false), "2024-03-06");
+        assert_eq!(d("today+1w", false), "2024-03-20");
+        assert_eq!(d("start_of_month", false), "2024-03-01");
+        assert_eq!(d("start_of_week", false), "2024-03-11");
+        assert_eq!(d("last_month", false), "2024-02-01");
+        assert_eq!(d("last_month", true), "2024-02-29");
+        assert_eq!(d("2024-01-02", false), "2024-01-02");
+        assert!(resolve_date("next tuesday", today, false).is_err());
+        assert!(resolve_date("today-3y", today, false).is_err());
+    }
+
+    #[test]
+    fn config_errors_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |body: &str| {
+            let p = dir.path().join("reports.toml");
+            std::fs::write(&p, body).unwrap();
+            Config::load(&p).unwrap_err().to_string()
+        };
+        let head = "store = \"store\"\n\n[[report]]\nname = \"weekly\"\n";
+        let e = write(&format!("{head}query = \"nope\"\nformats = [\"csv\"]\n"));
+        assert!(
+            e.contains("reports.toml:5:") && e.contains("unknown query"),
+            "{e}"
+        );
+        let e = write(&format!(
+            "{head}query = \"keyword_ranking\"\nformats = [\"csv\"]\ncron = \"61 * * * *\"\n"
+        ));
+        assert!(
+            e.contains("reports.toml:7:") && e.contains("bad cron"),
+            "{e}"
+        );
+        let e = write(&format!(
+            "{head}query = \"keyword_ranking\"\nparams = {{ colour = \"red\" }}\nformats = [\"csv\"]\n"
+        ));
+        assert!(
+            e.contains("reports.toml:6:") && e.contains("no parameter \"colour\""),
+            "{e}"
+        );
+        let e = write(&format!(
+            "{head}query = \"keyword_ranking\"\nformats = [\"pdf\"]\n"
+        ));
+        assert!(
+            e.contains("reports.toml:6:") && e.contains("unknown format"),
+            "{e}"
+        );
+        let e = write(&format!("{head}query = \"budget\"\nformats = [\"csv\"]\n"));
+        assert!(e.contains("needs params.total"), "{e}");
+        let e = write(&format!(
+            "{head}query = \"rank\"\nformats = [\"csv\"]\ntimezone = \"Mars/Base\"\n"
+        ));
+        assert!(
+            e.contains("reports.toml:7:") && e.contains("time zone"),
+            "{e}"
+        );
+        let e = write("store = \"s\"\nbogus = 1\n");
+        assert!(e.contains("reports.toml:2:"), "{e}");
+    }
+}
