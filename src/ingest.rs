@@ -56,6 +56,8 @@ pub struct IngestConfig {
     /// Days before this are read as lookback context only.
     pub write_from: Option<i32>,
     pub progress: bool,
+    /// Differential privacy (`--epsilon`): bounded, noisy, selected release.
+    pub dp: Option<crate::dp::DpParams>,
 }
 
 impl Default for IngestConfig {
@@ -83,6 +85,7 @@ impl Default for IngestConfig {
             half_life_secs: crate::attribution::DEFAULT_HALF_LIFE_SECS,
             write_from: None,
             progress: false,
+            dp: None,
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct RunSummary {
     /// Keywords with fewer than `min_visitors` distinct visitors, folded into `(other)`.
     pub folded_keywords: u64,
     pub min_visitors: u64,
+    /// Under `--epsilon`: the budget spent and what the release did.
+    pub dp: Option<crate::dp::DpReport>,
     pub days_written: u64,
     pub rows_written: u64,
     pub site_hosts: Vec<String>,
@@ -203,6 +208,13 @@ impl std::fmt::Display for RunSummary {
             "  privacy gate      {:>12}  keywords folded into (other) (k = {}), {} rows redacted",
             self.folded_keywords, self.min_visitors, self.redacted_rows
         )?;
+        if let Some(dp) = &self.dp {
+            writeln!(
+                f,
+                "  differential privacy  ε = {}, δ = {:e}: {} rows released, {} contributions over the per-visitor bound dropped",
+                dp.epsilon, dp.delta, dp.partitions_released, dp.contributions_dropped
+            )?;
+        }
         writeln!(
             f,
             "  days written      {:>12}  ({} rows)",
@@ -305,6 +317,10 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     if !cfg.purchases.is_empty() {
         sessions.record_touches();
     }
+    if let Some(dp) = &cfg.dp {
+        dp.validate()?;
+        sessions.rollup.contributions = Some(Default::default());
+    }
     let mut days = BTreeSet::new();
     let mut keyword_visitors = KeywordVisitors::default();
     let mut inputs = Vec::new();
@@ -386,6 +402,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
                 let outcome = match term {
                     Some(term) if sessions.claim_order(conv.order) => {
                         keyword_visitors.add(&term, visitor);
+                        sessions.rollup.unit = visitor;
                         sessions.credit_keyword(hit.ts, term, conv.cents);
                         ConversionOutcome::Attributed
                     }
@@ -428,15 +445,27 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         )?;
     }
 
-    let (rows, gate) = privacy::gate(
-        sessions.rollup.into_rows(),
-        &keyword_visitors,
-        cfg.min_visitors,
-    );
+    let (rows, gate) = match &cfg.dp {
+        // DP partition selection replaces the k-visitor threshold.
+        Some(params) => {
+            let (rows, report) = dp_rows(sessions.rollup, params);
+            summary.dp = Some(report);
+            privacy::gate(rows, &keyword_visitors, 1)
+        }
+        None => privacy::gate(
+            sessions.rollup.into_rows(),
+            &keyword_visitors,
+            cfg.min_visitors,
+        ),
+    };
     drop(keyword_visitors);
     summary.redacted_rows = gate.redacted_rows;
     summary.folded_keywords = gate.folded_keywords;
-    summary.min_visitors = cfg.min_visitors;
+    summary.min_visitors = if cfg.dp.is_some() {
+        1
+    } else {
+        cfg.min_visitors
+    };
     let write_days: Vec<i32> = days
         .iter()
         .copied()
@@ -474,12 +503,68 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             "lookback_secs": cfg.lookback_secs,
             "half_life_secs": cfg.half_life_secs,
             "write_from": cfg.write_from.map(format_day),
-            "min_visitors": cfg.min_visitors,
+            "min_visitors": summary.min_visitors,
+            "dp": cfg.dp,
+            "epsilon_spent": cfg.dp.as_ref().map(|d| d.epsilon),
         }),
-        counts: serde_json::to_value(&summary).map_err(|e| Error::Other(e.to_string()))?,
+        // Under DP the store keeps only noisy numbers: no exact counts in the ledger.
+        counts: match &summary.dp {
+            Some(dp) => serde_json::json!({ "dp": dp, "rows_written": summary.rows_written }),
+            None => serde_json::to_value(&summary).map_err(|e| Error::Other(e.to_string()))?,
+        },
     };
     store.append_ledger(&run_dir, &entry)?;
     Ok(summary)
+}
+
+/// The DP release of a run: each privacy unit's contributions are mapped to
+/// (day, channel) partitions, with personal-looking terms redacted first so a
+/// selected partition can never carry one, then bounded, selected and noised.
+fn dp_rows(
+    mut rollup: crate::rollup::Rollup,
+    params: &crate::dp::DpParams,
+) -> (Vec<crate::rollup::Row>, crate::dp::DpReport) {
+    use crate::rollup::{Interner, Row};
+    let contributions = rollup.contributions.take().unwrap_or_default();
+    let run_start = contributions
+        .values()
+        .flat_map(|rows| rows.keys().map(|(day, _)| *day))
+        .min()
+        .unwrap_or(0);
+    let mut channels: Interner<crate::classify::Channel> = Interner::default();
+    let mut partition_of: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    let mut partition = |dims: u32| -> u32 {
+        *partition_of.entry(dims).or_insert_with(|| {
+            let mut c = rollup.channels.get(rollup.dims_key(dims).channel).clone();
+            c.keyword = c.keyword.map(|k| privacy::scrub(k).0);
+            c.campaign = c.campaign.map(|k| privacy::scrub(k).0);
+            if privacy::looks_personal(&c.source) {
+                c.source = privacy::REDACTED.to_string();
+            }
+            channels.intern(&c)
+        })
+    };
+    let units: Vec<Vec<((i32, u32), crate::rollup::Counts)>> = contributions
+        .into_values()
+        .map(|rows| {
+            rows.into_iter()
+                .map(|((day, dims), c)| ((params.period.start(day, run_start), partition(dims)), c))
+                .collect()
+        })
+        .collect();
+    let (released, report) = crate::dp::release(units, params, &mut crate::dp::secure_rng());
+    let rows = released
+        .into_iter()
+        .map(|((day, pid), counts)| Row {
+            day,
+            channel: channels.get(pid).clone(),
+            landing: crate::dp::ALL_LANDINGS.to_string(),
+            segment: Segment::All,
+            counts,
+            estimated: false,
+        })
+        .collect();
+    (rows, report)
 }
 
 /// Purchase files: each order counted once across all sources; credited to its
@@ -531,17 +616,21 @@ fn ingest_purchases(
             // No visitor is known: each order stands for one.
             let who = order.unwrap_or_else(|| key.hash(&[b"p", &p.line.to_le_bytes()]));
             keyword_visitors.add(&term, who);
+            sessions.rollup.unit = who;
             sessions.credit_keyword(p.ts, term, p.cents);
         } else if let Some(v) = &p.visitor {
             to_join.push((p.ts, p.cents, key.hash(&[b"c", v.as_bytes()])));
         } else {
             summary.unattributed += 1;
+            sessions.rollup.unit =
+                order.unwrap_or_else(|| key.hash(&[b"p", &p.line.to_le_bytes()]));
             sessions.credit_unattributed(p.ts, p.cents, empty_landing, Segment::Anonymous);
         }
     }
     let touches = sessions.take_touch_log();
     let matched = crate::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
-    for ((ts, cents, _), window) in to_join.iter().zip(matched) {
+    for ((ts, cents, visitor), window) in to_join.iter().zip(matched) {
+        sessions.rollup.unit = *visitor;
         if window.is_empty() {
             summary.unattributed += 1;
             sessions.credit_unattributed(*ts, *cents, empty_landing, Segment::Anonymous);

@@ -8,6 +8,7 @@ pub mod attribution;
 pub mod classify;
 pub mod cli;
 pub mod costs;
+pub mod dp;
 pub mod error;
 pub mod generate;
 pub mod html;

@@ -53,6 +53,8 @@ impl Interner<String> {
 pub enum Segment {
     Anonymous,
     Member,
+    /// Both, not told apart (a differentially private release).
+    All,
 }
 
 impl Segment {
@@ -60,6 +62,7 @@ impl Segment {
         match self {
             Segment::Anonymous => "anonymous",
             Segment::Member => "member",
+            Segment::All => "all",
         }
     }
 }
@@ -109,6 +112,9 @@ pub struct Row {
     pub estimated: bool,
 }
 
+/// Per privacy unit: its counts per (day, dims) row.
+pub type Contributions = FxHashMap<u64, FxHashMap<(i32, u32), Counts>>;
+
 #[derive(Debug, Default)]
 pub struct Rollup {
     pub channels: Interner<Channel>,
@@ -117,6 +123,11 @@ pub struct Rollup {
     rows: FxHashMap<(i32, u32), Counts>,
     /// (day, dims, visitor key): for the distinct-visitor count of each row.
     seen: FxHashSet<(i32, u32, u64)>,
+    /// Under differential privacy: each privacy unit's own contributions, kept in
+    /// memory until [`crate::dp::release`] bounds them.
+    pub contributions: Option<Contributions>,
+    /// The privacy unit (visitor or order) the next page view or credit belongs to.
+    pub unit: u64,
 }
 
 impl Rollup {
@@ -132,17 +143,33 @@ impl Rollup {
         self.rows.entry((day, dims)).or_default()
     }
 
+    /// The current unit's own counts for a row, when contributions are kept.
+    fn unit_row(&mut self, day: i32, dims: u32) -> Option<&mut Counts> {
+        let unit = self.unit;
+        self.contributions
+            .as_mut()
+            .map(|c| c.entry(unit).or_default().entry((day, dims)).or_default())
+    }
+
     pub fn add_visit(&mut self, day: i32, dims: u32, visitor: u64) {
+        self.unit = visitor;
         let new_visitor = self.seen.insert((day, dims, visitor));
         let row = self.row(day, dims);
         row.visits += 1;
         if new_visitor {
             row.visitors += 1;
         }
+        if let Some(u) = self.unit_row(day, dims) {
+            u.visits += 1;
+            u.visitors = 1;
+        }
     }
 
     pub fn add_pageview(&mut self, day: i32, dims: u32) {
         self.row(day, dims).pageviews += 1;
+        if let Some(u) = self.unit_row(day, dims) {
+            u.pageviews += 1;
+        }
     }
 
     /// Adds `credit` (in [`crate::attribution::CREDIT_UNIT`]s) and `cents` under `model`.
@@ -157,6 +184,10 @@ impl Rollup {
         let row = self.row(day, dims);
         row.conversions[model.index()] += credit;
         row.revenue[model.index()] += cents;
+        if let Some(u) = self.unit_row(day, dims) {
+            u.conversions[model.index()] += credit;
+            u.revenue[model.index()] += cents;
+        }
     }
 
     /// The rows, sorted by day and dimensions so output is deterministic.

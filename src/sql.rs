@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::store::{KEYWORD_DAILY, Store, file_schema};
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -94,6 +94,7 @@ fn ledger_table(store: &Store) -> Result<MemTable> {
         Field::new("visits", DataType::Int64, true),
         Field::new("conversions", DataType::Int64, true),
         Field::new("days_written", DataType::Utf8, false),
+        Field::new("epsilon", DataType::Float64, true),
     ]));
     let count = |key: &str| -> ArrayRef {
         Arc::new(Int64Array::from_iter(
@@ -120,6 +121,9 @@ fn ledger_table(store: &Store) -> Result<MemTable> {
             count("visits"),
             count("conversions"),
             strings(&|e| e.days_written.join(",")),
+            Arc::new(Float64Array::from_iter(entries.iter().map(|e| {
+                e.settings.get("epsilon_spent").and_then(|v| v.as_f64())
+            }))),
         ],
     )?;
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)

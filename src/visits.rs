@@ -150,6 +150,7 @@ impl Sessionizer {
         state.last_ts = state.last_ts.max(pv.ts);
         let open = state.visit.expect("a visit is open after a page view");
         if open.day >= self.write_from {
+            self.rollup.unit = pv.visitor;
             self.rollup.add_pageview(open.day, open.dims);
         }
         new_visit
@@ -179,6 +180,7 @@ impl Sessionizer {
         if !self.claim_order(conv.order) {
             return ConversionOutcome::DuplicateOrder;
         }
+        self.rollup.unit = visitor;
         let horizon = ts - self.lookback;
         let state = self.visitors.entry(visitor).or_default();
         let window: Vec<(i64, u32)> = state

@@ -75,6 +75,29 @@ pub struct Args {
     /// stored as (other); 1 disables.
     #[arg(long, default_value_t = crate::privacy::DEFAULT_MIN_VISITORS)]
     pub min_visitors: u64,
+    /// Differential privacy: release only noisy, bounded counts of keywords chosen by
+    /// DP partition selection, spending this ε per run (off by default).
+    #[arg(long)]
+    pub epsilon: Option<f64>,
+    /// δ of the DP release (partition selection; and the Gaussian noise).
+    #[arg(long, default_value_t = crate::dp::DEFAULT_DELTA, requires = "epsilon")]
+    pub delta: f64,
+    /// Noise added to released counts and sums under --epsilon.
+    #[arg(long, value_enum, default_value = "laplace", requires = "epsilon")]
+    pub dp_noise: crate::dp::Noise,
+    /// Under --epsilon: the time grain of released rows, each dated with its
+    /// period's first day (run: the run's first day).
+    #[arg(long, value_enum, default_value = "run", requires = "epsilon")]
+    pub dp_period: crate::dp::Period,
+    /// Under --epsilon: (period, channel) rows one visitor may contribute to.
+    #[arg(long, default_value_t = 2, requires = "epsilon")]
+    pub dp_max_rows: usize,
+    /// Under --epsilon: visits one visitor may add to one row.
+    #[arg(long, default_value_t = 3, requires = "epsilon")]
+    pub dp_max_visits: i64,
+    /// Under --epsilon: revenue one visitor may add to one row (reporting currency).
+    #[arg(long, default_value = "500", requires = "epsilon")]
+    pub dp_max_revenue: String,
     /// No progress and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -121,6 +144,25 @@ impl Args {
             half_life_secs: self.half_life,
             write_from: self.write_from,
             progress: !self.quiet,
+            dp: match self.epsilon {
+                None => None,
+                Some(epsilon) => Some(crate::dp::DpParams {
+                    epsilon,
+                    delta: self.delta,
+                    noise: self.dp_noise,
+                    period: self.dp_period,
+                    max_partitions: self.dp_max_rows,
+                    max_visits: self.dp_max_visits,
+                    max_revenue_cents: crate::ingest::parse_cents(&self.dp_max_revenue)
+                        .ok_or_else(|| {
+                            crate::Error::usage(format!(
+                                "--dp-max-revenue: not an amount: {}",
+                                self.dp_max_revenue
+                            ))
+                        })?,
+                    ..crate::dp::DpParams::default()
+                }),
+            },
         })
     }
 }

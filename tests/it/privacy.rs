@@ -233,6 +233,21 @@ fn planted_personal_data_never_reaches_disk_or_output() {
     }
     needles.retain(|n| n.len() >= 7);
     assert_absent(&store, &needles);
+    // The differentially private release passes the same scan.
+    let dp_store = dir.path().join("store-dp");
+    let mut dp_args = args(&["--epsilon", "1"]);
+    dp_args[2] = dp_store.display().to_string();
+    let out = Command::new(bin).args(&dp_args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed.extend_from_slice(&out.stdout);
+    printed.extend_from_slice(&out.stderr);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differential privacy  ε = 1"));
+    assert_absent(&dp_store, &needles);
+    assert!(!dp_store.join(".tmp").exists(), "temp folder left behind");
     for n in &needles {
         assert!(
             memchr::memmem::find(&printed, n.as_bytes()).is_none(),
@@ -240,4 +255,116 @@ fn planted_personal_data_never_reaches_disk_or_output() {
         );
     }
     assert!(!store.join(".tmp").exists(), "temp folder left behind");
+}
+
+/// Conversions (last touch) per keyword over the whole store.
+fn conversions_by_keyword(store: &std::path::Path) -> std::collections::BTreeMap<String, f64> {
+    crate::common::query(
+        store,
+        "SELECT keyword, SUM(conversions_last) FROM keyword_daily \
+         WHERE keyword IS NOT NULL GROUP BY keyword",
+    )
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].parse::<f64>().unwrap()))
+    .collect()
+}
+
+#[test]
+fn differential_privacy_bounds_selects_and_records_epsilon() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        &GenerateConfig {
+            visitors: 30_000,
+            seed: 11,
+            ..GenerateConfig::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let log = dir.path().join(LOG_FILE);
+    // Rare terms: each typed by one visitor.
+    let mut text = std::fs::read(&log).unwrap();
+    for i in 0..10 {
+        text.extend_from_slice(format!(
+            "198.51.100.{i} - - [10/Mar/2024:12:00:00 +0000] \"GET /shoes/red HTTP/1.1\" 200 10 \"https://www.bing.com/search?q=rare+planted+term+{i}\" \"Mozilla/5.0 Rare\"\n"
+        ).as_bytes());
+    }
+    std::fs::write(&log, text).unwrap();
+    let exact = dir.path().join("exact");
+    let private = dir.path().join("private");
+    let base = |c: &mut keyrank::ingest::IngestConfig| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+        c.min_visitors = 1;
+    };
+    ingest(&exact, &[&log], base);
+    let summary = ingest(&private, &[&log], |c| {
+        base(c);
+        c.dp = Some(keyrank::dp::DpParams {
+            epsilon: 1.0,
+            ..Default::default()
+        });
+    });
+    let dp = summary.dp.expect("a DP report");
+    assert_eq!(dp.epsilon, 1.0);
+    assert!(dp.partitions_released > 0);
+
+    // Landing pages and segments are not released; counts are never negative.
+    let rows = crate::common::query(
+        &private,
+        "SELECT COUNT(*), SUM(CASE WHEN landing = '(all)' AND segment = 'all' THEN 1 ELSE 0 END), \
+         MIN(visits), MIN(conversions_last) FROM keyword_daily",
+    );
+    assert_eq!(rows[0][0], rows[0][1]);
+    assert!(rows[0][2].parse::<i64>().unwrap() >= 0);
+    assert!(rows[0][3].parse::<f64>().unwrap() >= 0.0);
+
+    // Only keywords many visitors share are released: none of those seen by one
+    // visitor in the whole run appear.
+    let singletons = crate::common::query(
+        &exact,
+        "SELECT keyword FROM keyword_daily WHERE keyword IS NOT NULL \
+         GROUP BY keyword HAVING SUM(visitors) = 1",
+    );
+    assert!(
+        singletons.len() >= 10,
+        "the planted rare keywords are in the exact store"
+    );
+    let released = conversions_by_keyword(&private);
+    for r in &singletons {
+        assert!(
+            !released.contains_key(&r[0]),
+            "rare keyword {} released",
+            r[0]
+        );
+    }
+
+    // The top keywords survive, with noisy conversions near the exact ones.
+    let truth = conversions_by_keyword(&exact);
+    let mut top: Vec<(&String, &f64)> = truth
+        .iter()
+        .filter(|(k, _)| !keyrank::privacy::is_pseudo_keyword(k))
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(a.1));
+    let top: Vec<_> = top.into_iter().take(20).collect();
+    let errors: Vec<f64> = top
+        .iter()
+        .map(|(k, v)| (released.get(*k).copied().unwrap_or(0.0) - **v).abs())
+        .collect();
+    let mean_error = errors.iter().sum::<f64>() / errors.len() as f64;
+    let mean_true = top.iter().map(|(_, v)| **v).sum::<f64>() / top.len() as f64;
+    eprintln!(
+        "DP ε=1: top-20 mean conversions {mean_true:.1}, mean absolute error {mean_error:.1}"
+    );
+    assert!(
+        released.contains_key(top[0].0),
+        "the most converting keyword is released"
+    );
+    assert_ne!(released.get(top[0].0), Some(top[0].1), "a release is noisy");
+
+    // The ledger records ε and no exact counts.
+    let ledger = crate::common::query(&private, "SELECT epsilon, visits FROM ingest_runs");
+    assert_eq!(ledger, vec![vec!["1.0".to_string(), "NULL".to_string()]]);
+    let ledger = crate::common::query(&exact, "SELECT epsilon FROM ingest_runs");
+    assert_eq!(ledger, vec![vec!["NULL".to_string()]]);
 }
