@@ -134,7 +134,12 @@ pub struct Classifier {
     engines: EngineTable,
     site_hosts: HashSet<String>,
     crawlers: AhoCorasick,
+    /// User agent → crawler verdict: a log has few distinct agents and many lines.
+    crawler_cache: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
 }
+
+/// Distinct user agents remembered before the crawler cache starts over.
+const CRAWLER_CACHE_MAX: usize = 65_536;
 
 impl Classifier {
     pub fn new(engines: EngineTable, site_hosts: &[String]) -> Self {
@@ -146,6 +151,7 @@ impl Classifier {
             engines,
             site_hosts: site_hosts.iter().map(|h| canonical_host(h)).collect(),
             crawlers,
+            crawler_cache: Default::default(),
         }
     }
 
@@ -162,7 +168,19 @@ impl Classifier {
     }
 
     pub fn is_crawler(&self, user_agent: &[u8]) -> bool {
-        user_agent.is_empty() || user_agent == b"-" || self.crawlers.is_match(user_agent)
+        if user_agent.is_empty() || user_agent == b"-" {
+            return true;
+        }
+        let mut cache = self.crawler_cache.borrow_mut();
+        if let Some(&verdict) = cache.get(user_agent) {
+            return verdict;
+        }
+        let verdict = self.crawlers.is_match(user_agent);
+        if cache.len() >= CRAWLER_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(user_agent.into(), verdict);
+        verdict
     }
 
     /// Why the hit is not a page view by a person, if it is not. A goal hit is never
