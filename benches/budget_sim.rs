@@ -22,6 +22,32 @@ fn cpc(keyword: &str) -> f64 {
     0.5 + (xxhash_rust::xxh3::xxh3_64(keyword.as_bytes()) % 151) as f64 / 100.0
 }
 
+/// Caps every share at MAX_SHARE and hands the excess to the others in proportion,
+/// so naive allocation plays under the same rule as keyrank and the oracle.
+fn cap_shares(mut shares: Vec<(String, f64)>) -> Vec<(String, f64)> {
+    loop {
+        let excess: f64 = shares.iter().map(|(_, s)| (s - MAX_SHARE).max(0.0)).sum();
+        if excess <= 1e-12 {
+            return shares;
+        }
+        let free: f64 = shares
+            .iter()
+            .filter(|(_, s)| *s < MAX_SHARE)
+            .map(|(_, s)| s)
+            .sum();
+        if free <= 0.0 {
+            return shares;
+        }
+        for (_, s) in shares.iter_mut() {
+            if *s >= MAX_SHARE {
+                *s = MAX_SHARE;
+            } else {
+                *s += excess * *s / free;
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Policy {
     Keyrank(Method),
@@ -56,9 +82,13 @@ fn shares(
                 .filter(|s| truth.contains_key(&s.keyword))
                 .collect();
             let total: f64 = real.iter().map(|s| s.conversions).sum();
-            real.iter()
-                .map(|s| (s.keyword.clone(), s.conversions / total))
-                .collect()
+            cap_shares(
+                real.iter()
+                    .map(|s| (s.keyword.clone(), s.conversions / total))
+                    .collect(),
+            )
+            .into_iter()
+            .collect()
         }
         Policy::Oracle => {
             let mut order: Vec<(&String, f64)> = truth
