@@ -10,7 +10,6 @@ use datafusion::arrow::array::{
     ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -48,14 +47,6 @@ pub struct ImportSummary {
     pub problems: Vec<String>,
 }
 
-/// Header names as platforms write them, folded to one spelling.
-fn column_key(h: &str) -> String {
-    h.chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_lowercase()
-}
-
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     headers.iter().position(|h| names.contains(&h.as_str()))
 }
@@ -68,7 +59,7 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
         .headers()
         .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
         .iter()
-        .map(column_key)
+        .map(crate::input::header_key)
         .collect();
     let col = |names: &[&str]| find(&headers, names);
     let day_c = col(&["day", "date", "reportdate"]);
@@ -173,57 +164,41 @@ fn engine_name(e: &str) -> String {
 
 /// Stores `rows`: for each day × engine, one file, replacing an earlier import of it.
 pub fn store(store: &crate::store::Store, rows: &[CostRow]) -> Result<u64> {
-    let run = store.run_dir(&format!("{:016x}", rand::random::<u64>()))?;
-    let mut groups: BTreeMap<(i32, &str), Vec<&CostRow>> = BTreeMap::new();
-    for r in rows {
-        groups
-            .entry((r.day, r.engine.as_str()))
-            .or_default()
-            .push(r);
-    }
     let schema = file_schema();
-    let mut days = std::collections::BTreeSet::new();
-    for ((day, engine), rows) in &groups {
-        let n = rows.len();
-        let mut e = StringBuilder::with_capacity(n, n * 8);
-        let mut k = StringBuilder::with_capacity(n, n * 16);
-        let mut m = StringBuilder::with_capacity(n, n * 8);
-        let mut c = Int64Builder::with_capacity(n);
-        let mut i = Int64Builder::with_capacity(n);
-        let mut cost = Decimal128Builder::with_capacity(n);
-        let mut cur = StringBuilder::with_capacity(n, n * 3);
-        for r in rows {
-            e.append_value(&r.engine);
-            k.append_value(&r.keyword);
-            m.append_option(r.match_type.as_deref());
-            c.append_value(r.clicks);
-            i.append_value(r.impressions);
-            cost.append_value(r.cents as i128);
-            cur.append_option(r.currency.as_deref());
-        }
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(e.finish()),
-            Arc::new(k.finish()),
-            Arc::new(m.finish()),
-            Arc::new(c.finish()),
-            Arc::new(i.finish()),
-            Arc::new(cost.finish().with_data_type(crate::store::MONEY)),
-            Arc::new(cur.finish()),
-        ];
-        let batch = RecordBatch::try_new(schema.clone(), cols)?;
-        let safe: String = engine
-            .chars()
-            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
-            .collect();
-        store.replace_file(
-            &run,
-            AD_COSTS,
-            *day,
-            &format!("part-{safe}.parquet"),
-            &batch,
-        )?;
-        days.insert(*day);
-    }
+    let days = store.replace_by_day_and_engine(
+        AD_COSTS,
+        rows,
+        |r| (r.day, r.engine.as_str()),
+        |rows| {
+            let n = rows.len();
+            let mut e = StringBuilder::with_capacity(n, n * 8);
+            let mut k = StringBuilder::with_capacity(n, n * 16);
+            let mut m = StringBuilder::with_capacity(n, n * 8);
+            let mut c = Int64Builder::with_capacity(n);
+            let mut i = Int64Builder::with_capacity(n);
+            let mut cost = Decimal128Builder::with_capacity(n);
+            let mut cur = StringBuilder::with_capacity(n, n * 3);
+            for r in rows {
+                e.append_value(&r.engine);
+                k.append_value(&r.keyword);
+                m.append_option(r.match_type.as_deref());
+                c.append_value(r.clicks);
+                i.append_value(r.impressions);
+                cost.append_value(r.cents as i128);
+                cur.append_option(r.currency.as_deref());
+            }
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(e.finish()),
+                Arc::new(k.finish()),
+                Arc::new(m.finish()),
+                Arc::new(c.finish()),
+                Arc::new(i.finish()),
+                Arc::new(cost.finish().with_data_type(crate::store::MONEY)),
+                Arc::new(cur.finish()),
+            ];
+            Ok(RecordBatch::try_new(schema.clone(), cols)?)
+        },
+    )?;
     Ok(days.len() as u64)
 }
 

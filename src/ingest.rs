@@ -536,11 +536,7 @@ fn dp_rows(
     let mut partition = |dims: u32| -> u32 {
         *partition_of.entry(dims).or_insert_with(|| {
             let mut c = rollup.channels.get(rollup.dims_key(dims).channel).clone();
-            c.keyword = c.keyword.map(|k| privacy::scrub(k).0);
-            c.campaign = c.campaign.map(|k| privacy::scrub(k).0);
-            if privacy::looks_personal(&c.source) {
-                c.source = privacy::REDACTED.to_string();
-            }
+            privacy::scrub_channel(&mut c);
             channels.intern(&c)
         })
     };

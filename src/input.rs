@@ -147,6 +147,15 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// A column header as export tools write it (`Match type`, `match_type`, `MatchType`),
+/// folded to one spelling: alphanumerics only, lower case.
+pub fn header_key(h: &str) -> String {
+    h.chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,24 @@ pub fn scrub_path(path: &str) -> String {
         .join("/")
 }
 
+/// Redacts the personal-looking parts of a channel: its keyword, campaign and
+/// source host. Returns whether the keyword was redacted.
+pub fn scrub_channel(channel: &mut crate::classify::Channel) -> bool {
+    let mut redacted = false;
+    if let Some(kw) = channel.keyword.take() {
+        let (kw, r) = scrub(kw);
+        redacted = r;
+        channel.keyword = Some(kw);
+    }
+    if let Some(c) = channel.campaign.take() {
+        channel.campaign = Some(scrub(c).0);
+    }
+    if looks_personal(&channel.source) {
+        channel.source = REDACTED.to_string();
+    }
+    redacted
+}
+
 /// Distinct visitors per keyword over a run, for the k-visitor threshold.
 #[derive(Debug, Default)]
 pub struct KeywordVisitors {
@@ -147,9 +165,8 @@ pub fn gate(
     let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
     let mut index: HashMap<RowKey, usize> = HashMap::new();
     for mut row in rows {
+        report.redacted_rows += scrub_channel(&mut row.channel) as u64;
         if let Some(kw) = row.channel.keyword.take() {
-            let (kw, redacted) = scrub(kw);
-            report.redacted_rows += redacted as u64;
             let kw = if !is_pseudo_keyword(&kw) && visitors.count(&kw) < min_visitors {
                 report.folded_rows += 1;
                 folded.insert(kw);
@@ -158,12 +175,6 @@ pub fn gate(
                 kw
             };
             row.channel.keyword = Some(kw);
-        }
-        if looks_personal(&row.channel.source) {
-            row.channel.source = REDACTED.to_string();
-        }
-        if let Some(c) = row.channel.campaign.take() {
-            row.channel.campaign = Some(scrub(c).0);
         }
         row.landing = scrub_path(&row.landing);
         let key = (

@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::input::header_key;
+
 pub const SEARCH_QUERIES: &str = "search_queries";
 /// The query of clicks Search Console does not name (rare or anonymised queries).
 pub const ANONYMIZED: &str = "(anonymized)";
@@ -63,13 +65,6 @@ pub struct ImportSummary {
     pub anonymized_rows: u64,
     pub days: BTreeSet<i32>,
     pub problems: Vec<String>,
-}
-
-fn key(h: &str) -> String {
-    h.chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_lowercase()
 }
 
 /// A page URL as a landing path: `https://shop.example/boots?x=1` → `/boots`.
@@ -199,7 +194,7 @@ fn read_csv(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
         .headers()
         .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
         .iter()
-        .map(key)
+        .map(header_key)
         .collect();
     let mut out = Vec::new();
     for rec in r.records() {
@@ -233,7 +228,7 @@ fn read_jsonl(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
                     // The API returns keys: [query, page, …] in one array.
                     other => other.to_string(),
                 };
-                rec.insert(key(&k), v);
+                rec.insert(header_key(&k), v);
             }
         }
         out.push((i as u64 + 1, rec));
@@ -255,7 +250,7 @@ fn read_parquet(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
             .fields()
             .iter()
             .zip(batch.columns())
-            .map(|(f, c)| Ok((key(f.name()), cast(c, &DataType::Utf8)?)))
+            .map(|(f, c)| Ok((header_key(f.name()), cast(c, &DataType::Utf8)?)))
             .collect::<Result<_>>()?;
         for i in 0..batch.num_rows() {
             n += 1;
@@ -278,61 +273,48 @@ fn read_parquet(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
 
 /// Stores rows: one file per day × engine, replacing an earlier import of it.
 pub fn store_rows(store: &Store, rows: &[QueryRow]) -> Result<()> {
-    let run = store.run_dir(&format!("{:016x}", rand::random::<u64>()))?;
-    let mut groups: BTreeMap<(i32, &str), Vec<&QueryRow>> = BTreeMap::new();
-    for r in rows {
-        groups
-            .entry((r.day, r.engine.as_str()))
-            .or_default()
-            .push(r);
-    }
-    for ((day, engine), rows) in groups {
-        let n = rows.len();
-        let (mut e, mut q, mut p, mut c, mut d) = (
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-        );
-        let (mut clicks, mut impr, mut pos) = (
-            Int64Builder::with_capacity(n),
-            Int64Builder::with_capacity(n),
-            Float64Builder::with_capacity(n),
-        );
-        for r in rows {
-            e.append_value(&r.engine);
-            q.append_value(&r.query);
-            p.append_option(r.page.as_deref());
-            c.append_option(r.country.as_deref());
-            d.append_option(r.device.as_deref());
-            clicks.append_value(r.clicks);
-            impr.append_value(r.impressions);
-            pos.append_option(r.position);
-        }
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(e.finish()),
-            Arc::new(q.finish()),
-            Arc::new(p.finish()),
-            Arc::new(c.finish()),
-            Arc::new(d.finish()),
-            Arc::new(clicks.finish()),
-            Arc::new(impr.finish()),
-            Arc::new(pos.finish()),
-        ];
-        let batch = RecordBatch::try_new(file_schema(), cols)?;
-        let safe: String = engine
-            .chars()
-            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
-            .collect();
-        store.replace_file(
-            &run,
-            SEARCH_QUERIES,
-            day,
-            &format!("part-{safe}.parquet"),
-            &batch,
-        )?;
-    }
+    let schema = file_schema();
+    store.replace_by_day_and_engine(
+        SEARCH_QUERIES,
+        rows,
+        |r| (r.day, r.engine.as_str()),
+        |rows| {
+            let n = rows.len();
+            let (mut e, mut q, mut p, mut c, mut d) = (
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            );
+            let (mut clicks, mut impr, mut pos) = (
+                Int64Builder::with_capacity(n),
+                Int64Builder::with_capacity(n),
+                Float64Builder::with_capacity(n),
+            );
+            for r in rows {
+                e.append_value(&r.engine);
+                q.append_value(&r.query);
+                p.append_option(r.page.as_deref());
+                c.append_option(r.country.as_deref());
+                d.append_option(r.device.as_deref());
+                clicks.append_value(r.clicks);
+                impr.append_value(r.impressions);
+                pos.append_option(r.position);
+            }
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(e.finish()),
+                Arc::new(q.finish()),
+                Arc::new(p.finish()),
+                Arc::new(c.finish()),
+                Arc::new(d.finish()),
+                Arc::new(clicks.finish()),
+                Arc::new(impr.finish()),
+                Arc::new(pos.finish()),
+            ];
+            Ok(RecordBatch::try_new(schema.clone(), cols)?)
+        },
+    )?;
     Ok(())
 }
 

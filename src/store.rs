@@ -116,6 +116,34 @@ impl Store {
         Ok(written)
     }
 
+    /// Replaces one file per (day, engine) of an imported table — `part-<engine>.parquet`
+    /// in the day's folder — with the batch `batch_of` builds from that group's rows,
+    /// in one run folder. Other engines' files of the same day stay. Returns the days.
+    pub fn replace_by_day_and_engine<'a, R>(
+        &self,
+        table: &str,
+        rows: &'a [R],
+        day_engine: impl Fn(&'a R) -> (i32, &'a str),
+        batch_of: impl Fn(&[&'a R]) -> Result<RecordBatch>,
+    ) -> Result<std::collections::BTreeSet<i32>> {
+        let run = self.run_dir(&format!("{:016x}", rand::random::<u64>()))?;
+        let mut groups: std::collections::BTreeMap<(i32, &str), Vec<&R>> = Default::default();
+        for r in rows {
+            groups.entry(day_engine(r)).or_default().push(r);
+        }
+        let mut days = std::collections::BTreeSet::new();
+        for ((day, engine), rows) in &groups {
+            let safe: String = engine
+                .chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                .collect();
+            let name = format!("part-{safe}.parquet");
+            self.replace_file(&run, table, *day, &name, &batch_of(rows)?)?;
+            days.insert(*day);
+        }
+        Ok(days)
+    }
+
     /// Writes `batch` to `table/day=…/name` through the run folder and renames it into
     /// place, so readers see the old file or the new one, never half of one.
     pub fn replace_file(

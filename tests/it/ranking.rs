@@ -1,38 +1,10 @@
 //! On generated data with known true conversion rates, the shrunk ranking agrees with
 //! the truth better than raw conversion rates do; budget invariants end to end.
 
-use crate::common::ingest;
+use crate::common::{ingest, spearman};
 use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
 use keyrank::rank::{BudgetParams, KeywordStats, Method, budget, load_stats, rank};
 use keyrank::store::Store;
-
-/// Spearman rank correlation (average ranks for ties).
-fn spearman(a: &[f64], b: &[f64]) -> f64 {
-    fn ranks(x: &[f64]) -> Vec<f64> {
-        let mut idx: Vec<usize> = (0..x.len()).collect();
-        idx.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
-        let mut r = vec![0.0; x.len()];
-        let mut i = 0;
-        while i < idx.len() {
-            let mut j = i;
-            while j + 1 < idx.len() && x[idx[j + 1]] == x[idx[i]] {
-                j += 1;
-            }
-            for k in i..=j {
-                r[idx[k]] = (i + j) as f64 / 2.0;
-            }
-            i = j + 1;
-        }
-        r
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
-}
 
 fn stats_for(
     seed: u64,
