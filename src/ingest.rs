@@ -3,28 +3,27 @@
 
 use crate::classify::engines::EngineTable;
 use crate::classify::keyword;
-use crate::classify::{Acquisition, Classifier, Exclusion, NOT_PROVIDED, canonical_host};
+use crate::classify::{Acquisition, Classifier, NOT_PROVIDED, canonical_host};
 use crate::error::{Error, Result};
 use crate::input::{self, LineReader, Source};
 use crate::parse::time::{day_of, format_day};
-use crate::parse::{CookieNames, Hit, LogFormat, query_param, split_uri};
+use crate::parse::{CookieNames, LogFormat};
+use crate::pipeline::{self, Counts, Front, Keyed};
 use crate::privacy::{self, KeywordVisitors};
 use crate::purchases::{self, Fx, PurchaseColumns, PurchaseSource};
 use crate::rollup::Segment;
 use crate::store::{InputRecord, LedgerEntry, Store};
-use crate::visits::{Conversion, ConversionOutcome, PageView, Sessionizer};
+use crate::visits::{ConversionOutcome, PageView, Sessionizer};
 use serde::Serialize;
-use siphasher::sip::SipHasher13;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::Hasher;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
 /// How many bad lines are reported by position; all are counted.
 const MAX_REPORTED_PROBLEMS: usize = 10;
-/// Landing paths are cut to this many bytes.
-const MAX_LANDING_BYTES: usize = 200;
+/// Idle visitors are forgotten at most this often (in lines read).
+const MIN_EVICT_LINES: u64 = 65_536;
 
 /// Everything `keyrank ingest` needs, validated.
 #[derive(Debug, Clone)]
@@ -58,6 +57,17 @@ pub struct IngestConfig {
     pub progress: bool,
     /// Differential privacy (`--epsilon`): bounded, noisy, selected release.
     pub dp: Option<crate::dp::DpParams>,
+    /// Parse-and-classify threads; 0 = one per core. Results do not depend on it.
+    pub threads: usize,
+}
+
+impl IngestConfig {
+    fn worker_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Default for IngestConfig {
@@ -86,6 +96,7 @@ impl Default for IngestConfig {
             write_from: None,
             progress: false,
             dp: None,
+            threads: 0,
         }
     }
 }
@@ -139,6 +150,18 @@ impl RunSummary {
         if self.problems.len() < MAX_REPORTED_PROBLEMS {
             self.problems.push(format!("{source}:{line}: {reason}"));
         }
+    }
+
+    fn add_counts(&mut self, c: &Counts) {
+        self.parsed += c.parsed;
+        self.malformed += c.malformed;
+        self.crawlers += c.crawlers;
+        self.error_status += c.error_status;
+        self.other_methods += c.other_methods;
+        self.assets += c.assets;
+        self.redirects += c.redirects;
+        self.page_views += c.page_views;
+        self.bad_revenue += c.bad_revenue;
     }
 
     /// Share of search visits without a term, 0 when there were none.
@@ -243,24 +266,6 @@ impl std::fmt::Display for RunSummary {
     }
 }
 
-/// Keyed hashes for visitor keys and order ids; the key is random per run, never written.
-struct Keyed(u64, u64);
-
-impl Keyed {
-    fn random() -> Self {
-        Keyed(rand::random(), rand::random())
-    }
-
-    fn hash(&self, parts: &[&[u8]]) -> u64 {
-        let mut h = SipHasher13::new_with_keys(self.0, self.1);
-        for p in parts {
-            h.write(p);
-            h.write_u8(0xff);
-        }
-        h.finish()
-    }
-}
-
 /// Runs an ingest. Progress (when enabled) goes to stderr; the summary is returned.
 pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     let started = Instant::now();
@@ -307,7 +312,6 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     summary.site_hosts.sort();
 
     let key = Keyed::random();
-    let goals: Vec<&[u8]> = cfg.goals.iter().map(|g| g.as_bytes()).collect();
     let mut sessions = Sessionizer::new(
         cfg.timeout_secs,
         cfg.lookback_secs,
@@ -325,114 +329,96 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     let mut keyword_visitors = KeywordVisitors::default();
     let mut inputs = Vec::new();
     let progress = progress_bar(cfg.progress);
-
-    for source in &sources {
-        let name = source.display();
-        let mut reader = LineReader::new(input::open(source)?);
-        let mut parser = format.parser();
-        let mut line_no = 0u64;
-        while let Some(line) = reader.next_line().map_err(|e| Error::io(&name, e))? {
-            line_no += 1;
-            summary.lines_read += 1;
-            if line_no.is_multiple_of(65_536) {
-                progress.set_message(format!("{} lines", summary.lines_read));
-                sessions.evict_idle();
-            }
-            if line.is_empty() {
-                summary.malformed += 1;
-                summary.problem(&name, line_no, "empty line");
-                continue;
-            }
-            let hit = match parser.parse(line) {
-                Ok(hit) => hit,
-                Err(reason) => {
-                    summary.malformed += 1;
-                    summary.problem(&name, line_no, reason);
-                    continue;
-                }
-            };
-            summary.parsed += 1;
-            days.insert(day_of(hit.ts));
-            let (path, query) = split_uri(hit.uri);
-            let goal = goals.iter().any(|g| path.starts_with(g));
-            if let Some(ex) = classifier.exclusion(&hit, goal) {
-                *match ex {
-                    Exclusion::Crawler => &mut summary.crawlers,
-                    Exclusion::ErrorStatus => &mut summary.error_status,
-                    Exclusion::Method => &mut summary.other_methods,
-                    Exclusion::Asset => &mut summary.assets,
-                    Exclusion::Redirect => &mut summary.redirects,
-                } += 1;
-                continue;
-            }
-            summary.page_views += 1;
-            let visitor = match visitor_slot.and_then(|s| hit.cookie(s, &cookies)) {
-                Some(c) => key.hash(&[b"c", c]),
-                None => key.hash(&[b"h", hit.client, hit.user_agent]),
-            };
-            let member = hit.user().is_some()
-                || login_slot.is_some_and(|s| hit.cookie(s, &cookies).is_some());
-            let acquisition = classifier.acquisition(&hit);
-            let landing = landing_path(path);
+    let names: Vec<String> = sources.iter().map(Source::display).collect();
+    let mut line_counts = vec![0u64; sources.len()];
+    let mut last_eviction = 0u64;
+    let front = Front {
+        format: &format,
+        classifier: &classifier,
+        cookies: &cookies,
+        goals: &cfg.goals,
+        revenue_param: &cfg.revenue_param,
+        order_param: &cfg.order_param,
+        visitor_slot,
+        keyword_slot,
+        login_slot,
+        key,
+    };
+    pipeline::run(&sources, &front, cfg.worker_threads(), |batch| {
+        let src = batch.source;
+        let base = line_counts[src];
+        for &(line, reason) in &batch.problems {
+            summary.problem(&names[src], base + line, reason);
+        }
+        line_counts[src] += batch.lines;
+        summary.lines_read += batch.lines;
+        progress.set_message(format!("{} lines", summary.lines_read));
+        // Eviction walks every visitor: as often as the map is large, so it stays
+        // linear in the lines read.
+        if summary.lines_read - last_eviction
+            >= (sessions.visitor_count() as u64).max(MIN_EVICT_LINES)
+        {
+            last_eviction = summary.lines_read;
+            sessions.evict_idle();
+        }
+        summary.add_counts(&batch.counts);
+        days.extend(batch.days.iter().copied());
+        for view in &batch.views {
+            let visitor = view.visitor;
             let pv = PageView {
                 visitor,
-                ts: hit.ts,
-                acquisition,
-                landing: &landing,
-                segment: if member {
-                    Segment::Member
-                } else {
-                    Segment::Anonymous
-                },
+                ts: view.ts,
+                acquisition: &view.acquisition,
+                landing: batch.landing(view),
+                segment: view.segment,
             };
             if sessions.page_view(&pv) {
-                count_visit(&mut summary, &pv.acquisition);
-                if let Acquisition::External(c) = &pv.acquisition
+                count_visit(&mut summary, &view.acquisition);
+                if let Acquisition::External(c) = &view.acquisition
                     && let Some(kw) = &c.keyword
                 {
                     keyword_visitors.add(kw, visitor);
                 }
             }
-            if goal {
-                let conv = conversion(&hit, query, cfg, &key, &mut summary, &name, line_no);
-                summary.conversions += 1;
-                let term = keyword_slot
-                    .and_then(|s| hit.cookie(s, &cookies))
-                    .and_then(|raw| keyword::normalize(raw, None));
-                let outcome = match term {
-                    Some(term) if sessions.claim_order(conv.order) => {
-                        keyword_visitors.add(&term, visitor);
-                        sessions.rollup.unit = visitor;
-                        sessions.credit_keyword(hit.ts, term, conv.cents);
-                        ConversionOutcome::Attributed
-                    }
-                    Some(_) => ConversionOutcome::DuplicateOrder,
-                    None => sessions.conversion(visitor, hit.ts, &conv),
-                };
-                match outcome {
-                    ConversionOutcome::Attributed => {}
-                    ConversionOutcome::Unattributed => summary.unattributed += 1,
-                    ConversionOutcome::DuplicateOrder => {
-                        summary.conversions -= 1;
-                        summary.duplicate_orders += 1;
-                    }
+            let Some(goal) = &view.goal else {
+                continue;
+            };
+            summary.conversions += 1;
+            let outcome = match &goal.term {
+                Some(term) if sessions.claim_order(goal.conversion.order) => {
+                    keyword_visitors.add(term, visitor);
+                    sessions.rollup.unit = visitor;
+                    sessions.credit_keyword(view.ts, term.clone(), goal.conversion.cents);
+                    ConversionOutcome::Attributed
+                }
+                Some(_) => ConversionOutcome::DuplicateOrder,
+                None => sessions.conversion(visitor, view.ts, &goal.conversion),
+            };
+            match outcome {
+                ConversionOutcome::Attributed => {}
+                ConversionOutcome::Unattributed => summary.unattributed += 1,
+                ConversionOutcome::DuplicateOrder => {
+                    summary.conversions -= 1;
+                    summary.duplicate_orders += 1;
                 }
             }
         }
-        let (fingerprint, bytes) = reader.fingerprint();
-        inputs.push(InputRecord {
-            name: match source {
-                Source::Stdin => "-".into(),
-                Source::File(p) => p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            },
-            bytes,
-            fingerprint,
-            lines: line_no,
-        });
-    }
+        if let Some(end) = batch.end.take() {
+            inputs.push(InputRecord {
+                name: match &sources[src] {
+                    Source::Stdin => "-".into(),
+                    Source::File(p) => p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                },
+                bytes: end.bytes,
+                fingerprint: end.fingerprint,
+                lines: line_counts[src],
+            });
+        }
+        Ok(())
+    })?;
     progress.finish_and_clear();
     if !cfg.purchases.is_empty() {
         ingest_purchases(
@@ -643,10 +629,12 @@ fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {
         Acquisition::Direct | Acquisition::Internal => summary.direct_visits += 1,
         Acquisition::External(c) if c.is_organic_search() => {
             summary.search_visits += 1;
-            *summary
-                .search_visits_by_engine
-                .entry(c.source.clone())
-                .or_default() += 1;
+            match summary.search_visits_by_engine.get_mut(&c.source) {
+                Some(n) => *n += 1,
+                None => {
+                    summary.search_visits_by_engine.insert(c.source.clone(), 1);
+                }
+            }
             if c.keyword.as_deref() == Some(NOT_PROVIDED) {
                 summary.not_provided_visits += 1;
             } else {
@@ -656,42 +644,6 @@ fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {
         Acquisition::External(c) if c.medium == "referral" => summary.referral_visits += 1,
         Acquisition::External(_) => summary.campaign_visits += 1,
     }
-}
-
-/// The revenue and order id of a goal hit, from its query parameters.
-fn conversion(
-    hit: &Hit,
-    query: &[u8],
-    cfg: &IngestConfig,
-    key: &Keyed,
-    summary: &mut RunSummary,
-    source: &str,
-    line: u64,
-) -> Conversion {
-    let _ = hit;
-    let cents = match query_param(query, cfg.revenue_param.as_bytes()) {
-        None => 0,
-        Some(raw) => {
-            let text = String::from_utf8_lossy(&crate::classify::keyword::percent_decode(raw))
-                .into_owned();
-            match parse_cents(&text) {
-                Some(c) => c,
-                None => {
-                    summary.bad_revenue += 1;
-                    summary.problem(
-                        source,
-                        line,
-                        "goal hit with a bad revenue value (counted as 0)",
-                    );
-                    0
-                }
-            }
-        }
-    };
-    let order = query_param(query, cfg.order_param.as_bytes())
-        .filter(|o| !o.is_empty())
-        .map(|o| key.hash(&[b"o", o]));
-    Conversion { order, cents }
 }
 
 /// `12`, `12.5`, `12.34` → cents; negative, more than two decimals or junk → None.
@@ -721,19 +673,6 @@ pub fn parse_cents(text: &str) -> Option<i64> {
         _ => frac.parse().ok()?,
     };
     Some(w * 100 + f)
-}
-
-/// The landing path as text, borrowed when it can be (this runs for every page view).
-fn landing_path(path: &[u8]) -> std::borrow::Cow<'_, str> {
-    let path = if path.is_empty() { &b"/"[..] } else { path };
-    let mut end = path.len().min(MAX_LANDING_BYTES);
-    loop {
-        match std::str::from_utf8(&path[..end]) {
-            Ok(s) => return std::borrow::Cow::Borrowed(s),
-            Err(e) if e.valid_up_to() > 0 && e.error_len().is_none() => end = e.valid_up_to(),
-            Err(_) => return String::from_utf8_lossy(&path[..end]),
-        }
-    }
 }
 
 /// What a quick look at the start of each input tells: its first timestamp (to read
@@ -841,13 +780,5 @@ mod tests {
         assert_eq!(parse_cents("1.234"), None);
         assert_eq!(parse_cents("abc"), None);
         assert_eq!(parse_cents(""), None);
-    }
-
-    #[test]
-    fn landing_paths_are_cut_on_char_boundaries() {
-        assert_eq!(landing_path(b""), "/");
-        let long = "é".repeat(150);
-        let l = landing_path(long.as_bytes());
-        assert!(l.len() <= MAX_LANDING_BYTES && l.chars().all(|c| c == 'é'));
     }
 }

@@ -17,6 +17,7 @@ pub mod input;
 pub mod join;
 pub mod output;
 pub mod parse;
+pub mod pipeline;
 pub mod privacy;
 pub mod purchases;
 pub mod queries;

@@ -4,7 +4,8 @@
 
 use crate::rollup::Row;
 use regex::Regex;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 pub const REDACTED: &str = "(redacted)";
@@ -113,8 +114,11 @@ pub fn scrub_channel(channel: &mut crate::classify::Channel) -> bool {
 /// Distinct visitors per keyword over a run, for the k-visitor threshold.
 #[derive(Debug, Default)]
 pub struct KeywordVisitors {
-    seen: HashSet<(String, u64)>,
-    counts: HashMap<String, u64>,
+    /// Keyword → index into `counts`.
+    ids: FxHashMap<Box<str>, u32>,
+    /// (keyword index, visitor) pairs seen.
+    seen: FxHashSet<(u32, u64)>,
+    counts: Vec<u64>,
 }
 
 impl KeywordVisitors {
@@ -122,13 +126,24 @@ impl KeywordVisitors {
         if is_pseudo_keyword(keyword) {
             return;
         }
-        if self.seen.insert((keyword.to_string(), visitor)) {
-            *self.counts.entry(keyword.to_string()).or_default() += 1;
+        let id = match self.ids.get(keyword) {
+            Some(&id) => id,
+            None => {
+                let id = self.counts.len() as u32;
+                self.ids.insert(keyword.into(), id);
+                self.counts.push(0);
+                id
+            }
+        };
+        if self.seen.insert((id, visitor)) {
+            self.counts[id as usize] += 1;
         }
     }
 
     pub fn count(&self, keyword: &str) -> u64 {
-        self.counts.get(keyword).copied().unwrap_or(0)
+        self.ids
+            .get(keyword)
+            .map_or(0, |&id| self.counts[id as usize])
     }
 }
 
@@ -163,7 +178,9 @@ pub fn gate(
     let mut report = GateReport::default();
     let mut folded: HashSet<String> = HashSet::new();
     let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
-    let mut index: HashMap<RowKey, usize> = HashMap::new();
+    let mut index: FxHashMap<RowKey, usize> = FxHashMap::default();
+    // Rows repeat their landing pages across days and channels: scrub each path once.
+    let mut paths: FxHashMap<String, String> = FxHashMap::default();
     for mut row in rows {
         report.redacted_rows += scrub_channel(&mut row.channel) as u64;
         if let Some(kw) = row.channel.keyword.take() {
@@ -176,7 +193,14 @@ pub fn gate(
             };
             row.channel.keyword = Some(kw);
         }
-        row.landing = scrub_path(&row.landing);
+        row.landing = match paths.get(&row.landing) {
+            Some(p) => p.clone(),
+            None => {
+                let p = scrub_path(&row.landing);
+                paths.insert(std::mem::take(&mut row.landing), p.clone());
+                p
+            }
+        };
         let key = (
             row.day,
             row.channel.source.clone(),

@@ -8,6 +8,7 @@ use crate::classify::{Acquisition, Channel};
 use crate::parse::time::day_of;
 use crate::rollup::{DimsKey, Rollup, Segment};
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30 * 60;
 pub const DEFAULT_LOOKBACK_SECS: i64 = 30 * 86_400;
@@ -38,7 +39,8 @@ struct OpenVisit {
 struct VisitorState {
     last_ts: i64,
     visit: Option<OpenVisit>,
-    touches: Vec<Touch>,
+    /// Most visitors have one or two touches: kept inline, no allocation per visitor.
+    touches: SmallVec<[Touch; 2]>,
 }
 
 /// A page view that survived classification.
@@ -46,7 +48,7 @@ struct VisitorState {
 pub struct PageView<'a> {
     pub visitor: u64,
     pub ts: i64,
-    pub acquisition: Acquisition,
+    pub acquisition: &'a Acquisition,
     /// Path without query string.
     pub landing: &'a str,
     pub segment: Segment,
@@ -110,7 +112,7 @@ impl Sessionizer {
 
     /// Records a page view; returns true when it started a new visit.
     pub fn page_view(&mut self, pv: &PageView) -> bool {
-        let channel = match &pv.acquisition {
+        let channel = match pv.acquisition {
             Acquisition::External(c) => Some(self.rollup.channels.intern(c)),
             Acquisition::Direct | Acquisition::Internal => None,
         };
@@ -299,7 +301,8 @@ mod tests {
         PageView {
             visitor,
             ts,
-            acquisition,
+            // Test-only: a few page views' acquisitions live for the whole test run.
+            acquisition: Box::leak(Box::new(acquisition)),
             landing: "/",
             segment: Segment::Anonymous,
         }

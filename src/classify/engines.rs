@@ -11,7 +11,7 @@
 //! style pairs); `{}` anywhere else stands for exactly one label. Everything else is
 //! literal and compared label by label, so `google.com.evil.example` is not Google.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -90,11 +90,11 @@ impl EngineTable {
     fn empty() -> EngineTable {
         EngineTable {
             engines: Vec::new(),
-            exact: HashMap::new(),
-            by_tld_prefix: HashMap::new(),
-            by_parent: HashMap::new(),
+            exact: HashMap::default(),
+            by_tld_prefix: HashMap::default(),
+            by_parent: HashMap::default(),
             general: Vec::new(),
-            names: HashSet::new(),
+            names: HashSet::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::parse::{Hit, query_pairs, split_uri};
 use aho_corasick::AhoCorasick;
 use encoding_rs::Encoding;
 use engines::{Engine, EngineTable, KeywordParam};
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 /// The keyword of a search visit whose engine sent no term.
 pub const NOT_PROVIDED: &str = "(not provided)";
@@ -129,17 +129,23 @@ const CRAWLER_MARKERS: &[&str] = &[
     "https://",
 ];
 
-/// Classifies hits. Holds the engine table, the site's own hosts and a host cache.
+/// Classifies hits. Holds the engine table, the site's own hosts and the crawler markers.
 pub struct Classifier {
     engines: EngineTable,
-    site_hosts: HashSet<String>,
+    site_hosts: FxHashSet<String>,
     crawlers: AhoCorasick,
-    /// User agent → crawler verdict: a log has few distinct agents and many lines.
-    crawler_cache: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>>,
 }
 
 /// Distinct user agents remembered before the crawler cache starts over.
 const CRAWLER_CACHE_MAX: usize = 65_536;
+
+thread_local! {
+    /// User agent → crawler verdict: a log has few distinct agents and many lines. The
+    /// markers are fixed, so a verdict holds for every classifier; one cache per thread
+    /// keeps the classifier shareable by ingest's workers.
+    static CRAWLER_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>> =
+        Default::default();
+}
 
 impl Classifier {
     pub fn new(engines: EngineTable, site_hosts: &[String]) -> Self {
@@ -151,7 +157,6 @@ impl Classifier {
             engines,
             site_hosts: site_hosts.iter().map(|h| canonical_host(h)).collect(),
             crawlers,
-            crawler_cache: Default::default(),
         }
     }
 
@@ -159,7 +164,7 @@ impl Classifier {
         &self.engines
     }
 
-    pub fn site_hosts(&self) -> &HashSet<String> {
+    pub fn site_hosts(&self) -> &FxHashSet<String> {
         &self.site_hosts
     }
 
@@ -171,22 +176,28 @@ impl Classifier {
         if user_agent.is_empty() || user_agent == b"-" {
             return true;
         }
-        let mut cache = self.crawler_cache.borrow_mut();
-        if let Some(&verdict) = cache.get(user_agent) {
-            return verdict;
-        }
-        let verdict = self.crawlers.is_match(user_agent);
-        if cache.len() >= CRAWLER_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(user_agent.into(), verdict);
-        verdict
+        CRAWLER_CACHE.with_borrow_mut(|cache| {
+            if let Some(&verdict) = cache.get(user_agent) {
+                return verdict;
+            }
+            let verdict = self.crawlers.is_match(user_agent);
+            if cache.len() >= CRAWLER_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(user_agent.into(), verdict);
+            verdict
+        })
     }
 
     /// Why the hit is not a page view by a person, if it is not. A goal hit is never
     /// dropped as a redirect (checkouts often answer 302).
     pub fn exclusion(&self, hit: &Hit, goal: bool) -> Option<Exclusion> {
-        if self.is_crawler(hit.user_agent) {
+        self.exclusion_given(hit, goal, self.is_crawler(hit.user_agent))
+    }
+
+    /// [`Classifier::exclusion`] with the crawler verdict already known.
+    pub fn exclusion_given(&self, hit: &Hit, goal: bool, crawler: bool) -> Option<Exclusion> {
+        if crawler {
             return Some(Exclusion::Crawler);
         }
         if hit.status >= 400 || hit.status < 100 {
@@ -316,15 +327,14 @@ pub struct RefUrl<'a> {
 impl<'a> RefUrl<'a> {
     pub fn parse(r: &'a [u8]) -> Option<Self> {
         let r = r.trim_ascii();
-        let rest = match memchr::memmem::find(r, b"://") {
-            Some(i)
-                if r[..i]
-                    .iter()
-                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c)) =>
-            {
-                &r[i + 3..]
-            }
-            _ => r,
+        // A scheme (`http`, `android-app`, …) is stripped when `://` follows it.
+        let scheme = r
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c))
+            .count();
+        let rest = match r[scheme..].strip_prefix(b"://") {
+            Some(rest) => rest,
+            None => r,
         };
         let end = rest
             .iter()

@@ -98,6 +98,10 @@ pub struct Args {
     /// Under --epsilon: revenue one visitor may add to one row (reporting currency).
     #[arg(long, default_value = "500", requires = "epsilon")]
     pub dp_max_revenue: String,
+    /// Threads that parse and classify lines (0 = one per core); the result is the same
+    /// for any number.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// No progress and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -144,6 +148,7 @@ impl Args {
             half_life_secs: self.half_life,
             write_from: self.write_from,
             progress: !self.quiet,
+            threads: self.threads,
             dp: match self.epsilon {
                 None => None,
                 Some(epsilon) => Some(crate::dp::DpParams {

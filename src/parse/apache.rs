@@ -40,6 +40,9 @@ pub struct ApacheFormat {
     /// `%U%q` is logged as two fields; the parser glues them back into one URI.
     split_uri: bool,
     uri_buf: Vec<u8>,
+    /// The last time field parsed and its value: neighbouring lines share a second.
+    last_time: Vec<u8>,
+    last_ts: i64,
 }
 
 impl ApacheFormat {
@@ -154,6 +157,8 @@ impl ApacheFormat {
             tokens,
             split_uri,
             uri_buf: Vec::new(),
+            last_time: Vec::new(),
+            last_ts: 0,
         })
     }
 
@@ -174,7 +179,7 @@ impl ApacheFormat {
         for (k, token) in self.tokens.iter().enumerate() {
             match token {
                 Token::Literal(lit) => {
-                    if !line[pos..].starts_with(lit) {
+                    if !has_prefix(&line[pos..], lit) {
                         return Err(if pos >= line.len() {
                             "line ends early"
                         } else {
@@ -213,7 +218,12 @@ impl ApacheFormat {
                         Field::Client => hit.client = value,
                         Field::User => hit.user = value,
                         Field::Time => {
-                            hit.ts = time::parse_clf(value).ok_or("bad time")?;
+                            if self.last_time.is_empty() || value != self.last_time.as_slice() {
+                                self.last_ts = time::parse_clf(value).ok_or("bad time")?;
+                                self.last_time.clear();
+                                self.last_time.extend_from_slice(value);
+                            }
+                            hit.ts = self.last_ts;
                             have_time = true;
                         }
                         Field::Request => {
@@ -272,7 +282,7 @@ fn find_end(hay: &[u8], lit: &[u8], quoted: bool, last_literal: bool) -> Option<
     while let Some(off) = memchr::memchr(first, &hay[from..]) {
         let at = from + off;
         from = at + 1;
-        if !hay[at..].starts_with(lit) {
+        if !has_prefix(&hay[at..], lit) {
             continue;
         }
         if quoted && first == b'"' && escaped(hay, at) {
@@ -287,6 +297,13 @@ fn find_end(hay: &[u8], lit: &[u8], quoted: bool, last_literal: bool) -> Option<
         return Some(at);
     }
     None
+}
+
+/// `hay.starts_with(lit)` for the few-byte literals of log formats, without a call
+/// to `memcmp` per field.
+#[inline]
+fn has_prefix(hay: &[u8], lit: &[u8]) -> bool {
+    hay.len() >= lit.len() && hay.iter().zip(lit).all(|(a, b)| a == b)
 }
 
 /// Whether the byte at `at` is preceded by an odd number of backslashes.

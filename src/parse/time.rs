@@ -100,12 +100,12 @@ fn parse_offset(b: &[u8]) -> Option<i64> {
     match b {
         b"Z" | b"z" | b"" => Some(0),
         [sign @ (b'+' | b'-'), rest @ ..] => {
-            let rest: Vec<u8> = rest.iter().copied().filter(|&c| c != b':').collect();
-            if rest.len() != 4 {
-                return None;
-            }
-            let h = digits(&rest[0..2])?;
-            let m = digits(&rest[2..4])?;
+            let (hh, mm) = match rest {
+                [a, b, c, d] | [a, b, b':', c, d] => ([*a, *b], [*c, *d]),
+                _ => return None,
+            };
+            let h = digits(&hh)?;
+            let m = digits(&mm)?;
             let secs = h * 3600 + m * 60;
             Some(if *sign == b'-' { -secs } else { secs })
         }

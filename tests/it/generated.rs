@@ -96,10 +96,12 @@ fn check_seed(seed: u64) {
         "seed {seed}: extra rows in the store"
     );
 
-    // Ingesting the same input again replaces, never doubles.
+    // Ingesting the same input again replaces, never doubles; and the number of
+    // parse threads (one, or more than cores) does not change a single figure.
     ingest(&store, &[&log], |c| {
         c.sites = vec![SITE.into()];
         c.goals = vec![GOAL.into()];
+        c.threads = if seed % 2 == 1 { 1 } else { 3 };
     });
     assert_eq!(
         sql_rows(&store),

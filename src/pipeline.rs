@@ -1,0 +1,530 @@
+//! The parallel front of an ingest. A reader thread cuts the inputs into blocks of
+//! whole lines (decompressing and fingerprinting as it goes); worker threads parse
+//! and classify the blocks; the caller consumes the results in input order, so
+//! visits and attribution see every hit exactly as a single thread would.
+//!
+//! Block `i` goes to worker `i mod W` and each worker answers in the order it was
+//! fed, so reading worker `i mod W`'s queue next always yields batch `i`: no
+//! reordering buffer, and the bounded queues cap memory at a few blocks per worker.
+//! Bad lines come back as counts and line numbers within their block, never content.
+//! Consumed batches go back to the worker that made them, so their memory is freed
+//! (or reused) by the thread that allocated it.
+
+use crate::classify::{Acquisition, Classifier, Exclusion, keyword};
+use crate::error::{Error, Result};
+use crate::input::{self, Source};
+use crate::parse::time::day_of;
+use crate::parse::{CookieNames, LineParser, LogFormat, query_param, split_uri};
+use crate::rollup::Segment;
+use crate::visits::Conversion;
+use rustc_hash::FxHashMap;
+use siphasher::sip::SipHasher13;
+use std::hash::Hasher;
+use std::io::Read;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+
+/// Bytes read per block; a line longer than this makes its block longer.
+const BLOCK_BYTES: usize = 1 << 20;
+/// Blocks (or batches) waiting in each worker's queues.
+const QUEUE_DEPTH: usize = 2;
+/// Landing paths are cut to this many bytes.
+const MAX_LANDING_BYTES: usize = 200;
+/// Distinct user agents a worker remembers before it starts over.
+const MAX_AGENTS: usize = 65_536;
+
+/// Keyed hashes for visitor keys and order ids; the key is random per run, never written.
+#[derive(Clone, Copy)]
+pub struct Keyed(u64, u64);
+
+impl Keyed {
+    pub fn random() -> Self {
+        Keyed(rand::random(), rand::random())
+    }
+
+    pub fn hash(&self, parts: &[&[u8]]) -> u64 {
+        let mut h = SipHasher13::new_with_keys(self.0, self.1);
+        for p in parts {
+            h.write(p);
+            h.write_u8(0xff);
+        }
+        h.finish()
+    }
+}
+
+/// Everything a worker needs to turn a line into a page view.
+pub struct Front<'a> {
+    pub format: &'a LogFormat,
+    pub classifier: &'a Classifier,
+    pub cookies: &'a CookieNames,
+    pub goals: &'a [String],
+    pub revenue_param: &'a str,
+    pub order_param: &'a str,
+    pub visitor_slot: Option<usize>,
+    pub keyword_slot: Option<usize>,
+    pub login_slot: Option<usize>,
+    pub key: Keyed,
+}
+
+/// How an input ended: its content fingerprint (xxh3-64 of the decompressed bytes)
+/// and length.
+pub struct SourceEnd {
+    pub fingerprint: String,
+    pub bytes: u64,
+}
+
+struct Block {
+    source: usize,
+    data: Vec<u8>,
+    end: Option<SourceEnd>,
+}
+
+/// Line counts of one block, by what became of the line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub parsed: u64,
+    pub malformed: u64,
+    pub crawlers: u64,
+    pub error_status: u64,
+    pub other_methods: u64,
+    pub assets: u64,
+    pub redirects: u64,
+    pub page_views: u64,
+    pub bad_revenue: u64,
+}
+
+/// A goal hit: the conversion and the term a keyword cookie carried, if any.
+pub struct Goal {
+    pub conversion: Conversion,
+    pub term: Option<String>,
+}
+
+/// A hit that survived classification, owning all the sessionizer needs.
+pub struct View {
+    pub visitor: u64,
+    pub ts: i64,
+    pub acquisition: Acquisition,
+    pub segment: Segment,
+    pub goal: Option<Goal>,
+    landing: (u32, u32),
+}
+
+/// One block, parsed and classified.
+pub struct Batch {
+    /// Index of the input in the slice given to [`run`].
+    pub source: usize,
+    pub lines: u64,
+    pub counts: Counts,
+    /// (line within the block, 1-based; reason) of each bad line, in line order.
+    pub problems: Vec<(u64, &'static str)>,
+    /// Days of the parsed lines (each run of equal days once).
+    pub days: Vec<i32>,
+    pub views: Vec<View>,
+    /// Set on an input's last batch.
+    pub end: Option<SourceEnd>,
+    landings: String,
+}
+
+impl Batch {
+    /// The landing path of `view` (query string stripped).
+    pub fn landing(&self, view: &View) -> &str {
+        let (start, end) = view.landing;
+        &self.landings[start as usize..end as usize]
+    }
+}
+
+/// Reads `sources` in order with `workers` parse-and-classify threads and hands each
+/// batch to `consume` in input order. The first error (reading, or from `consume`)
+/// stops the run and is returned.
+pub fn run(
+    sources: &[Source],
+    front: &Front,
+    workers: usize,
+    consume: impl FnMut(&mut Batch) -> Result<()>,
+) -> Result<()> {
+    run_blocks(sources, front, workers, BLOCK_BYTES, consume)
+}
+
+fn run_blocks(
+    sources: &[Source],
+    front: &Front,
+    workers: usize,
+    block_bytes: usize,
+    mut consume: impl FnMut(&mut Batch) -> Result<()>,
+) -> Result<()> {
+    let workers = workers.max(1);
+    std::thread::scope(|s| {
+        let mut block_txs = Vec::with_capacity(workers);
+        let mut batch_rxs = Vec::with_capacity(workers);
+        let mut recycle_txs = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (block_tx, block_rx) = sync_channel::<Result<Block>>(QUEUE_DEPTH);
+            let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(QUEUE_DEPTH);
+            let (recycle_tx, recycle_rx) = channel::<Batch>();
+            block_txs.push(block_tx);
+            batch_rxs.push(batch_rx);
+            recycle_txs.push(recycle_tx);
+            std::thread::Builder::new()
+                .name("keyrank-parse".into())
+                .spawn_scoped(s, move || work(front, block_rx, batch_tx, recycle_rx))
+                .map_err(|e| Error::Other(format!("cannot start a worker thread: {e}")))?;
+        }
+        std::thread::Builder::new()
+            .name("keyrank-read".into())
+            .spawn_scoped(s, move || read_blocks(sources, block_txs, block_bytes))
+            .map_err(|e| Error::Other(format!("cannot start the reader thread: {e}")))?;
+        // Returning drops the receivers, which stops the workers and then the reader.
+        for next in 0.. {
+            let worker = next % workers;
+            match batch_rxs[worker].recv() {
+                Ok(batch) => {
+                    let mut batch = batch?;
+                    consume(&mut batch)?;
+                    let _ = recycle_txs[worker].send(batch);
+                }
+                // Round robin: the first worker with nothing left means all is read.
+                Err(_) => return Ok(()),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The reader thread: whole-line blocks, round robin over the workers' queues.
+fn read_blocks(sources: &[Source], txs: Vec<SyncSender<Result<Block>>>, block_bytes: usize) {
+    let mut next = 0usize;
+    let mut send = |block: Result<Block>| {
+        let ok = txs[next % txs.len()].send(block).is_ok();
+        next += 1;
+        ok
+    };
+    for (source, input) in sources.iter().enumerate() {
+        let mut reader = match input::open(input) {
+            Ok(r) => r,
+            Err(e) => {
+                send(Err(e));
+                return;
+            }
+        };
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut bytes = 0u64;
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let mut data = Vec::with_capacity(block_bytes + carry.len());
+            data.append(&mut carry);
+            let mut eof = false;
+            loop {
+                let start = data.len();
+                let n = match (&mut reader)
+                    .take(block_bytes as u64)
+                    .read_to_end(&mut data)
+                {
+                    Ok(n) => n,
+                    Err(e) => {
+                        send(Err(Error::io(input.display(), e)));
+                        return;
+                    }
+                };
+                hasher.update(&data[start..]);
+                bytes += n as u64;
+                if n < block_bytes {
+                    eof = true;
+                    break;
+                }
+                if memchr::memrchr(b'\n', &data[start..]).is_some() {
+                    break;
+                }
+                // A line longer than a block: read on until it ends.
+            }
+            let end = if eof {
+                Some(SourceEnd {
+                    fingerprint: format!("{:016x}", hasher.digest()),
+                    bytes,
+                })
+            } else {
+                let cut = memchr::memrchr(b'\n', &data).map_or(data.len(), |i| i + 1);
+                carry.extend_from_slice(&data[cut..]);
+                data.truncate(cut);
+                None
+            };
+            if !send(Ok(Block { source, data, end })) {
+                return;
+            }
+            if eof {
+                break;
+            }
+        }
+    }
+}
+
+/// A worker thread: parses and classifies each block it is fed, in order.
+fn work(
+    front: &Front,
+    blocks: Receiver<Result<Block>>,
+    batches: SyncSender<Result<Batch>>,
+    recycled: Receiver<Batch>,
+) {
+    let mut state = WorkerState {
+        parser: front.format.parser(),
+        agents: FxHashMap::default(),
+    };
+    while let Ok(block) = blocks.recv() {
+        // Reuse one consumed batch's buffers; any others are freed here.
+        let spare = recycled.try_iter().last();
+        let batch = block.map(|b| front.batch(&mut state, b, spare));
+        if batches.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+struct WorkerState {
+    parser: LineParser,
+    /// User agent → (crawler verdict, keyed hash): a log has few distinct agents.
+    agents: FxHashMap<Box<[u8]>, (bool, u64)>,
+}
+
+impl Front<'_> {
+    fn batch(&self, state: &mut WorkerState, block: Block, spare: Option<Batch>) -> Batch {
+        let mut batch = match spare {
+            Some(mut b) => {
+                b.problems.clear();
+                b.days.clear();
+                b.views.clear();
+                b.landings.clear();
+                b
+            }
+            None => Batch {
+                source: 0,
+                lines: 0,
+                counts: Counts::default(),
+                problems: Vec::new(),
+                days: Vec::new(),
+                views: Vec::new(),
+                end: None,
+                landings: String::new(),
+            },
+        };
+        batch.source = block.source;
+        batch.lines = 0;
+        batch.counts = Counts::default();
+        batch.end = block.end;
+        let mut rest = &block.data[..];
+        while !rest.is_empty() {
+            let (mut line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            if let [head @ .., b'\r'] = line {
+                line = head;
+            }
+            batch.lines += 1;
+            self.line(state, line, &mut batch);
+        }
+        batch
+    }
+
+    fn line(&self, state: &mut WorkerState, line: &[u8], batch: &mut Batch) {
+        let n = batch.lines;
+        if line.is_empty() {
+            batch.counts.malformed += 1;
+            batch.problems.push((n, "empty line"));
+            return;
+        }
+        let hit = match state.parser.parse(line) {
+            Ok(hit) => hit,
+            Err(reason) => {
+                batch.counts.malformed += 1;
+                batch.problems.push((n, reason));
+                return;
+            }
+        };
+        batch.counts.parsed += 1;
+        let day = day_of(hit.ts);
+        if batch.days.last() != Some(&day) {
+            batch.days.push(day);
+        }
+        let (path, query) = split_uri(hit.uri);
+        let goal = self.goals.iter().any(|g| path.starts_with(g.as_bytes()));
+        let (crawler, agent) = match state.agents.get(hit.user_agent) {
+            Some(&known) => known,
+            None => {
+                let (ua, key) = (hit.user_agent, self.key);
+                let known = (self.classifier.is_crawler(ua), key.hash(&[b"a", ua]));
+                if state.agents.len() >= MAX_AGENTS {
+                    state.agents.clear();
+                }
+                state.agents.insert(ua.into(), known);
+                known
+            }
+        };
+        if let Some(ex) = self.classifier.exclusion_given(&hit, goal, crawler) {
+            *match ex {
+                Exclusion::Crawler => &mut batch.counts.crawlers,
+                Exclusion::ErrorStatus => &mut batch.counts.error_status,
+                Exclusion::Method => &mut batch.counts.other_methods,
+                Exclusion::Asset => &mut batch.counts.assets,
+                Exclusion::Redirect => &mut batch.counts.redirects,
+            } += 1;
+            return;
+        }
+        batch.counts.page_views += 1;
+        let cookie = |slot: Option<usize>| slot.and_then(|s| hit.cookie(s, self.cookies));
+        let visitor = match cookie(self.visitor_slot) {
+            Some(c) => self.key.hash(&[b"c", c]),
+            None => self.key.hash(&[b"h", hit.client, &agent.to_le_bytes()]),
+        };
+        let member = hit.user().is_some() || cookie(self.login_slot).is_some();
+        let goal = goal.then(|| Goal {
+            conversion: self.conversion(query, batch, n),
+            term: cookie(self.keyword_slot).and_then(|raw| keyword::normalize(raw, None)),
+        });
+        let start = batch.landings.len() as u32;
+        push_landing(&mut batch.landings, path);
+        batch.views.push(View {
+            visitor,
+            ts: hit.ts,
+            acquisition: self.classifier.acquisition(&hit),
+            segment: if member {
+                Segment::Member
+            } else {
+                Segment::Anonymous
+            },
+            goal,
+            landing: (start, batch.landings.len() as u32),
+        });
+    }
+
+    /// The revenue and order id of a goal hit, from its query parameters.
+    fn conversion(&self, query: &[u8], batch: &mut Batch, line: u64) -> Conversion {
+        let cents = match query_param(query, self.revenue_param.as_bytes()) {
+            None => 0,
+            Some(raw) => {
+                let text = String::from_utf8_lossy(&keyword::percent_decode(raw)).into_owned();
+                crate::ingest::parse_cents(&text).unwrap_or_else(|| {
+                    batch.counts.bad_revenue += 1;
+                    batch
+                        .problems
+                        .push((line, "goal hit with a bad revenue value (counted as 0)"));
+                    0
+                })
+            }
+        };
+        let order = query_param(query, self.order_param.as_bytes())
+            .filter(|o| !o.is_empty())
+            .map(|o| self.key.hash(&[b"o", o]));
+        Conversion { order, cents }
+    }
+}
+
+/// Appends the landing path as text: `/` for an empty path, cut to
+/// [`MAX_LANDING_BYTES`] on a character boundary, invalid UTF-8 replaced.
+fn push_landing(out: &mut String, path: &[u8]) {
+    let path = if path.is_empty() { &b"/"[..] } else { path };
+    let mut end = path.len().min(MAX_LANDING_BYTES);
+    loop {
+        match std::str::from_utf8(&path[..end]) {
+            Ok(s) => return out.push_str(s),
+            Err(e) if e.valid_up_to() > 0 && e.error_len().is_none() => end = e.valid_up_to(),
+            Err(_) => return out.push_str(&String::from_utf8_lossy(&path[..end])),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn landing(path: &[u8]) -> String {
+        let mut s = String::new();
+        push_landing(&mut s, path);
+        s
+    }
+
+    /// Lines cut at every block size come back whole and in order: CRLF endings, an
+    /// empty line, a line longer than a block, no newline at the end, two inputs.
+    #[test]
+    fn blocks_keep_lines_whole_and_in_order() {
+        use crate::classify::engines::EngineTable;
+        let dir = tempfile::tempdir().unwrap();
+        let long_path = format!("/{}", "p".repeat(300));
+        let line = |i: u32, path: &str| {
+            format!(
+                "10.0.0.{i} - - [17/May/2015:10:05:{:02} +0000] \"GET {path} HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0\"",
+                i % 60
+            )
+        };
+        let a = format!(
+            "{}\r\n{}\n\nnot a log line\n{}\n{}",
+            line(1, "/a"),
+            line(2, "/b"),
+            line(3, &long_path),
+            line(4, "/last")
+        );
+        let b = format!("{}\n{}\n", line(5, "/c"), line(6, "/d"));
+        std::fs::write(dir.path().join("a.log"), &a).unwrap();
+        std::fs::write(dir.path().join("b.log"), &b).unwrap();
+        let sources = vec![
+            Source::File(dir.path().join("a.log")),
+            Source::File(dir.path().join("b.log")),
+        ];
+        let format = LogFormat::from_spec("combined", "", &CookieNames::default()).unwrap();
+        let classifier = Classifier::new(EngineTable::builtin(), &[]);
+        let front = Front {
+            format: &format,
+            classifier: &classifier,
+            cookies: &CookieNames::default(),
+            goals: &[],
+            revenue_param: "revenue",
+            order_param: "order_id",
+            visitor_slot: None,
+            keyword_slot: None,
+            login_slot: None,
+            key: Keyed::random(),
+        };
+        for block in [1, 7, 64, 250, 1 << 20] {
+            for workers in [1, 2, 3] {
+                let mut landings = Vec::new();
+                let mut problems = Vec::new();
+                let mut lines = [0u64; 2];
+                let mut ends = Vec::new();
+                run_blocks(&sources, &front, workers, block, |batch| {
+                    let base = lines[batch.source];
+                    for (n, reason) in &batch.problems {
+                        problems.push((batch.source, base + n, *reason));
+                    }
+                    lines[batch.source] += batch.lines;
+                    for v in &batch.views {
+                        landings.push(batch.landing(v).to_string());
+                    }
+                    if let Some(end) = batch.end.take() {
+                        ends.push((batch.source, end.bytes));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                let cut = &long_path[..MAX_LANDING_BYTES];
+                assert_eq!(
+                    landings,
+                    ["/a", "/b", cut, "/last", "/c", "/d"],
+                    "block {block}, workers {workers}"
+                );
+                assert_eq!(lines, [6, 2], "block {block}, workers {workers}");
+                assert_eq!(problems.len(), 2, "block {block}, workers {workers}");
+                assert_eq!(problems[0], (0, 3, "empty line"));
+                assert_eq!((problems[1].0, problems[1].1), (0, 4));
+                assert_eq!(ends, [(0, a.len() as u64), (1, b.len() as u64)]);
+            }
+        }
+    }
+
+    #[test]
+    fn landing_paths_are_cut_on_char_boundaries() {
+        assert_eq!(landing(b""), "/");
+        assert_eq!(landing(b"/shoes"), "/shoes");
+        let long = "/é".repeat(150);
+        let cut = landing(long.as_bytes());
+        assert!(cut.len() <= MAX_LANDING_BYTES && long.starts_with(&cut));
+        assert_eq!(landing(b"/a\xffb"), "/a\u{fffd}b");
+    }
+}
