@@ -1,17 +1,30 @@
 //! Whole-ingest benchmark: generates a log of `KEYRANK_BENCH_LINES` lines (default
-//! 2,000,000) with `keyrank generate`, then ingests it in a fresh child process and
-//! reports lines/s and the child's peak RSS (VmHWM), so the generator's own memory
-//! does not count.
+//! 2,000,000) with `keyrank generate`, then ingests it in fresh child processes and
+//! reports lines/s and each child's peak RSS (VmHWM), so the generator's own memory
+//! does not count. Two modes, three runs each:
+//! - `log`: the combined log alone (`access.log`);
+//! - `purchases`: the visitor-cookie log (`access_vid.log`) alone, then the same log
+//!   with a purchase file of `KEYRANK_BENCH_ORDERS` orders (default 1,000,000) joined
+//!   by visitor cookie, and the ratio of the two times.
 //!
-//! `cargo bench --bench ingest`; `KEYRANK_BENCH_LINES=10000000 cargo bench --bench ingest`.
+//! `cargo bench --bench ingest`; `KEYRANK_BENCH_LINES=10000000 cargo bench --bench ingest`;
+//! `KEYRANK_BENCH_MODE=log` or `purchases` runs one mode.
 
-use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use keyrank::generate::{
+    GOAL, GenerateConfig, LOG_FILE, PURCHASES_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT,
+    VISITOR_COOKIE, generate,
+};
 use keyrank::ingest::{IngestConfig, run};
+use keyrank::purchases::{PurchaseFormat, PurchaseSource};
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 const CHILD: &str = "KEYRANK_BENCH_CHILD";
+const CHILD_MODE: &str = "KEYRANK_BENCH_CHILD_MODE";
 /// The generator writes about 5.2 lines per visitor.
 const LINES_PER_VISITOR: f64 = 5.2;
+const BENCH_PURCHASES: &str = "bench_purchases.csv";
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -22,36 +35,129 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn child(dir: &str) {
-    let cfg = IngestConfig {
-        store: std::path::Path::new(dir).join("store"),
-        inputs: vec![
-            std::path::Path::new(dir)
-                .join(LOG_FILE)
-                .display()
-                .to_string(),
-        ],
+/// One ingest in this (child) process; prints one result line.
+fn child(dir: &Path, mode: &str) {
+    let mut cfg = IngestConfig {
+        store: dir.join("store"),
+        inputs: vec![dir.join(LOG_FILE).display().to_string()],
         sites: vec![SITE.into()],
         goals: vec![GOAL.into()],
         ..IngestConfig::default()
     };
+    if mode != "log" {
+        cfg.inputs = vec![dir.join(VID_LOG_FILE).display().to_string()];
+        cfg.log_format = VID_LOG_FORMAT.into();
+        cfg.visitor_cookie = Some(VISITOR_COOKIE.into());
+        cfg.goals = Vec::new();
+    }
+    if mode == "vid+purchases" {
+        cfg.purchases = vec![PurchaseSource {
+            path: dir.join(BENCH_PURCHASES),
+            format: PurchaseFormat::Csv,
+        }];
+    }
     let start = Instant::now();
     let s = run(&cfg).expect("ingest");
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "ingest: {} lines in {:.2}s = {:.0} lines/s; {} visits, {} conversions; peak RSS {:.0} MiB",
+        "{mode:>14}: {} lines in {:.2}s = {:.0} lines/s; {} visits, {} conversions \
+         ({} from purchases); peak RSS {:.0} MiB",
         s.lines_read,
         secs,
         s.lines_read as f64 / secs,
         s.visits,
         s.conversions,
+        s.purchase_conversions,
         peak_rss_mib()
     );
 }
 
+/// A purchase file of `orders` rows: the generator's own purchases, then repeat
+/// orders by the same visitors at other times of the log (new order ids), so every
+/// row joins a real visitor's touches.
+fn write_purchases(dir: &Path, orders: usize) {
+    let real = std::fs::read_to_string(dir.join(PURCHASES_FILE)).expect("purchases.csv");
+    let mut lines = real.lines();
+    let header = lines.next().expect("header");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(!rows.is_empty(), "the generator wrote no purchases");
+    let times: Vec<i64> = rows
+        .iter()
+        .map(|r| {
+            chrono::DateTime::parse_from_rfc3339(r[0])
+                .expect("rfc3339")
+                .timestamp()
+        })
+        .collect();
+    let (first, last) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+    let mut out = String::with_capacity(orders * 64);
+    out.push_str(header);
+    out.push('\n');
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..orders {
+        let r = &rows[i % rows.len()];
+        if i < rows.len() {
+            out.push_str(&r.join(","));
+        } else {
+            // xorshift: a spread of times without a random-number dependency.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ts = first + (x % (last - first + 1) as u64) as i64;
+            let when = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+            out.push_str(&format!(
+                "{},B{i:09},{},{},{}",
+                when.format("%Y-%m-%dT%H:%M:%SZ"),
+                r[2],
+                r[3],
+                r[4]
+            ));
+        }
+        out.push('\n');
+    }
+    std::fs::write(dir.join(BENCH_PURCHASES), out).expect("write purchases");
+}
+
+/// Runs one mode three times in fresh processes; returns the child outputs.
+fn runs(dir: &Path, mode: &str) -> Vec<String> {
+    let exe = std::env::current_exe().expect("own path");
+    (0..3)
+        .map(|_| {
+            let out = Command::new(&exe)
+                .env(CHILD, dir)
+                .env(CHILD_MODE, mode)
+                .output()
+                .expect("run child");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::remove_dir_all(dir.join("store")).ok();
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            println!("{text}");
+            text
+        })
+        .collect()
+}
+
+/// The median of the runs' seconds.
+fn median_secs(lines: &[String]) -> f64 {
+    let mut secs: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| {
+            let t = l.split(" in ").nth(1)?.split('s').next()?;
+            t.parse().ok()
+        })
+        .collect();
+    secs.sort_by(|a, b| a.total_cmp(b));
+    secs[secs.len() / 2]
+}
+
 fn main() {
     if let Ok(dir) = std::env::var(CHILD) {
-        return child(&dir);
+        let mode = std::env::var(CHILD_MODE).unwrap_or_else(|_| "log".into());
+        return child(Path::new(&dir), &mode);
     }
     // `cargo test --benches` passes --test/--bench flags; only run when benchmarking.
     if std::env::args().any(|a| a == "--test") {
@@ -78,13 +184,23 @@ fn main() {
         truth.lines,
         start.elapsed().as_secs_f64()
     );
-    let exe = std::env::current_exe().expect("own path");
-    for _ in 0..3 {
-        let status = std::process::Command::new(&exe)
-            .env(CHILD, dir.path())
-            .status()
-            .expect("run child");
-        assert!(status.success());
-        std::fs::remove_dir_all(dir.path().join("store")).ok();
+    let mode = std::env::var("KEYRANK_BENCH_MODE").unwrap_or_default();
+    if mode.is_empty() || mode == "log" {
+        let log = runs(dir.path(), "log");
+        println!("log: median {:.2}s", median_secs(&log));
+    }
+    if mode.is_empty() || mode == "purchases" {
+        let orders: usize = std::env::var("KEYRANK_BENCH_ORDERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        write_purchases(dir.path(), orders);
+        let alone = median_secs(&runs(dir.path(), "vid"));
+        let joined = median_secs(&runs(dir.path(), "vid+purchases"));
+        println!(
+            "purchases: {orders} orders; median {alone:.2}s log alone, {joined:.2}s with \
+             purchases = {:.2}x",
+            joined / alone
+        );
     }
 }

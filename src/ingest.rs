@@ -344,86 +344,101 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         login_slot,
         key,
     };
-    pipeline::run(&sources, &front, cfg.worker_threads(), |batch| {
-        let src = batch.source;
-        let base = line_counts[src];
-        for &(line, reason) in &batch.problems {
-            summary.problem(&names[src], base + line, reason);
-        }
-        line_counts[src] += batch.lines;
-        summary.lines_read += batch.lines;
-        progress.set_message(format!("{} lines", summary.lines_read));
-        // Eviction walks every visitor: as often as the map is large, so it stays
-        // linear in the lines read.
-        if summary.lines_read - last_eviction
-            >= (sessions.visitor_count() as u64).max(MIN_EVICT_LINES)
-        {
-            last_eviction = summary.lines_read;
-            sessions.evict_idle();
-        }
-        summary.add_counts(&batch.counts);
-        days.extend(batch.days.iter().copied());
-        for view in &batch.views {
-            let visitor = view.visitor;
-            let pv = PageView {
-                visitor,
-                ts: view.ts,
-                acquisition: &view.acquisition,
-                landing: batch.landing(view),
-                segment: view.segment,
-            };
-            if sessions.page_view(&pv) {
-                count_visit(&mut summary, &view.acquisition);
-                if let Acquisition::External(c) = &view.acquisition
-                    && let Some(kw) = &c.keyword
-                {
-                    keyword_visitors.add(kw, visitor);
+    // Purchase files are read on their own thread while the log is ingested.
+    let (loaded, logs) = std::thread::scope(|s| {
+        let loader = (!cfg.purchases.is_empty()).then(|| {
+            std::thread::Builder::new()
+                .name("keyrank-purchases".into())
+                .spawn_scoped(s, || load_purchases(cfg, &key))
+        });
+        let logs = pipeline::run(&sources, &front, cfg.worker_threads(), |batch| {
+            let src = batch.source;
+            let base = line_counts[src];
+            for &(line, reason) in &batch.problems {
+                summary.problem(&names[src], base + line, reason);
+            }
+            line_counts[src] += batch.lines;
+            summary.lines_read += batch.lines;
+            progress.set_message(format!("{} lines", summary.lines_read));
+            // Eviction walks every visitor: as often as the map is large, so it stays
+            // linear in the lines read.
+            if summary.lines_read - last_eviction
+                >= (sessions.visitor_count() as u64).max(MIN_EVICT_LINES)
+            {
+                last_eviction = summary.lines_read;
+                sessions.evict_idle();
+            }
+            summary.add_counts(&batch.counts);
+            days.extend(batch.days.iter().copied());
+            for view in &batch.views {
+                let visitor = view.visitor;
+                let pv = PageView {
+                    visitor,
+                    ts: view.ts,
+                    acquisition: &view.acquisition,
+                    landing: batch.landing(view),
+                    segment: view.segment,
+                };
+                if sessions.page_view(&pv) {
+                    count_visit(&mut summary, &view.acquisition);
+                    if let Acquisition::External(c) = &view.acquisition
+                        && let Some(kw) = &c.keyword
+                    {
+                        keyword_visitors.add(kw, visitor);
+                    }
+                }
+                let Some(goal) = &view.goal else {
+                    continue;
+                };
+                summary.conversions += 1;
+                let outcome = match &goal.term {
+                    Some(term) if sessions.claim_order(goal.conversion.order) => {
+                        keyword_visitors.add(term, visitor);
+                        sessions.rollup.unit = visitor;
+                        sessions.credit_keyword(view.ts, term.clone(), goal.conversion.cents);
+                        ConversionOutcome::Attributed
+                    }
+                    Some(_) => ConversionOutcome::DuplicateOrder,
+                    None => sessions.conversion(visitor, view.ts, &goal.conversion),
+                };
+                match outcome {
+                    ConversionOutcome::Attributed => {}
+                    ConversionOutcome::Unattributed => summary.unattributed += 1,
+                    ConversionOutcome::DuplicateOrder => {
+                        summary.conversions -= 1;
+                        summary.duplicate_orders += 1;
+                    }
                 }
             }
-            let Some(goal) = &view.goal else {
-                continue;
-            };
-            summary.conversions += 1;
-            let outcome = match &goal.term {
-                Some(term) if sessions.claim_order(goal.conversion.order) => {
-                    keyword_visitors.add(term, visitor);
-                    sessions.rollup.unit = visitor;
-                    sessions.credit_keyword(view.ts, term.clone(), goal.conversion.cents);
-                    ConversionOutcome::Attributed
-                }
-                Some(_) => ConversionOutcome::DuplicateOrder,
-                None => sessions.conversion(visitor, view.ts, &goal.conversion),
-            };
-            match outcome {
-                ConversionOutcome::Attributed => {}
-                ConversionOutcome::Unattributed => summary.unattributed += 1,
-                ConversionOutcome::DuplicateOrder => {
-                    summary.conversions -= 1;
-                    summary.duplicate_orders += 1;
-                }
+            if let Some(end) = batch.end.take() {
+                inputs.push(InputRecord {
+                    name: match &sources[src] {
+                        Source::Stdin => "-".into(),
+                        Source::File(p) => p
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    },
+                    bytes: end.bytes,
+                    fingerprint: end.fingerprint,
+                    lines: line_counts[src],
+                });
             }
-        }
-        if let Some(end) = batch.end.take() {
-            inputs.push(InputRecord {
-                name: match &sources[src] {
-                    Source::Stdin => "-".into(),
-                    Source::File(p) => p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                },
-                bytes: end.bytes,
-                fingerprint: end.fingerprint,
-                lines: line_counts[src],
-            });
-        }
-        Ok(())
-    })?;
+            Ok(())
+        });
+        let loaded = loader.map(|spawned| {
+            spawned
+                .map_err(|e| Error::Other(format!("cannot start the purchase reader: {e}")))?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (loaded.transpose(), logs)
+    });
+    logs?;
     progress.finish_and_clear();
-    if !cfg.purchases.is_empty() {
+    if let Some(loaded) = loaded? {
         ingest_purchases(
-            cfg,
-            &key,
+            loaded,
             &mut sessions,
             &mut summary,
             &mut days,
@@ -552,14 +567,30 @@ fn dp_rows(
 /// Purchase files: each order counted once across all sources; credited to its
 /// keyword column when it has one, else joined (in DataFusion) to the touches of its
 /// visitor, else `(unattributed)`.
-fn ingest_purchases(
-    cfg: &IngestConfig,
-    key: &Keyed,
-    sessions: &mut Sessionizer,
-    summary: &mut RunSummary,
-    days: &mut BTreeSet<i32>,
-    keyword_visitors: &mut KeywordVisitors,
-) -> Result<()> {
+/// The purchase files of a run, read, converted to the reporting currency, keyed
+/// and sorted by time: everything that does not need the log's visits, done on the
+/// loader thread while the log is ingested.
+struct LoadedPurchases {
+    orders: Vec<Order>,
+    reporting_currency: Option<String>,
+    /// (file, line, reason) of each bad row, in file order.
+    bad: Vec<(String, u64, String)>,
+}
+
+/// One valid purchase row; identifiers are keyed hashes, never the values.
+struct Order {
+    ts: i64,
+    cents: i64,
+    /// The order id, when the row has one: counted once across all sources.
+    order: Option<u64>,
+    /// The privacy unit of a row without a known visitor: its order, else the row.
+    unit: u64,
+    visitor: Option<u64>,
+    /// The normalised keyword column.
+    term: Option<String>,
+}
+
+fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
     let mut fx = match &cfg.fx_file {
         Some(p) => Fx::load(p, cfg.currency.clone())?,
         None => Fx {
@@ -567,45 +598,84 @@ fn ingest_purchases(
             ..Fx::default()
         },
     };
-    let mut rows = Vec::new();
-    for src in &cfg.purchases {
+    let mut orders = Vec::new();
+    let mut bad = Vec::new();
+    for (file, src) in cfg.purchases.iter().enumerate() {
         let name = src.path.display().to_string();
-        let mut bad = |line: u64, reason: String| {
-            summary.bad_purchases += 1;
-            summary.problem(&name, line, &reason);
-        };
-        rows.extend(purchases::read(src, &cfg.purchase_cols, &mut fx, &mut bad)?);
+        let mut on_bad = |line: u64, reason: String| bad.push((name.clone(), line, reason));
+        let rows = purchases::read(src, &cfg.purchase_cols, &mut fx, &mut on_bad)?;
+        orders.extend(rows.into_iter().map(|p| {
+            let order = p.order.as_deref().map(|o| key.hash(&[b"o", o.as_bytes()]));
+            Order {
+                ts: p.ts,
+                cents: p.cents,
+                order,
+                unit: order.unwrap_or_else(|| {
+                    key.hash(&[b"p", &(file as u64).to_le_bytes(), &p.line.to_le_bytes()])
+                }),
+                visitor: p
+                    .visitor
+                    .as_deref()
+                    .map(|v| key.hash(&[b"c", v.as_bytes()])),
+                term: p
+                    .keyword
+                    .as_deref()
+                    .and_then(|k| keyword::normalize(k.as_bytes(), None)),
+            }
+        }));
     }
-    summary.reporting_currency = fx.reporting.clone();
-    summary.purchase_rows = rows.len() as u64 + summary.bad_purchases;
-    rows.sort_by_key(|p| p.ts);
+    orders.sort_by_key(|o| o.ts);
+    Ok(LoadedPurchases {
+        orders,
+        reporting_currency: fx.reporting,
+        bad,
+    })
+}
+
+fn ingest_purchases(
+    loaded: LoadedPurchases,
+    sessions: &mut Sessionizer,
+    summary: &mut RunSummary,
+    days: &mut BTreeSet<i32>,
+    keyword_visitors: &mut KeywordVisitors,
+) -> Result<()> {
+    let LoadedPurchases {
+        orders,
+        reporting_currency,
+        bad,
+    } = loaded;
+    for (name, line, reason) in &bad {
+        summary.bad_purchases += 1;
+        summary.problem(name, *line, reason);
+    }
+    summary.reporting_currency = reporting_currency;
+    summary.purchase_rows = orders.len() as u64 + summary.bad_purchases;
     let empty_landing = sessions.rollup.landings.intern_str("");
     let mut to_join: Vec<(i64, i64, u64)> = Vec::new();
-    for p in rows {
-        let order = p.order.as_deref().map(|o| key.hash(&[b"o", o.as_bytes()]));
-        if !sessions.claim_order(order) {
+    let mut last_day = None;
+    sessions.reserve_orders(orders.len());
+    for p in orders {
+        if !sessions.claim_order(p.order) {
             summary.duplicate_orders += 1;
             continue;
         }
-        days.insert(day_of(p.ts));
+        let day = day_of(p.ts);
+        if last_day != Some(day) {
+            days.insert(day);
+            last_day = Some(day);
+        }
         summary.conversions += 1;
         summary.purchase_conversions += 1;
-        if let Some(term) = p
-            .keyword
-            .as_deref()
-            .and_then(|k| keyword::normalize(k.as_bytes(), None))
-        {
+        if let Some(term) = p.term {
             // No visitor is known: each order stands for one.
-            let who = order.unwrap_or_else(|| key.hash(&[b"p", &p.line.to_le_bytes()]));
-            keyword_visitors.add(&term, who);
-            sessions.rollup.unit = who;
+            keyword_visitors.add(&term, p.unit);
+            sessions.rollup.unit = p.unit;
             sessions.credit_keyword(p.ts, term, p.cents);
-        } else if let Some(v) = &p.visitor {
-            to_join.push((p.ts, p.cents, key.hash(&[b"c", v.as_bytes()])));
+        } else if let Some(visitor) = p.visitor {
+            to_join.push((p.ts, p.cents, visitor));
         } else {
             summary.unattributed += 1;
-            sessions.rollup.unit =
-                order.unwrap_or_else(|| key.hash(&[b"p", &p.line.to_le_bytes()]));
+            sessions.rollup.unit = p.unit;
             sessions.credit_unattributed(p.ts, p.cents, empty_landing, Segment::Anonymous);
         }
     }

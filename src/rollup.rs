@@ -191,6 +191,21 @@ impl Rollup {
     }
 
     /// The rows, sorted by day and dimensions so output is deterministic.
+    /// The same credit and revenue under every model (a conversion with one touch).
+    pub fn add_whole_credit(&mut self, day: i32, dims: u32, credit: i64, cents: i64) {
+        let row = self.row(day, dims);
+        for m in 0..MODELS {
+            row.conversions[m] += credit;
+            row.revenue[m] += cents;
+        }
+        if let Some(u) = self.unit_row(day, dims) {
+            for m in 0..MODELS {
+                u.conversions[m] += credit;
+                u.revenue[m] += cents;
+            }
+        }
+    }
+
     pub fn into_rows(self) -> Vec<Row> {
         let Rollup {
             channels,

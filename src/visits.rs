@@ -172,6 +172,11 @@ impl Sessionizer {
         self.lookback
     }
 
+    /// Makes room for `n` more order ids.
+    pub fn reserve_orders(&mut self, n: usize) {
+        self.orders.reserve(n);
+    }
+
     /// Claims an order id; false when it was already counted (from any source).
     pub fn claim_order(&mut self, order: Option<u64>) -> bool {
         order.is_none_or(|o| self.orders.insert(o))
@@ -211,6 +216,10 @@ impl Sessionizer {
         let day = day_of(ts);
         if day < self.write_from {
             return;
+        }
+        if let [(_, dims)] = touches {
+            // One touch takes the whole conversion under every model.
+            return self.credit_whole(ts, *dims, cents);
         }
         let times: Vec<i64> = touches.iter().map(|t| t.0).collect();
         for model in AttributionModel::ALL {
@@ -255,9 +264,7 @@ impl Sessionizer {
     fn credit_whole(&mut self, ts: i64, dims: u32, cents: i64) {
         let day = day_of(ts);
         if day >= self.write_from {
-            for model in AttributionModel::ALL {
-                self.rollup.add_credit(day, dims, model, CREDIT_UNIT, cents);
-            }
+            self.rollup.add_whole_credit(day, dims, CREDIT_UNIT, cents);
         }
     }
 
