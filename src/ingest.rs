@@ -564,9 +564,6 @@ fn dp_rows(
     (rows, report)
 }
 
-/// Purchase files: each order counted once across all sources; credited to its
-/// keyword column when it has one, else joined (in DataFusion) to the touches of its
-/// visitor, else `(unattributed)`.
 /// The purchase files of a run, read, converted to the reporting currency, keyed
 /// and sorted by time: everything that does not need the log's visits, done on the
 /// loader thread while the log is ingested.
@@ -632,6 +629,9 @@ fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
     })
 }
 
+/// Purchase files: each order counted once across all sources; credited to its
+/// keyword column when it has one, else joined (in DataFusion) to the touches of its
+/// visitor, else `(unattributed)`.
 fn ingest_purchases(
     loaded: LoadedPurchases,
     sessions: &mut Sessionizer,

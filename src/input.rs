@@ -75,16 +75,15 @@ pub fn open(source: &Source) -> Result<Box<dyn BufRead + Send>> {
     Ok(reader)
 }
 
-/// Reads lines in large chunks, hashing every byte for the input's fingerprint.
-/// `\r\n` endings are trimmed; the last line need not end in a newline.
+/// Reads lines in large chunks (for the short reads: prescan, JSON-lines purchases;
+/// ingest's own reading is [`crate::pipeline`]'s). `\r\n` endings are trimmed; the
+/// last line need not end in a newline.
 pub struct LineReader<R> {
     inner: R,
     buf: Vec<u8>,
     start: usize,
     end: usize,
     eof: bool,
-    hasher: xxhash_rust::xxh3::Xxh3,
-    bytes: u64,
 }
 
 impl<R: Read> LineReader<R> {
@@ -95,8 +94,6 @@ impl<R: Read> LineReader<R> {
             start: 0,
             end: 0,
             eof: false,
-            hasher: xxhash_rust::xxh3::Xxh3::new(),
-            bytes: 0,
         }
     }
 
@@ -134,16 +131,9 @@ impl<R: Read> LineReader<R> {
             if n == 0 {
                 self.eof = true;
             } else {
-                self.hasher.update(&self.buf[self.end..self.end + n]);
-                self.bytes += n as u64;
                 self.end += n;
             }
         }
-    }
-
-    /// Content fingerprint (xxh3-64 of the decompressed bytes) and length so far.
-    pub fn fingerprint(&self) -> (String, u64) {
-        (format!("{:016x}", self.hasher.digest()), self.bytes)
     }
 }
 

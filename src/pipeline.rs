@@ -109,6 +109,7 @@ pub struct View {
 }
 
 /// One block, parsed and classified.
+#[derive(Default)]
 pub struct Batch {
     /// Index of the input in the slice given to [`run`].
     pub source: usize,
@@ -285,25 +286,11 @@ struct WorkerState {
 
 impl Front<'_> {
     fn batch(&self, state: &mut WorkerState, block: Block, spare: Option<Batch>) -> Batch {
-        let mut batch = match spare {
-            Some(mut b) => {
-                b.problems.clear();
-                b.days.clear();
-                b.views.clear();
-                b.landings.clear();
-                b
-            }
-            None => Batch {
-                source: 0,
-                lines: 0,
-                counts: Counts::default(),
-                problems: Vec::new(),
-                days: Vec::new(),
-                views: Vec::new(),
-                end: None,
-                landings: String::new(),
-            },
-        };
+        let mut batch = spare.unwrap_or_default();
+        batch.problems.clear();
+        batch.days.clear();
+        batch.views.clear();
+        batch.landings.clear();
         batch.source = block.source;
         batch.lines = 0;
         batch.counts = Counts::default();

@@ -136,17 +136,6 @@ pub struct Classifier {
     crawlers: AhoCorasick,
 }
 
-/// Distinct user agents remembered before the crawler cache starts over.
-const CRAWLER_CACHE_MAX: usize = 65_536;
-
-thread_local! {
-    /// User agent → crawler verdict: a log has few distinct agents and many lines. The
-    /// markers are fixed, so a verdict holds for every classifier; one cache per thread
-    /// keeps the classifier shareable by ingest's workers.
-    static CRAWLER_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, bool>> =
-        Default::default();
-}
-
 impl Classifier {
     pub fn new(engines: EngineTable, site_hosts: &[String]) -> Self {
         let crawlers = AhoCorasick::builder()
@@ -172,21 +161,10 @@ impl Classifier {
         self.site_hosts.insert(canonical_host(host));
     }
 
+    /// Whether a user agent is a crawler (or missing). Ingest's workers remember the
+    /// verdict per agent; see [`crate::pipeline`].
     pub fn is_crawler(&self, user_agent: &[u8]) -> bool {
-        if user_agent.is_empty() || user_agent == b"-" {
-            return true;
-        }
-        CRAWLER_CACHE.with_borrow_mut(|cache| {
-            if let Some(&verdict) = cache.get(user_agent) {
-                return verdict;
-            }
-            let verdict = self.crawlers.is_match(user_agent);
-            if cache.len() >= CRAWLER_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(user_agent.into(), verdict);
-            verdict
-        })
+        user_agent.is_empty() || user_agent == b"-" || self.crawlers.is_match(user_agent)
     }
 
     /// Why the hit is not a page view by a person, if it is not. A goal hit is never
