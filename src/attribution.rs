@@ -3,6 +3,8 @@
 //! revenue in cents; both are split by largest remainder, so the credits of one
 //! conversion sum to exactly one and its revenue to exactly the amount paid.
 
+use smallvec::SmallVec;
+
 /// One conversion, in credit units (stored as `DECIMAL(18,6)`).
 pub const CREDIT_UNIT: i64 = 1_000_000;
 
@@ -48,10 +50,17 @@ impl AttributionModel {
 
     /// Relative weight of each touch (times in seconds, oldest first).
     pub fn weights(self, touch_ts: &[i64], conversion_ts: i64, half_life: i64) -> Vec<f64> {
+        let mut w = vec![0.0; touch_ts.len()];
+        self.weights_into(touch_ts, conversion_ts, half_life, &mut w);
+        w
+    }
+
+    /// [`Self::weights`] into `w` (as long as `touch_ts`), without allocating.
+    pub fn weights_into(self, touch_ts: &[i64], conversion_ts: i64, half_life: i64, w: &mut [f64]) {
         let n = touch_ts.len();
-        let mut w = vec![0.0; n];
+        w.fill(0.0);
         if n == 0 {
-            return w;
+            return;
         }
         match self {
             AttributionModel::First => w[0] = 1.0,
@@ -73,7 +82,6 @@ impl AttributionModel {
                 }
             }
         }
-        w
     }
 
     /// Credit of each touch in [`CREDIT_UNIT`]s; sums to exactly one conversion.
@@ -88,24 +96,38 @@ impl AttributionModel {
 /// Splits `total` (≥ 0) into integer parts proportional to `weights`, by largest
 /// remainder (ties to the earlier part), so the parts sum to exactly `total`.
 pub fn split_exact(total: i64, weights: &[f64]) -> Vec<i64> {
-    let sum: f64 = weights.iter().sum();
+    let mut out = vec![0; weights.len()];
+    split_exact_into(total, weights, &mut out);
+    out
+}
+
+/// [`split_exact`] into `out` (as long as `weights`); allocates only for more than
+/// eight parts.
+pub fn split_exact_into(total: i64, weights: &[f64], out: &mut [i64]) {
+    out.fill(0);
     if weights.is_empty() {
-        return Vec::new();
+        return;
     }
+    let sum: f64 = weights.iter().sum();
     if sum.is_nan() || sum <= 0.0 || !sum.is_finite() {
-        let mut out = vec![0; weights.len()];
         out[0] = total;
-        return out;
+        return;
     }
-    let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
-    let mut out: Vec<i64> = exact.iter().map(|e| e.floor() as i64).collect();
+    // The remainder of each exact share once its whole part is in `out`.
+    let mut rest: SmallVec<[f64; 8]> = SmallVec::with_capacity(weights.len());
+    for (o, w) in out.iter_mut().zip(weights) {
+        let exact = total as f64 * w / sum;
+        let whole = floor(exact);
+        *o = whole as i64;
+        rest.push(exact - whole);
+    }
     let mut left = total - out.iter().sum::<i64>();
-    let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| {
-        let ra = exact[a] - exact[a].floor();
-        let rb = exact[b] - exact[b].floor();
-        rb.total_cmp(&ra).then(a.cmp(&b))
-    });
+    if left == 0 {
+        return;
+    }
+    let mut order: SmallVec<[usize; 8]> = (0..weights.len()).collect();
+    // The index breaks ties, so an unstable sort gives the one stable order.
+    order.sort_unstable_by(|&a, &b| rest[b].total_cmp(&rest[a]).then(a.cmp(&b)));
     let mut i = 0;
     while left > 0 {
         out[order[i % order.len()]] += 1;
@@ -120,7 +142,17 @@ pub fn split_exact(total: i64, weights: &[f64]) -> Vec<i64> {
         }
         i += 1;
     }
-    out
+}
+
+/// `x.floor()` for shares well inside the `i64` range, without a libm call.
+#[inline]
+fn floor(x: f64) -> f64 {
+    if x.abs() < 9.0e15 {
+        let t = x as i64 as f64;
+        if t > x { t - 1.0 } else { t }
+    } else {
+        x.floor()
+    }
 }
 
 /// Revenue of each touch in cents, following its credit; sums to exactly `cents`.

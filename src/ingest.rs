@@ -301,7 +301,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
 
     let mut classifier = Classifier::new(engines, &cfg.sites);
     let mut summary = RunSummary::default();
-    let scan = prescan(&sources, &format, &classifier)?;
+    let scan = prescan(&sources, &format, &classifier, cfg.sites.is_empty())?;
     order_by_first_time(&mut sources, &scan.first_ts);
     if cfg.sites.is_empty()
         && let Some(host) = scan.likely_site_host()
@@ -575,6 +575,7 @@ struct LoadedPurchases {
 }
 
 /// One valid purchase row; identifiers are keyed hashes, never the values.
+#[derive(Default)]
 struct Order {
     ts: i64,
     cents: i64,
@@ -585,6 +586,8 @@ struct Order {
     visitor: Option<u64>,
     /// The normalised keyword column.
     term: Option<String>,
+    /// An earlier row of the purchase files has the same order id.
+    duplicate: bool,
 }
 
 fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
@@ -618,10 +621,34 @@ fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
                     .keyword
                     .as_deref()
                     .and_then(|k| keyword::normalize(k.as_bytes(), None)),
+                duplicate: false,
             }
         }));
     }
-    orders.sort_by_key(|o| o.ts);
+    // Oldest first, file order on ties: sort (time, row) keys, not the rows.
+    let mut by_time: Vec<(i64, u32)> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.ts, i as u32))
+        .collect();
+    by_time.sort_unstable();
+    let mut orders: Vec<Order> = by_time
+        .iter()
+        .map(|&(_, i)| std::mem::take(&mut orders[i as usize]))
+        .collect();
+    // An order id repeated in the purchase files counts once, at its oldest row:
+    // sorting (id, position) puts that row first among its twins.
+    let mut ids: Vec<(u64, u32)> = orders
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.order.map(|id| (id, i as u32)))
+        .collect();
+    ids.sort_unstable();
+    for pair in ids.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            orders[pair[1].1 as usize].duplicate = true;
+        }
+    }
     Ok(LoadedPurchases {
         orders,
         reporting_currency: fx.reporting,
@@ -653,9 +680,10 @@ fn ingest_purchases(
     let empty_landing = sessions.rollup.landings.intern_str("");
     let mut to_join: Vec<(i64, i64, u64)> = Vec::new();
     let mut last_day = None;
-    sessions.reserve_orders(orders.len());
     for p in orders {
-        if !sessions.claim_order(p.order) {
+        // Purchase rows come after the whole log: only the log's goal hits and
+        // earlier rows (marked by the loader) can have claimed the order.
+        if p.duplicate || p.order.is_some_and(|o| sessions.order_claimed(o)) {
             summary.duplicate_orders += 1;
             continue;
         }
@@ -755,7 +783,14 @@ struct Prescan {
 
 const PRESCAN_LINES: usize = 20_000;
 
-fn prescan(sources: &[Source], format: &LogFormat, classifier: &Classifier) -> Result<Prescan> {
+/// Reads the head of each input: its first time stamp (to order rotated files) and,
+/// when `find_site` is set, the referrer hosts of up to [`PRESCAN_LINES`] lines.
+fn prescan(
+    sources: &[Source],
+    format: &LogFormat,
+    classifier: &Classifier,
+    find_site: bool,
+) -> Result<Prescan> {
     let mut scan = Prescan {
         first_ts: Vec::new(),
         referrer_hosts: HashMap::new(),
@@ -785,6 +820,9 @@ fn prescan(sources: &[Source], format: &LogFormat, classifier: &Classifier) -> R
                 continue;
             };
             first.get_or_insert(hit.ts);
+            if !find_site {
+                break;
+            }
             if budget < PRESCAN_LINES || classifier.exclusion(&hit, false).is_some() {
                 continue;
             }

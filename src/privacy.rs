@@ -5,7 +5,6 @@
 use crate::rollup::Row;
 use regex::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 pub const REDACTED: &str = "(redacted)";
@@ -147,18 +146,6 @@ impl KeywordVisitors {
     }
 }
 
-/// Every dimension of a stored row: rows equal on it are merged.
-type RowKey = (
-    i32,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    crate::rollup::Segment,
-    bool,
-);
-
 /// What the gate did, for the run summary and the ledger.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct GateReport {
@@ -169,54 +156,48 @@ pub struct GateReport {
 
 /// Applies the gate to finished rows: redacts personal-looking terms, campaigns and
 /// landing segments, and folds keywords with fewer than `min_visitors` distinct visitors
-/// into `(other)`. Rows that become identical are merged, so every total is kept.
+/// into `(other)`. Rows that become identical are merged, so every total is kept. The
+/// result is sorted by day and dimensions.
 pub fn gate(
-    rows: Vec<Row>,
+    mut rows: Vec<Row>,
     visitors: &KeywordVisitors,
     min_visitors: u64,
 ) -> (Vec<Row>, GateReport) {
     let mut report = GateReport::default();
-    let mut folded: HashSet<String> = HashSet::new();
-    let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
-    let mut index: FxHashMap<RowKey, usize> = FxHashMap::default();
-    // Rows repeat their landing pages across days and channels: scrub each path once.
-    let mut paths: FxHashMap<String, String> = FxHashMap::default();
-    for mut row in rows {
+    let mut folded: FxHashSet<String> = FxHashSet::default();
+    // Rows repeat their landing pages across days and channels: check each path once
+    // (`None`: the path is kept as it is).
+    let mut paths: FxHashMap<String, Option<String>> = FxHashMap::default();
+    for row in &mut rows {
         report.redacted_rows += scrub_channel(&mut row.channel) as u64;
-        if let Some(kw) = row.channel.keyword.take() {
-            let kw = if !is_pseudo_keyword(&kw) && visitors.count(&kw) < min_visitors {
-                report.folded_rows += 1;
-                folded.insert(kw);
-                OTHER.to_string()
-            } else {
-                kw
-            };
-            row.channel.keyword = Some(kw);
+        if let Some(kw) = &mut row.channel.keyword
+            && !is_pseudo_keyword(kw)
+            && visitors.count(kw) < min_visitors
+        {
+            report.folded_rows += 1;
+            folded.insert(std::mem::replace(kw, OTHER.to_string()));
         }
-        row.landing = match paths.get(&row.landing) {
+        let scrubbed = match paths.get(&row.landing) {
             Some(p) => p.clone(),
             None => {
                 let p = scrub_path(&row.landing);
-                paths.insert(std::mem::take(&mut row.landing), p.clone());
+                let p = (p != row.landing).then_some(p);
+                paths.insert(row.landing.clone(), p.clone());
                 p
             }
         };
-        let key = (
-            row.day,
-            row.channel.source.clone(),
-            row.channel.medium.clone(),
-            row.channel.keyword.clone(),
-            row.channel.campaign.clone(),
-            row.landing.clone(),
-            row.segment,
-            row.estimated,
-        );
-        match index.get(&key) {
-            Some(&i) => merged[i].counts.add(&row.counts),
-            None => {
-                index.insert(key, merged.len());
-                merged.push(row);
-            }
+        if let Some(p) = scrubbed {
+            row.landing = p;
+        }
+    }
+    // Sort, then merge neighbours: no key is cloned. The input is usually sorted
+    // already but for the rows the gate changed, which the stable sort's runs exploit.
+    rows.sort_by(Row::cmp_dims);
+    let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match merged.last_mut() {
+            Some(last) if last.cmp_dims(&row).is_eq() => last.counts.add(&row.counts),
+            _ => merged.push(row),
         }
     }
     report.folded_keywords = folded.len() as u64;

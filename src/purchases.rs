@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::parse::time::parse_any;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -133,12 +134,17 @@ impl Fx {
         cents: i64,
         currency: Option<&str>,
     ) -> std::result::Result<i64, String> {
-        let Some(cur) = currency
-            .map(|c| c.trim().to_ascii_uppercase())
-            .filter(|c| !c.is_empty())
-        else {
+        let Some(cur) = currency.map(str::trim).filter(|c| !c.is_empty()) else {
             return Ok(cents);
         };
+        if self
+            .reporting
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(cur))
+        {
+            return Ok(cents);
+        }
+        let cur = cur.to_ascii_uppercase();
         let reporting = self.reporting.get_or_insert_with(|| cur.clone());
         if cur == *reporting {
             return Ok(cents);
@@ -187,17 +193,15 @@ pub fn read(
     bad: &mut dyn FnMut(u64, String),
 ) -> Result<Vec<Purchase>> {
     let mut out = Vec::new();
-    let mut on_record = |line: u64, get: &dyn Fn(&[String]) -> Option<String>| match to_purchase(
-        line, get, cols, fx,
-    ) {
+    let mut on_record = |line: u64, get: &Get<'_>| match to_purchase(line, get, fx) {
         Ok(p) => out.push(p),
         Err(reason) => bad(line, reason),
     };
     let mut invalid = Vec::new();
     match src.format {
-        PurchaseFormat::Csv => read_csv(&src.path, &mut on_record)?,
-        PurchaseFormat::Jsonl => read_jsonl(&src.path, &mut on_record, &mut invalid)?,
-        PurchaseFormat::Parquet => read_parquet(&src.path, &mut on_record)?,
+        PurchaseFormat::Csv => read_csv(&src.path, cols, &mut on_record)?,
+        PurchaseFormat::Jsonl => read_jsonl(&src.path, cols, &mut on_record, &mut invalid)?,
+        PurchaseFormat::Parquet => read_parquet(&src.path, cols, &mut on_record)?,
     }
     for line in invalid {
         bad(line, "invalid JSON object".into());
@@ -205,37 +209,80 @@ pub fn read(
     Ok(out)
 }
 
-type OnRecord<'a> = dyn FnMut(u64, &dyn Fn(&[String]) -> Option<String>) + 'a;
+/// The fields of a purchase row, each found under one of several column names.
+#[derive(Debug, Clone, Copy)]
+enum Col {
+    Ts,
+    Order,
+    Revenue,
+    Currency,
+    Visitor,
+    Keyword,
+}
 
-fn to_purchase(
-    line: u64,
-    get: &dyn Fn(&[String]) -> Option<String>,
-    cols: &PurchaseColumns,
-    fx: &mut Fx,
-) -> std::result::Result<Purchase, String> {
-    let ts_text = get(&cols.ts).ok_or("missing time")?;
+impl Col {
+    const ALL: [Col; 6] = [
+        Col::Ts,
+        Col::Order,
+        Col::Revenue,
+        Col::Currency,
+        Col::Visitor,
+        Col::Keyword,
+    ];
+}
+
+impl PurchaseColumns {
+    fn names(&self, col: Col) -> &[String] {
+        match col {
+            Col::Ts => &self.ts,
+            Col::Order => &self.order,
+            Col::Revenue => &self.revenue,
+            Col::Currency => &self.currency,
+            Col::Visitor => &self.visitor,
+            Col::Keyword => &self.keyword,
+        }
+    }
+
+    /// Where each field is among `headers`: the first accepted name present.
+    fn positions<S: AsRef<str>>(&self, headers: &[S]) -> [Option<usize>; 6] {
+        Col::ALL.map(|col| {
+            self.names(col).iter().find_map(|n| {
+                headers
+                    .iter()
+                    .position(|h| h.as_ref().eq_ignore_ascii_case(n))
+            })
+        })
+    }
+}
+
+/// A record's field, if it has one.
+type Get<'r> = dyn Fn(Col) -> Option<Cow<'r, str>> + 'r;
+type OnRecord<'a> = dyn for<'r> FnMut(u64, &Get<'r>) + 'a;
+
+fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Purchase, String> {
+    let ts_text = get(Col::Ts).ok_or("missing time")?;
     let ts = parse_any(ts_text.as_bytes())
         .ok_or("unparsable time (use RFC 3339 or epoch seconds/millis)")?;
-    let revenue = get(&cols.revenue).ok_or("missing revenue")?;
+    let revenue = get(Col::Revenue).ok_or("missing revenue")?;
     let revenue = revenue.trim();
     if revenue.starts_with('-') {
         return Err("negative revenue".into());
     }
     let cents =
         crate::ingest::parse_cents(revenue).ok_or("bad revenue (expected a number like 12.34)")?;
-    let cents = fx.convert(cents, get(&cols.currency).as_deref())?;
-    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let cents = fx.convert(cents, get(Col::Currency).as_deref())?;
+    let nonempty = |v: Option<Cow<str>>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     Ok(Purchase {
         line,
         ts,
-        order: nonempty(get(&cols.order)),
+        order: nonempty(get(Col::Order)),
         cents,
-        visitor: nonempty(get(&cols.visitor)),
-        keyword: nonempty(get(&cols.keyword)),
+        visitor: nonempty(get(Col::Visitor)),
+        keyword: nonempty(get(Col::Keyword)),
     })
 }
 
-fn read_csv(path: &Path, on_record: &mut OnRecord) -> Result<()> {
+fn read_csv(path: &Path, cols: &PurchaseColumns, on_record: &mut OnRecord) -> Result<()> {
     let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
     let delimiter = if path.to_string_lossy().contains(".tsv") {
         b'\t'
@@ -252,18 +299,14 @@ fn read_csv(path: &Path, on_record: &mut OnRecord) -> Result<()> {
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
+    let at = cols.positions(&headers);
     let mut record = csv::StringRecord::new();
     loop {
         match r.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
                 let line = record.position().map_or(0, |p| p.line());
-                let get = |names: &[String]| {
-                    names.iter().find_map(|n| {
-                        let i = headers.iter().position(|h| h.eq_ignore_ascii_case(n))?;
-                        record.get(i).map(str::to_string)
-                    })
-                };
+                let get = |col: Col| record.get(at[col as usize]?).map(Cow::Borrowed);
                 on_record(line, &get);
             }
             Err(e) => {
@@ -275,7 +318,12 @@ fn read_csv(path: &Path, on_record: &mut OnRecord) -> Result<()> {
 }
 
 /// Lines that are not JSON objects are returned in `invalid`.
-fn read_jsonl(path: &Path, on_record: &mut OnRecord, invalid: &mut Vec<u64>) -> Result<()> {
+fn read_jsonl(
+    path: &Path,
+    cols: &PurchaseColumns,
+    on_record: &mut OnRecord,
+    invalid: &mut Vec<u64>,
+) -> Result<()> {
     let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
     let mut lines = crate::input::LineReader::new(reader);
     let mut n = 0u64;
@@ -291,10 +339,10 @@ fn read_jsonl(path: &Path, on_record: &mut OnRecord, invalid: &mut Vec<u64>) -> 
                 continue;
             }
         };
-        let get = |names: &[String]| {
-            names.iter().find_map(|k| match v.get(k)? {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(x) => Some(x.to_string()),
+        let get = |col: Col| {
+            cols.names(col).iter().find_map(|k| match v.get(k)? {
+                serde_json::Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                serde_json::Value::Number(x) => Some(Cow::Owned(x.to_string())),
                 _ => None,
             })
         };
@@ -303,7 +351,7 @@ fn read_jsonl(path: &Path, on_record: &mut OnRecord, invalid: &mut Vec<u64>) -> 
     Ok(())
 }
 
-fn read_parquet(path: &Path, on_record: &mut OnRecord) -> Result<()> {
+fn read_parquet(path: &Path, cols: &PurchaseColumns, on_record: &mut OnRecord) -> Result<()> {
     use datafusion::arrow::array::{Array, StringArray};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::DataType;
@@ -315,7 +363,8 @@ fn read_parquet(path: &Path, on_record: &mut OnRecord) -> Result<()> {
     for batch in reader {
         let batch = batch?;
         let schema = batch.schema();
-        let mut columns: Vec<(String, StringArray)> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut columns: Vec<StringArray> = Vec::new();
         for (f, col) in schema.fields().iter().zip(batch.columns()) {
             let text = cast(col, &DataType::Utf8)?;
             let text = text
@@ -329,15 +378,15 @@ fn read_parquet(path: &Path, on_record: &mut OnRecord) -> Result<()> {
                         f.name()
                     ))
                 })?;
-            columns.push((f.name().to_ascii_lowercase(), text));
+            names.push(f.name().to_string());
+            columns.push(text);
         }
+        let at = cols.positions(&names);
         for i in 0..batch.num_rows() {
             row += 1;
-            let get = |names: &[String]| {
-                names.iter().find_map(|n| {
-                    let (_, c) = columns.iter().find(|(h, _)| h.eq_ignore_ascii_case(n))?;
-                    (!c.is_null(i)).then(|| c.value(i).to_string())
-                })
+            let get = |col: Col| {
+                let c = &columns[at[col as usize]?];
+                (!c.is_null(i)).then(|| Cow::Borrowed(c.value(i)))
             };
             on_record(row, &get);
         }

@@ -67,7 +67,7 @@ impl Segment {
     }
 }
 
-const MODELS: usize = AttributionModel::ALL.len();
+pub const MODELS: usize = AttributionModel::ALL.len();
 
 /// Counts of one row. Conversions in credit units (millionths), revenue in cents:
 /// both exact, per attribution model (indexed by [`AttributionModel::index`]).
@@ -110,6 +110,29 @@ pub struct Row {
     pub counts: Counts,
     /// Apportioned from `(not provided)` by Search Console recovery, not observed.
     pub estimated: bool,
+}
+
+impl Row {
+    /// Orders rows by day, then every dimension; rows equal on it are one row.
+    pub fn cmp_dims(&self, other: &Row) -> std::cmp::Ordering {
+        let (a, b) = (self, other);
+        (
+            a.day,
+            &a.channel.source,
+            &a.channel.medium,
+            &a.channel.keyword,
+        )
+            .cmp(&(
+                b.day,
+                &b.channel.source,
+                &b.channel.medium,
+                &b.channel.keyword,
+            ))
+            .then_with(|| a.channel.campaign.cmp(&b.channel.campaign))
+            .then_with(|| a.landing.cmp(&b.landing))
+            .then_with(|| a.segment.cmp(&b.segment))
+            .then_with(|| a.estimated.cmp(&b.estimated))
+    }
 }
 
 /// Per privacy unit: its counts per (day, dims) row.
@@ -172,25 +195,28 @@ impl Rollup {
         }
     }
 
-    /// Adds `credit` (in [`crate::attribution::CREDIT_UNIT`]s) and `cents` under `model`.
-    pub fn add_credit(
+    /// Credit and revenue under each model at once (indexed like
+    /// [`AttributionModel::ALL`]).
+    pub fn add_credits(
         &mut self,
         day: i32,
         dims: u32,
-        model: AttributionModel,
-        credit: i64,
-        cents: i64,
+        credits: &[i64; MODELS],
+        cents: &[i64; MODELS],
     ) {
         let row = self.row(day, dims);
-        row.conversions[model.index()] += credit;
-        row.revenue[model.index()] += cents;
+        for m in 0..MODELS {
+            row.conversions[m] += credits[m];
+            row.revenue[m] += cents[m];
+        }
         if let Some(u) = self.unit_row(day, dims) {
-            u.conversions[model.index()] += credit;
-            u.revenue[model.index()] += cents;
+            for m in 0..MODELS {
+                u.conversions[m] += credits[m];
+                u.revenue[m] += cents[m];
+            }
         }
     }
 
-    /// The rows, sorted by day and dimensions so output is deterministic.
     /// The same credit and revenue under every model (a conversion with one touch).
     pub fn add_whole_credit(&mut self, day: i32, dims: u32, credit: i64, cents: i64) {
         let row = self.row(day, dims);
@@ -206,6 +232,7 @@ impl Rollup {
         }
     }
 
+    /// The rows, sorted by day and dimensions so output is deterministic.
     pub fn into_rows(self) -> Vec<Row> {
         let Rollup {
             channels,
@@ -214,8 +241,24 @@ impl Rollup {
             rows,
             ..
         } = self;
-        let mut out: Vec<Row> = rows
-            .into_iter()
+        // Rank the (few) distinct dimensions by their text once, then sort the rows
+        // by (day, rank): integer compares instead of string compares per row.
+        let key_order = |a: &DimsKey, b: &DimsKey| {
+            let (ca, cb) = (channels.get(a.channel), channels.get(b.channel));
+            (&ca.source, &ca.medium, &ca.keyword, &ca.campaign)
+                .cmp(&(&cb.source, &cb.medium, &cb.keyword, &cb.campaign))
+                .then_with(|| landings.get(a.landing).cmp(landings.get(b.landing)))
+                .then_with(|| a.segment.cmp(&b.segment))
+        };
+        let mut by_text: Vec<u32> = (0..dims.values.len() as u32).collect();
+        by_text.sort_unstable_by(|&a, &b| key_order(dims.get(a), dims.get(b)));
+        let mut rank = vec![0u32; by_text.len()];
+        for (r, &d) in by_text.iter().enumerate() {
+            rank[d as usize] = r as u32;
+        }
+        let mut rows: Vec<((i32, u32), Counts)> = rows.into_iter().collect();
+        rows.sort_unstable_by_key(|&((day, d), _)| (day, rank[d as usize]));
+        rows.into_iter()
             .map(|((day, d), counts)| {
                 let key = dims.get(d);
                 Row {
@@ -227,24 +270,6 @@ impl Rollup {
                     estimated: false,
                 }
             })
-            .collect();
-        out.sort_by(|a, b| {
-            (
-                a.day,
-                &a.channel.source,
-                &a.channel.medium,
-                &a.channel.keyword,
-            )
-                .cmp(&(
-                    b.day,
-                    &b.channel.source,
-                    &b.channel.medium,
-                    &b.channel.keyword,
-                ))
-                .then_with(|| a.channel.campaign.cmp(&b.channel.campaign))
-                .then_with(|| a.landing.cmp(&b.landing))
-                .then_with(|| a.segment.cmp(&b.segment))
-        });
-        out
+            .collect()
     }
 }

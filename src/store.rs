@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -106,14 +107,39 @@ impl Store {
     /// ignored). A day with no rows gets an empty file, so old figures are replaced too.
     pub fn write_days(&self, run: &RunDir, days: &[i32], rows: &[Row]) -> Result<usize> {
         let schema = file_schema();
-        let mut written = 0;
-        for &day in days {
-            let day_rows: Vec<&Row> = rows.iter().filter(|r| r.day == day).collect();
-            let batch = rows_to_batch(&schema, &day_rows)?;
-            self.replace_file(run, KEYWORD_DAILY, day, "part-0.parquet", &batch)?;
-            written += 1;
+        let mut by_day: BTreeMap<i32, Vec<&Row>> = days.iter().map(|&d| (d, Vec::new())).collect();
+        for r in rows {
+            if let Some(day_rows) = by_day.get_mut(&r.day) {
+                day_rows.push(r);
+            }
         }
-        Ok(written)
+        // Days are independent files: encode and write them on a few threads.
+        let by_day: Vec<(i32, Vec<&Row>)> = by_day.into_iter().collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(by_day.len())
+            .max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let write = || -> Result<()> {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((day, day_rows)) = by_day.get(i) else {
+                    return Ok(());
+                };
+                let batch = rows_to_batch(&schema, day_rows)?;
+                self.replace_file(run, KEYWORD_DAILY, *day, "part-0.parquet", &batch)?;
+            }
+        };
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(write)).collect();
+            let mine = write();
+            helpers
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .chain(std::iter::once(mine))
+                .collect::<Result<Vec<()>>>()
+        })?;
+        Ok(by_day.len())
     }
 
     /// Replaces one file per (day, engine) of an imported table — `part-<engine>.parquet`

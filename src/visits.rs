@@ -3,12 +3,12 @@
 //! touches; a conversion shares its credit among the touches in the lookback window
 //! under each attribution model.
 
-use crate::attribution::{AttributionModel, CREDIT_UNIT, split_revenue};
+use crate::attribution::{AttributionModel, CREDIT_UNIT, split_exact_into};
 use crate::classify::{Acquisition, Channel};
 use crate::parse::time::day_of;
-use crate::rollup::{DimsKey, Rollup, Segment};
+use crate::rollup::{DimsKey, MODELS, Rollup, Segment};
 use rustc_hash::{FxHashMap, FxHashSet};
-use smallvec::SmallVec;
+use smallvec::{SmallVec, smallvec};
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30 * 60;
 pub const DEFAULT_LOOKBACK_SECS: i64 = 30 * 86_400;
@@ -172,9 +172,9 @@ impl Sessionizer {
         self.lookback
     }
 
-    /// Makes room for `n` more order ids.
-    pub fn reserve_orders(&mut self, n: usize) {
-        self.orders.reserve(n);
+    /// Whether an order id has been counted already.
+    pub fn order_claimed(&self, order: u64) -> bool {
+        self.orders.contains(&order)
     }
 
     /// Claims an order id; false when it was already counted (from any source).
@@ -221,14 +221,40 @@ impl Sessionizer {
             // One touch takes the whole conversion under every model.
             return self.credit_whole(ts, *dims, cents);
         }
-        let times: Vec<i64> = touches.iter().map(|t| t.0).collect();
-        for model in AttributionModel::ALL {
-            let credits = model.credits(&times, ts, self.half_life);
-            let revenue = split_revenue(cents, &credits);
-            for (((_, dims), credit), c) in touches.iter().zip(&credits).zip(&revenue) {
-                if *credit > 0 || *c > 0 {
-                    self.rollup.add_credit(day, *dims, model, *credit, *c);
-                }
+        // Every model's shares first, then one row update per touch; scratch on the
+        // stack for the usual few touches.
+        let n = touches.len();
+        let times: SmallVec<[i64; 8]> = touches.iter().map(|t| t.0).collect();
+        let mut weights: SmallVec<[f64; 8]> = smallvec![0.0; n];
+        let mut part: SmallVec<[i64; 8]> = smallvec![0; n];
+        let mut credit: SmallVec<[[i64; MODELS]; 8]> = smallvec![[0; MODELS]; n];
+        let mut revenue: SmallVec<[[i64; MODELS]; 8]> = smallvec![[0; MODELS]; n];
+        for (m, model) in AttributionModel::ALL.into_iter().enumerate() {
+            // One touch takes all: no split needed.
+            let sole = match model {
+                AttributionModel::First => Some(0),
+                AttributionModel::Last => Some(n - 1),
+                _ => None,
+            };
+            if let Some(i) = sole {
+                credit[i][m] = CREDIT_UNIT;
+                revenue[i][m] = cents;
+                continue;
+            }
+            model.weights_into(&times, ts, self.half_life, &mut weights);
+            split_exact_into(CREDIT_UNIT, &weights, &mut part);
+            for i in 0..n {
+                credit[i][m] = part[i];
+                weights[i] = part[i] as f64;
+            }
+            split_exact_into(cents, &weights, &mut part);
+            for i in 0..n {
+                revenue[i][m] = part[i];
+            }
+        }
+        for (((_, dims), credit), revenue) in touches.iter().zip(&credit).zip(&revenue) {
+            if credit.iter().chain(revenue).any(|&x| x > 0) {
+                self.rollup.add_credits(day, *dims, credit, revenue);
             }
         }
     }
