@@ -443,6 +443,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             &mut summary,
             &mut days,
             &mut keyword_visitors,
+            cfg.worker_threads(),
         )?;
     }
 
@@ -665,6 +666,7 @@ fn ingest_purchases(
     summary: &mut RunSummary,
     days: &mut BTreeSet<i32>,
     keyword_visitors: &mut KeywordVisitors,
+    threads: usize,
 ) -> Result<()> {
     let LoadedPurchases {
         orders,
@@ -709,15 +711,21 @@ fn ingest_purchases(
     }
     let touches = sessions.take_touch_log();
     let matched = crate::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
-    for ((ts, cents, visitor), window) in to_join.iter().zip(matched) {
-        sessions.rollup.unit = *visitor;
+    let per_unit = sessions.rollup.contributions.is_some();
+    let mut attributed = Vec::with_capacity(to_join.len());
+    for (i, &(ts, cents, visitor)) in to_join.iter().enumerate() {
+        sessions.rollup.unit = visitor;
+        let window = matched.get(i);
         if window.is_empty() {
             summary.unattributed += 1;
-            sessions.credit_unattributed(*ts, *cents, empty_landing, Segment::Anonymous);
+            sessions.credit_unattributed(ts, cents, empty_landing, Segment::Anonymous);
+        } else if per_unit {
+            sessions.credit_touches(ts, window, cents);
         } else {
-            sessions.credit_touches(*ts, &window, *cents);
+            attributed.push((ts, cents, window));
         }
     }
+    sessions.credit_touches_many(&attributed, threads);
     Ok(())
 }
 

@@ -5,7 +5,26 @@ use crate::error::Result;
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
+use rustc_hash::FxHashSet;
 use std::sync::Arc;
+
+/// Each purchase's touches, one slice per purchase in a shared buffer.
+#[derive(Debug, Default)]
+pub struct Windows {
+    /// Purchase `i`'s touches are `touches[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+    touches: Vec<(i64, u32)>,
+}
+
+impl Windows {
+    /// The touches (time, dims) of purchase `i`, oldest first.
+    pub fn get(&self, i: usize) -> &[(i64, u32)] {
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.touches[a..b],
+            _ => &[],
+        }
+    }
+}
 
 /// For each purchase (time, cents, visitor key), its visitor's touches (time, dims) in
 /// `[time - lookback, time]`, oldest first.
@@ -13,10 +32,9 @@ pub fn purchases_to_touches(
     purchases: &[(i64, i64, u64)],
     touches: &[(u64, i64, u32)],
     lookback: i64,
-) -> Result<Vec<Vec<(i64, u32)>>> {
-    let mut out = vec![Vec::new(); purchases.len()];
+) -> Result<Windows> {
     if purchases.is_empty() || touches.is_empty() {
-        return Ok(out);
+        return Ok(Windows::default());
     }
     let p = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
@@ -30,6 +48,12 @@ pub fn purchases_to_touches(
             Arc::new(Int64Array::from_iter_values(purchases.iter().map(|p| p.0))),
         ],
     )?;
+    // Only buyers' touches can match: most visitors never buy.
+    let buyers: FxHashSet<u64> = purchases.iter().map(|p| p.2).collect();
+    let touches: Vec<&(u64, i64, u32)> = touches.iter().filter(|t| buyers.contains(&t.0)).collect();
+    if touches.is_empty() {
+        return Ok(Windows::default());
+    }
     let t = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("visitor", DataType::UInt64, false),
@@ -56,7 +80,8 @@ pub fn purchases_to_touches(
         );
         ctx.sql(&sql).await?.collect().await
     })?;
-    for b in batches {
+    let mut columns = Vec::with_capacity(batches.len());
+    for b in &batches {
         let idx = b.column(0).as_any().downcast_ref::<UInt64Array>();
         let ts = b.column(1).as_any().downcast_ref::<Int64Array>();
         let dims = b.column(2).as_any().downcast_ref::<UInt32Array>();
@@ -65,15 +90,35 @@ pub fn purchases_to_touches(
                 "unexpected join result types".into(),
             ));
         };
-        for i in 0..b.num_rows() {
-            out[idx.value(i) as usize].push((ts.value(i), dims.value(i)));
+        columns.push((idx, ts, dims));
+    }
+    // Count each purchase's matches, then place them: one buffer, no Vec per purchase.
+    let mut starts = vec![0usize; purchases.len() + 1];
+    for (idx, _, _) in &columns {
+        for i in idx.values().iter() {
+            starts[*i as usize + 1] += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut out = vec![(0i64, 0u32); starts[purchases.len()]];
+    for (idx, ts, dims) in &columns {
+        for r in 0..idx.len() {
+            let slot = &mut next[idx.value(r) as usize];
+            out[*slot] = (ts.value(r), dims.value(r));
+            *slot += 1;
         }
     }
     // Windows are small: ordering each one here beats a global sort in the plan.
-    for window in &mut out {
-        window.sort_unstable();
+    for w in starts.windows(2) {
+        out[w[0]..w[1]].sort_unstable();
     }
-    Ok(out)
+    Ok(Windows {
+        starts,
+        touches: out,
+    })
 }
 
 #[cfg(test)]
@@ -91,8 +136,12 @@ mod tests {
             (9, 999, 5),
         ];
         let got = purchases_to_touches(&purchases, &touches, 950).unwrap();
-        assert_eq!(got[0], vec![(100, 1), (900, 2)]);
-        assert!(got[1].is_empty(), "visitor 8's touch is outside the window");
-        assert!(got[2].is_empty());
+        assert_eq!(got.get(0), [(100, 1), (900, 2)]);
+        assert!(
+            got.get(1).is_empty(),
+            "visitor 8's touch is outside the window"
+        );
+        assert!(got.get(2).is_empty());
+        assert!(got.get(3).is_empty(), "no such purchase");
     }
 }

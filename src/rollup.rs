@@ -195,6 +195,12 @@ impl Rollup {
         }
     }
 
+    /// Adds whole counts to a row (no privacy unit: not for runs that keep
+    /// per-unit contributions).
+    pub fn add_counts(&mut self, day: i32, dims: u32, counts: &Counts) {
+        self.row(day, dims).add(counts);
+    }
+
     /// Credit and revenue under each model at once (indexed like
     /// [`AttributionModel::ALL`]).
     pub fn add_credits(

@@ -6,7 +6,7 @@
 use crate::attribution::{AttributionModel, CREDIT_UNIT, split_exact_into};
 use crate::classify::{Acquisition, Channel};
 use crate::parse::time::day_of;
-use crate::rollup::{DimsKey, MODELS, Rollup, Segment};
+use crate::rollup::{Counts, DimsKey, MODELS, Rollup, Segment};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::{SmallVec, smallvec};
 
@@ -217,44 +217,54 @@ impl Sessionizer {
         if day < self.write_from {
             return;
         }
-        if let [(_, dims)] = touches {
-            // One touch takes the whole conversion under every model.
-            return self.credit_whole(ts, *dims, cents);
-        }
-        // Every model's shares first, then one row update per touch; scratch on the
-        // stack for the usual few touches.
-        let n = touches.len();
-        let times: SmallVec<[i64; 8]> = touches.iter().map(|t| t.0).collect();
-        let mut weights: SmallVec<[f64; 8]> = smallvec![0.0; n];
-        let mut part: SmallVec<[i64; 8]> = smallvec![0; n];
-        let mut credit: SmallVec<[[i64; MODELS]; 8]> = smallvec![[0; MODELS]; n];
-        let mut revenue: SmallVec<[[i64; MODELS]; 8]> = smallvec![[0; MODELS]; n];
-        for (m, model) in AttributionModel::ALL.into_iter().enumerate() {
-            // One touch takes all: no split needed.
-            let sole = match model {
-                AttributionModel::First => Some(0),
-                AttributionModel::Last => Some(n - 1),
-                _ => None,
-            };
-            if let Some(i) = sole {
-                credit[i][m] = CREDIT_UNIT;
-                revenue[i][m] = cents;
-                continue;
-            }
-            model.weights_into(&times, ts, self.half_life, &mut weights);
-            split_exact_into(CREDIT_UNIT, &weights, &mut part);
-            for i in 0..n {
-                credit[i][m] = part[i];
-                weights[i] = part[i] as f64;
-            }
-            split_exact_into(cents, &weights, &mut part);
-            for i in 0..n {
-                revenue[i][m] = part[i];
-            }
-        }
-        for (((_, dims), credit), revenue) in touches.iter().zip(&credit).zip(&revenue) {
-            if credit.iter().chain(revenue).any(|&x| x > 0) {
-                self.rollup.add_credits(day, *dims, credit, revenue);
+        let rollup = &mut self.rollup;
+        share_conversion(
+            touches,
+            ts,
+            cents,
+            self.half_life,
+            |dims, credit, revenue| rollup.add_credits(day, dims, credit, revenue),
+        );
+    }
+
+    /// [`Self::credit_touches`] for many conversions (time, cents, touches), on up to
+    /// `threads` threads. The sums are integers, so they equal the one-by-one result.
+    /// Under differential privacy each conversion is credited to its own unit, one by
+    /// one, so this is only for runs without.
+    pub fn credit_touches_many(&mut self, conversions: &[ConversionTouches<'_>], threads: usize) {
+        let (half_life, write_from) = (self.half_life, self.write_from);
+        let chunk = conversions.len().div_ceil(threads.max(1)).max(1);
+        let deltas: Vec<FxHashMap<(i32, u32), Counts>> = std::thread::scope(|s| {
+            let parts: Vec<_> = conversions
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        let mut delta: FxHashMap<(i32, u32), Counts> = FxHashMap::default();
+                        for &(ts, cents, touches) in part {
+                            let day = day_of(ts);
+                            if day < write_from {
+                                continue;
+                            }
+                            share_conversion(touches, ts, cents, half_life, |dims, c, r| {
+                                let row = delta.entry((day, dims)).or_default();
+                                for m in 0..MODELS {
+                                    row.conversions[m] += c[m];
+                                    row.revenue[m] += r[m];
+                                }
+                            });
+                        }
+                        delta
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for delta in deltas {
+            for ((day, dims), counts) in delta {
+                self.rollup.add_counts(day, dims, &counts);
             }
         }
     }
@@ -310,6 +320,60 @@ impl Sessionizer {
 
     pub fn visitor_count(&self) -> usize {
         self.visitors.len()
+    }
+}
+
+/// A conversion's time and cents, and its touches (time, dims; oldest first).
+pub type ConversionTouches<'a> = (i64, i64, &'a [(i64, u32)]);
+
+/// Each touch's share of one conversion at `ts` under every model (indexed like
+/// [`AttributionModel::ALL`]): `add(dims, credits, cents)` once per touch that gets any.
+fn share_conversion(
+    touches: &[(i64, u32)],
+    ts: i64,
+    cents: i64,
+    half_life: i64,
+    mut add: impl FnMut(u32, &[i64; MODELS], &[i64; MODELS]),
+) {
+    if let [(_, dims)] = touches {
+        // One touch takes the whole conversion under every model.
+        return add(*dims, &[CREDIT_UNIT; MODELS], &[cents; MODELS]);
+    }
+    // Every model's shares first, then one call per touch; scratch on the stack for
+    // the usual few touches.
+    let n = touches.len();
+    let times: SmallVec<[i64; 8]> = touches.iter().map(|t| t.0).collect();
+    let mut weights: SmallVec<[f64; 8]> = smallvec![0.0; n];
+    let mut part: SmallVec<[i64; 8]> = smallvec![0; n];
+    let mut credit: SmallVec<[[i64; MODELS]; 8]> = smallvec![[0; MODELS]; n];
+    let mut revenue: SmallVec<[[i64; MODELS]; 8]> = smallvec![[0; MODELS]; n];
+    for (m, model) in AttributionModel::ALL.into_iter().enumerate() {
+        // One touch takes all: no split needed.
+        let sole = match model {
+            AttributionModel::First => Some(0),
+            AttributionModel::Last => Some(n - 1),
+            _ => None,
+        };
+        if let Some(i) = sole {
+            credit[i][m] = CREDIT_UNIT;
+            revenue[i][m] = cents;
+            continue;
+        }
+        model.weights_into(&times, ts, half_life, &mut weights);
+        split_exact_into(CREDIT_UNIT, &weights, &mut part);
+        for i in 0..n {
+            credit[i][m] = part[i];
+            weights[i] = part[i] as f64;
+        }
+        split_exact_into(cents, &weights, &mut part);
+        for i in 0..n {
+            revenue[i][m] = part[i];
+        }
+    }
+    for (((_, dims), credit), revenue) in touches.iter().zip(&credit).zip(&revenue) {
+        if credit.iter().chain(revenue).any(|&x| x > 0) {
+            add(*dims, credit, revenue);
+        }
     }
 }
 
