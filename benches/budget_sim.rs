@@ -178,7 +178,7 @@ fn main() {
         run(&cfg).unwrap();
         let store = keyrank::store::Store::open(&cfg.store).unwrap();
         // Observed organic history, with each keyword's clicks priced at its cpc.
-        let mut start = load_stats(&store, None, None, "last", false).unwrap();
+        let mut start = load_stats(&store, None, None, "last", false, None).unwrap();
         for s in start.iter_mut() {
             s.clicks = Some(s.visits);
             s.cost = Some(s.visits * cpc(&s.keyword));

@@ -7,6 +7,7 @@
 pub mod attribution;
 pub mod classify;
 pub mod cli;
+pub mod cluster;
 pub mod costs;
 pub mod dp;
 pub mod error;

@@ -89,6 +89,7 @@ pub fn load_stats(
     to: Option<&str>,
     model: &str,
     estimated: bool,
+    cluster: Option<&str>,
 ) -> crate::Result<Vec<KeywordStats>> {
     use datafusion::arrow::array::{Array, Float64Array, StringArray};
     use datafusion::arrow::compute::cast;
@@ -109,7 +110,7 @@ pub fn load_stats(
         .build()
         .map_err(|e| crate::Error::Other(format!("async runtime: {e}")))?;
     let (_, batches) = rt.block_on(async {
-        let ctx = crate::sql::session(store).await?;
+        let ctx = crate::sql::session_at(store, cluster).await?;
         crate::sql::run(&ctx, &sql).await
     })?;
     let bad = || crate::Error::Other("budget_inputs: unexpected column types".into());

@@ -462,6 +462,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
                 Some(&params["to"]),
                 &model,
                 estimated,
+                None,
             )?;
             let min_visits = num("min_visits", 30.0)?;
             let (rows, total) = if spec.query == ReportQuery::Budget {

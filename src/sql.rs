@@ -33,6 +33,15 @@ pub async fn session(store: &Store) -> Result<SessionContext> {
     Ok(ctx)
 }
 
+/// [`session`], or with `cluster` (`df://HOST:PORT`) a context whose queries run on
+/// that Ballista cluster.
+pub async fn session_at(store: &Store, cluster: Option<&str>) -> Result<SessionContext> {
+    match cluster {
+        Some(url) => crate::cluster::connect(url, store).await,
+        None => session(store).await,
+    }
+}
+
 /// Registers every table of the store on `ctx`.
 pub async fn register_all(ctx: &SessionContext, store: &Store) -> Result<()> {
     register_daily(ctx, store, KEYWORD_DAILY, file_schema())?;
@@ -53,7 +62,8 @@ pub async fn register_all(ctx: &SessionContext, store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// A Parquet table partitioned by `day` (DATE); empty when the folder does not exist yet.
+/// A Parquet table partitioned by `day` (DATE); empty while its folder does not exist.
+/// Always a listing table, which a cluster can ship to its executors.
 fn register_daily(
     ctx: &SessionContext,
     store: &Store,
@@ -61,14 +71,6 @@ fn register_daily(
     schema: datafusion::arrow::datatypes::SchemaRef,
 ) -> Result<()> {
     let dir = store.table_dir(name);
-    if !dir.is_dir() {
-        // Same column order as the listing table: partition column last.
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("day", DataType::Date32, false));
-        let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
-        ctx.register_table(name, Arc::new(empty))?;
-        return Ok(());
-    }
     let dir = std::path::absolute(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))

@@ -12,8 +12,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{
-    Accumulator, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    TypeSignature, Volatility, create_udaf,
+    Accumulator, AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, TypeSignature, Volatility, create_udaf,
 };
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
@@ -23,17 +23,33 @@ pub const DEFAULT_Z: f64 = 1.959_963_984_540_054;
 
 /// Registers every keyrank function on `ctx`.
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::from(Wilson::new(true)));
-    ctx.register_udf(ScalarUDF::from(Wilson::new(false)));
-    ctx.register_udf(ScalarUDF::from(ShrunkRate::new()));
-    ctx.register_udaf(create_udaf(
+    for f in scalar_functions() {
+        ctx.register_udf(f);
+    }
+    for f in aggregate_functions() {
+        ctx.register_udaf(f);
+    }
+}
+
+/// keyrank's scalar functions.
+pub fn scalar_functions() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(Wilson::new(true)),
+        ScalarUDF::from(Wilson::new(false)),
+        ScalarUDF::from(ShrunkRate::new()),
+    ]
+}
+
+/// keyrank's aggregate functions.
+pub fn aggregate_functions() -> Vec<AggregateUDF> {
+    vec![create_udaf(
         "beta_prior",
         vec![DataType::Float64, DataType::Float64],
         Arc::new(DataType::Struct(prior_fields())),
         Volatility::Immutable,
         Arc::new(|_| Ok(Box::new(BetaPrior::default()))),
         Arc::new(vec![DataType::Float64; 5]),
-    ));
+    )]
 }
 
 /// Wilson score interval for `s` successes in `n` trials.

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each an `Args` struct and a `run`.
 
+mod cluster;
 mod costs;
 mod demo;
 mod generate;
@@ -49,6 +50,10 @@ pub enum Command {
     Generate(generate::Args),
     /// Generate a small data set, ingest it and show the top keywords.
     Demo(demo::Args),
+    /// Run a Ballista scheduler with keyrank's functions (for `--cluster`).
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a Ballista executor with keyrank's functions, serving a scheduler.
+    Executor(cluster::ExecutorArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -64,6 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run_report(a),
         Command::Schedule(a) => report::run_schedule(a),
         Command::Demo(a) => demo::run(a),
+        Command::Scheduler(a) => cluster::run_scheduler(a),
+        Command::Executor(a) => cluster::run_executor(a),
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Run on a Ballista cluster (`df://HOST:PORT`); the store must be at the same
+    /// path on every executor.
+    #[arg(long)]
+    pub cluster: Option<String>,
     /// List the canned queries and their parameters.
     #[arg(long)]
     pub list: bool,
@@ -57,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
     let store = Store::open(store_dir)?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let ctx = crate::sql::session(&store).await?;
+        let ctx = crate::sql::session_at(&store, args.cluster.as_deref()).await?;
         let (schema, batches) = crate::sql::run(&ctx, &sql).await?;
         output::write(
             &mut std::io::stdout().lock(),

@@ -30,6 +30,10 @@ pub struct CommonArgs {
     /// Include keywords estimated from Search Console (see `keyrank search-console`).
     #[arg(long)]
     pub estimated: bool,
+    /// Run the query on a Ballista cluster (`df://HOST:PORT`); the store must be at
+    /// the same path on every executor.
+    #[arg(long)]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +72,7 @@ pub fn load_stats(c: &CommonArgs) -> Result<Vec<KeywordStats>> {
         c.to.as_deref(),
         &c.model,
         c.estimated,
+        c.cluster.as_deref(),
     )
 }
 

@@ -13,6 +13,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Run on a Ballista cluster (`df://HOST:PORT`); the store must be at the same
+    /// path on every executor.
+    #[arg(long)]
+    pub cluster: Option<String>,
     /// The SQL to run; without it, an interactive shell opens.
     pub query: Option<String>,
 }
@@ -21,7 +25,7 @@ pub fn run(args: Args) -> Result<()> {
     let store = Store::open(&args.store)?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let ctx = crate::sql::session(&store).await?;
+        let ctx = crate::sql::session_at(&store, args.cluster.as_deref()).await?;
         match &args.query {
             Some(q) => {
                 let (schema, batches) = crate::sql::run(&ctx, q).await?;

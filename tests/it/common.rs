@@ -12,6 +12,31 @@ pub fn shared(rel: &str) -> PathBuf {
     root().join("..").join("shared").join(rel)
 }
 
+/// Generates `visitors` visitors' log (seed `seed`) into `dir` and ingests it with the
+/// generator's site and goal into `dir/store`; returns the truth and the store.
+pub fn generated_store(
+    dir: &Path,
+    visitors: u64,
+    seed: u64,
+) -> (keyrank::generate::Truth, PathBuf) {
+    use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+    let truth = generate(
+        &GenerateConfig {
+            visitors,
+            seed,
+            ..GenerateConfig::default()
+        },
+        dir,
+    )
+    .unwrap();
+    let store = dir.join("store");
+    ingest(&store, &[&dir.join(LOG_FILE)], |c| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+    });
+    (truth, store)
+}
+
 pub fn ingest(store: &Path, inputs: &[&Path], tweak: impl FnOnce(&mut IngestConfig)) -> RunSummary {
     let mut cfg = IngestConfig {
         store: store.to_path_buf(),
@@ -24,10 +49,15 @@ pub fn ingest(store: &Path, inputs: &[&Path], tweak: impl FnOnce(&mut IngestConf
 
 /// Runs SQL on a store and returns every cell as text (NULL as "NULL").
 pub fn query(store: &Path, sql: &str) -> Vec<Vec<String>> {
+    query_at(store, sql, None)
+}
+
+/// [`query`], on a Ballista cluster when `cluster` is given.
+pub fn query_at(store: &Path, sql: &str, cluster: Option<&str>) -> Vec<Vec<String>> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = Store::open(store).unwrap();
-        let ctx = keyrank::sql::session(&store).await.unwrap();
+        let ctx = keyrank::sql::session_at(&store, cluster).await.unwrap();
         let (_, batches) = keyrank::sql::run(&ctx, sql).await.unwrap();
         let mut rows = Vec::new();
         for b in &batches {

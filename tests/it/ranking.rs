@@ -1,8 +1,7 @@
 //! On generated data with known true conversion rates, the shrunk ranking agrees with
 //! the truth better than raw conversion rates do; budget invariants end to end.
 
-use crate::common::{ingest, spearman};
-use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use crate::common::{generated_store, spearman};
 use keyrank::rank::{BudgetParams, KeywordStats, Method, budget, load_stats, rank};
 use keyrank::store::Store;
 
@@ -11,21 +10,16 @@ fn stats_for(
     visitors: u64,
 ) -> (Vec<KeywordStats>, std::collections::BTreeMap<String, f64>) {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(
-        &GenerateConfig {
-            visitors,
-            seed,
-            ..GenerateConfig::default()
-        },
-        dir.path(),
+    let (truth, store) = generated_store(dir.path(), visitors, seed);
+    let stats = load_stats(
+        &Store::open(&store).unwrap(),
+        None,
+        None,
+        "last",
+        false,
+        None,
     )
     .unwrap();
-    let store = dir.path().join("store");
-    ingest(&store, &[&dir.path().join(LOG_FILE)], |c| {
-        c.sites = vec![SITE.into()];
-        c.goals = vec![GOAL.into()];
-    });
-    let stats = load_stats(&Store::open(&store).unwrap(), None, None, "last", false).unwrap();
     (stats, truth.true_rates)
 }
 
