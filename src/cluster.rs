@@ -56,8 +56,24 @@ pub fn function_registry() -> Result<BallistaFunctionRegistry> {
 }
 
 /// A client context on the scheduler at `url` (`df://HOST:PORT`) with the store's
-/// tables and keyrank's functions. Nothing connects until a query runs.
+/// tables and keyrank's functions. Fails at once, naming `url`, when nothing answers
+/// there.
 pub async fn connect(url: &str, store: &Store) -> Result<SessionContext> {
+    let (host, port) = parse_addr(url, DEFAULT_SCHEDULER_PORT)?;
+    let reach = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(Duration::from_secs(10), reach).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(Error::usage(format!(
+                "--cluster {url}: cannot reach the scheduler: {e}"
+            )));
+        }
+        Err(_) => {
+            return Err(Error::usage(format!(
+                "--cluster {url}: the scheduler did not answer within 10 s"
+            )));
+        }
+    }
     let state = SessionStateBuilder::new()
         .with_config(config())
         .with_default_features()

@@ -64,3 +64,22 @@ fn canned_queries_and_ranking_on_two_executors_equal_the_embedded_run() {
     assert!(!local.is_empty());
     assert_eq!(remote, local);
 }
+
+#[test]
+fn an_unreachable_scheduler_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("store")).unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("df://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = match rt.block_on(keyrank::sql::session_at(&store, Some(&url))) {
+        Ok(_) => panic!("connected to {url}, where nothing listens"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&url) && err.contains("cannot reach"), "{err}");
+}
