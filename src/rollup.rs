@@ -81,14 +81,19 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Adds credit and revenue under each model (indexed like [`AttributionModel::ALL`]).
+    pub fn add_credits(&mut self, credits: &[i64; MODELS], cents: &[i64; MODELS]) {
+        for m in 0..MODELS {
+            self.conversions[m] += credits[m];
+            self.revenue[m] += cents[m];
+        }
+    }
+
     pub fn add(&mut self, o: &Counts) {
         self.visits += o.visits;
         self.visitors += o.visitors;
         self.pageviews += o.pageviews;
-        for m in 0..MODELS {
-            self.conversions[m] += o.conversions[m];
-            self.revenue[m] += o.revenue[m];
-        }
+        self.add_credits(&o.conversions, &o.revenue);
     }
 }
 
@@ -210,32 +215,15 @@ impl Rollup {
         credits: &[i64; MODELS],
         cents: &[i64; MODELS],
     ) {
-        let row = self.row(day, dims);
-        for m in 0..MODELS {
-            row.conversions[m] += credits[m];
-            row.revenue[m] += cents[m];
-        }
+        self.row(day, dims).add_credits(credits, cents);
         if let Some(u) = self.unit_row(day, dims) {
-            for m in 0..MODELS {
-                u.conversions[m] += credits[m];
-                u.revenue[m] += cents[m];
-            }
+            u.add_credits(credits, cents);
         }
     }
 
     /// The same credit and revenue under every model (a conversion with one touch).
     pub fn add_whole_credit(&mut self, day: i32, dims: u32, credit: i64, cents: i64) {
-        let row = self.row(day, dims);
-        for m in 0..MODELS {
-            row.conversions[m] += credit;
-            row.revenue[m] += cents;
-        }
-        if let Some(u) = self.unit_row(day, dims) {
-            for m in 0..MODELS {
-                u.conversions[m] += credit;
-                u.revenue[m] += cents;
-            }
-        }
+        self.add_credits(day, dims, &[credit; MODELS], &[cents; MODELS]);
     }
 
     /// The rows, sorted by day and dimensions so output is deterministic.

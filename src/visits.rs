@@ -246,11 +246,7 @@ impl Sessionizer {
                                 continue;
                             }
                             share_conversion(touches, ts, cents, half_life, |dims, c, r| {
-                                let row = delta.entry((day, dims)).or_default();
-                                for m in 0..MODELS {
-                                    row.conversions[m] += c[m];
-                                    row.revenue[m] += r[m];
-                                }
+                                delta.entry((day, dims)).or_default().add_credits(c, r)
                             });
                         }
                         delta
