@@ -31,10 +31,9 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
 /// The session settings of every cluster context: Ballista's, with keyrank's catalog.
 fn config() -> SessionConfig {
-    SessionConfig::new_with_ballista()
-        .with_ballista_adaptive_query_planner(false)
-        .with_information_schema(true)
-        .with_default_catalog_and_schema("keyrank", "public")
+    crate::sql::keyrank_settings(
+        SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false),
+    )
 }
 
 /// The state the scheduler plans a client's SQL in: Ballista's defaults plus keyrank's

@@ -19,9 +19,7 @@ use std::sync::Arc;
 /// partitioned by `day`) and `ingest_runs` (the ledger).
 pub async fn session(store: &Store) -> Result<SessionContext> {
     // DATAFUSION_* environment variables still apply.
-    let config = SessionConfig::from_env()?
-        .with_information_schema(true)
-        .with_default_catalog_and_schema("keyrank", "public");
+    let config = keyrank_settings(SessionConfig::from_env()?);
     let runtime = RuntimeEnvBuilder::new().build_arc()?;
     let state = SessionStateBuilder::new()
         .with_config(config)
@@ -40,6 +38,14 @@ pub async fn session_at(store: &Store, cluster: Option<&str>) -> Result<SessionC
         Some(url) => crate::cluster::connect(url, store).await,
         None => session(store).await,
     }
+}
+
+/// The settings every keyrank context has, embedded or on a cluster: the
+/// information schema on, and keyrank's own catalog and schema.
+pub fn keyrank_settings(config: SessionConfig) -> SessionConfig {
+    config
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("keyrank", "public")
 }
 
 /// Registers every table of the store on `ctx`.
