@@ -46,6 +46,9 @@ pub fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<Sess
     for f in crate::udf::aggregate_functions() {
         state.register_udaf(Arc::new(f))?;
     }
+    for f in crate::distributed::functions() {
+        state.register_udaf(Arc::new(f))?;
+    }
     Ok(state)
 }
 
@@ -82,6 +85,9 @@ pub async fn connect(url: &str, store: &Store) -> Result<SessionContext> {
         .map_err(|e| Error::usage(format!("--cluster {url}: {e}")))?;
     // Functions go on after the upgrade to Ballista, which replaces the function lists.
     crate::sql::register_all(&ctx, store).await?;
+    for f in crate::distributed::functions() {
+        ctx.register_udaf(f);
+    }
     Ok(ctx)
 }
 

@@ -202,7 +202,7 @@ pub fn gaussian<R: Rng + ?Sized>(sigma: f64, rng: &mut R) -> f64 {
 }
 
 /// What a release did, for the run summary and the ledger.
-#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DpReport {
     pub epsilon: f64,
     pub delta: f64,

@@ -8,10 +8,10 @@ use crate::error::{Error, Result};
 use crate::input::{self, LineReader, Source};
 use crate::parse::time::{day_of, format_day};
 use crate::parse::{CookieNames, LogFormat};
-use crate::pipeline::{self, Counts, Front, Keyed};
+use crate::pipeline::{self, Counts, Front, Goal, Keyed};
 use crate::privacy::{self, KeywordVisitors};
 use crate::purchases::{self, Fx, PurchaseColumns, PurchaseSource};
-use crate::rollup::Segment;
+use crate::rollup::{Row, Segment};
 use crate::store::{InputRecord, LedgerEntry, Store};
 use crate::visits::{ConversionOutcome, PageView, Sessionizer};
 use serde::Serialize;
@@ -59,6 +59,9 @@ pub struct IngestConfig {
     pub dp: Option<crate::dp::DpParams>,
     /// Parse-and-classify threads; 0 = one per core. Results do not depend on it.
     pub threads: usize,
+    /// A Ballista scheduler (`df://HOST:PORT`): parse, classify and attribute on its
+    /// executors instead of here. See [`crate::distributed`].
+    pub cluster: Option<String>,
 }
 
 impl IngestConfig {
@@ -97,12 +100,13 @@ impl Default for IngestConfig {
             progress: false,
             dp: None,
             threads: 0,
+            cluster: None,
         }
     }
 }
 
 /// Counts of one run, printed on stderr and kept in the ledger.
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RunSummary {
     pub lines_read: u64,
     pub parsed: u64,
@@ -146,13 +150,33 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    fn problem(&mut self, source: &str, line: u64, reason: &str) {
+    pub(crate) fn problem(&mut self, source: &str, line: u64, reason: &str) {
         if self.problems.len() < MAX_REPORTED_PROBLEMS {
             self.problems.push(format!("{source}:{line}: {reason}"));
         }
     }
 
-    fn add_counts(&mut self, c: &Counts) {
+    /// Adds what visits and attribution counted in another part of the run.
+    pub(crate) fn add_visit_counts(&mut self, o: &RunSummary) {
+        self.visits += o.visits;
+        self.direct_visits += o.direct_visits;
+        self.search_visits += o.search_visits;
+        self.keyword_visits += o.keyword_visits;
+        self.not_provided_visits += o.not_provided_visits;
+        self.campaign_visits += o.campaign_visits;
+        self.referral_visits += o.referral_visits;
+        for (engine, n) in &o.search_visits_by_engine {
+            *self
+                .search_visits_by_engine
+                .entry(engine.clone())
+                .or_default() += n;
+        }
+        self.conversions += o.conversions;
+        self.unattributed += o.unattributed;
+        self.duplicate_orders += o.duplicate_orders;
+    }
+
+    pub(crate) fn add_counts(&mut self, c: &Counts) {
         self.parsed += c.parsed;
         self.malformed += c.malformed;
         self.crawlers += c.crawlers;
@@ -273,45 +297,118 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     if cfg.inputs.is_empty() {
         return Err(Error::usage("no input files given (use - for stdin)"));
     }
-    let mut cookies = CookieNames::default();
-    let visitor_slot = cfg
-        .visitor_cookie
-        .as_deref()
-        .map(|n| cookies.add(n))
-        .transpose()?;
-    let keyword_slot = cfg
-        .keyword_cookie
-        .as_deref()
-        .map(|n| cookies.add(n))
-        .transpose()?;
-    let login_slot = cfg
-        .login_cookie
-        .as_deref()
-        .map(|n| cookies.add(n))
-        .transpose()?;
-    let format = LogFormat::from_spec(&cfg.log_format, &cfg.json_fields, &cookies)?;
-    let mut engines = EngineTable::builtin();
-    for f in &cfg.engines_files {
-        engines.extend_from_matomo_file(f)?;
+    if cfg.cluster.is_some() {
+        if !cfg.purchases.is_empty() {
+            return Err(Error::usage(
+                "--purchases cannot be joined on a cluster yet: ingest them without --cluster",
+            ));
+        }
+        if cfg.dp.is_some() {
+            return Err(Error::usage(
+                "--epsilon is not available with --cluster yet: ingest without --cluster",
+            ));
+        }
     }
+    let mut spec = FrontSpec::of(cfg);
+    let mut front_parts = FrontParts::build(&spec)?;
     let mut sources = input::expand(&cfg.inputs)?;
     let store = Store::create(&cfg.store)?;
     let run_id = format!("{:016x}", rand::random::<u64>());
     let run_dir = store.run_dir(&run_id)?;
 
-    let mut classifier = Classifier::new(engines, &cfg.sites);
     let mut summary = RunSummary::default();
-    let scan = prescan(&sources, &format, &classifier, cfg.sites.is_empty())?;
+    let scan = prescan(
+        &sources,
+        &front_parts.format,
+        &front_parts.classifier,
+        cfg.sites.is_empty(),
+    )?;
     order_by_first_time(&mut sources, &scan.first_ts);
     if cfg.sites.is_empty()
         && let Some(host) = scan.likely_site_host()
     {
-        classifier.add_site_host(&host);
+        front_parts.classifier.add_site_host(&host);
     }
-    summary.site_hosts = classifier.site_hosts().iter().cloned().collect();
+    summary.site_hosts = front_parts
+        .classifier
+        .site_hosts()
+        .iter()
+        .cloned()
+        .collect();
     summary.site_hosts.sort();
+    spec.sites = summary.site_hosts.clone();
 
     let key = Keyed::random();
+    let mut days = BTreeSet::new();
+    let mut inputs = Vec::new();
+    let (rows, gate) = match &cfg.cluster {
+        Some(url) => crate::distributed::log_pass(
+            url,
+            &store,
+            crate::distributed::Job {
+                cfg,
+                spec,
+                sources: &sources,
+                key,
+            },
+            &mut summary,
+            &mut days,
+            &mut inputs,
+        )?,
+        None => local_pass(
+            cfg,
+            &sources,
+            &front_parts.front(&spec, key),
+            &mut summary,
+            &mut days,
+            &mut inputs,
+        )?,
+    };
+    summary.redacted_rows = gate.redacted_rows;
+    summary.folded_keywords = gate.folded_keywords;
+    summary.min_visitors = if cfg.dp.is_some() {
+        1
+    } else {
+        cfg.min_visitors
+    };
+    let write_days: Vec<i32> = days
+        .iter()
+        .copied()
+        .filter(|d| cfg.write_from.is_none_or(|from| *d >= from))
+        .collect();
+    summary.days_written = store.write_days(&run_dir, &write_days, &rows)? as u64;
+    // Rewritten days lose their estimated rows: recompute them from Search Console data.
+    if !write_days.is_empty() {
+        crate::search_console::recover(&store, &write_days, 1)?;
+    }
+    summary.rows_written = rows.len() as u64;
+    summary.elapsed_secs = started.elapsed().as_secs_f64();
+    summary.lines_per_sec = summary.lines_read as f64 / summary.elapsed_secs.max(1e-9);
+    ledger(
+        cfg,
+        &store,
+        &run_dir,
+        run_id,
+        started_at,
+        inputs,
+        &write_days,
+        &summary,
+    )?;
+    Ok(summary)
+}
+
+/// The log pass on this machine: parse and classify on worker threads, visits and
+/// attribution in input order here, purchases joined after; then the privacy gate
+/// (or the DP release). Returns the rows to write.
+fn local_pass(
+    cfg: &IngestConfig,
+    sources: &[Source],
+    front: &Front,
+    summary: &mut RunSummary,
+    days: &mut BTreeSet<i32>,
+    inputs: &mut Vec<InputRecord>,
+) -> Result<(Vec<Row>, privacy::GateReport)> {
+    let key = front.key;
     let mut sessions = Sessionizer::new(
         cfg.timeout_secs,
         cfg.lookback_secs,
@@ -325,25 +422,11 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         dp.validate()?;
         sessions.rollup.contributions = Some(Default::default());
     }
-    let mut days = BTreeSet::new();
     let mut keyword_visitors = KeywordVisitors::default();
-    let mut inputs = Vec::new();
     let progress = progress_bar(cfg.progress);
     let names: Vec<String> = sources.iter().map(Source::display).collect();
     let mut line_counts = vec![0u64; sources.len()];
     let mut last_eviction = 0u64;
-    let front = Front {
-        format: &format,
-        classifier: &classifier,
-        cookies: &cookies,
-        goals: &cfg.goals,
-        revenue_param: &cfg.revenue_param,
-        order_param: &cfg.order_param,
-        visitor_slot,
-        keyword_slot,
-        login_slot,
-        key,
-    };
     // Purchase files are read on their own thread while the log is ingested.
     let (loaded, logs) = std::thread::scope(|s| {
         let loader = (!cfg.purchases.is_empty()).then(|| {
@@ -351,7 +434,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
                 .name("keyrank-purchases".into())
                 .spawn_scoped(s, || load_purchases(cfg, &key))
         });
-        let logs = pipeline::run(&sources, &front, cfg.worker_threads(), |batch| {
+        let logs = pipeline::run(sources, front, cfg.worker_threads(), |batch| {
             let src = batch.source;
             let base = line_counts[src];
             for &(line, reason) in &batch.problems {
@@ -360,65 +443,28 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             line_counts[src] += batch.lines;
             summary.lines_read += batch.lines;
             progress.set_message(format!("{} lines", summary.lines_read));
-            // Eviction walks every visitor: as often as the map is large, so it stays
-            // linear in the lines read.
-            if summary.lines_read - last_eviction
-                >= (sessions.visitor_count() as u64).max(MIN_EVICT_LINES)
-            {
-                last_eviction = summary.lines_read;
-                sessions.evict_idle();
-            }
+            evict_when_due(&mut sessions, summary.lines_read, &mut last_eviction);
             summary.add_counts(&batch.counts);
             days.extend(batch.days.iter().copied());
             for view in &batch.views {
-                let visitor = view.visitor;
                 let pv = PageView {
-                    visitor,
+                    visitor: view.visitor,
                     ts: view.ts,
                     acquisition: &view.acquisition,
                     landing: batch.landing(view),
                     segment: view.segment,
                 };
-                if sessions.page_view(&pv) {
-                    count_visit(&mut summary, &view.acquisition);
-                    if let Acquisition::External(c) = &view.acquisition
-                        && let Some(kw) = &c.keyword
-                    {
-                        keyword_visitors.add(kw, visitor);
-                    }
-                }
-                let Some(goal) = &view.goal else {
-                    continue;
-                };
-                summary.conversions += 1;
-                let outcome = match &goal.term {
-                    Some(term) if sessions.claim_order(goal.conversion.order) => {
-                        keyword_visitors.add(term, visitor);
-                        sessions.rollup.unit = visitor;
-                        sessions.credit_keyword(view.ts, term.clone(), goal.conversion.cents);
-                        ConversionOutcome::Attributed
-                    }
-                    Some(_) => ConversionOutcome::DuplicateOrder,
-                    None => sessions.conversion(visitor, view.ts, &goal.conversion),
-                };
-                match outcome {
-                    ConversionOutcome::Attributed => {}
-                    ConversionOutcome::Unattributed => summary.unattributed += 1,
-                    ConversionOutcome::DuplicateOrder => {
-                        summary.conversions -= 1;
-                        summary.duplicate_orders += 1;
-                    }
-                }
+                take_view(
+                    &mut sessions,
+                    summary,
+                    &mut keyword_visitors,
+                    &pv,
+                    view.goal.as_ref(),
+                );
             }
             if let Some(end) = batch.end.take() {
                 inputs.push(InputRecord {
-                    name: match &sources[src] {
-                        Source::Stdin => "-".into(),
-                        Source::File(p) => p
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                    },
+                    name: input_name(&sources[src]),
                     bytes: end.bytes,
                     fingerprint: end.fingerprint,
                     lines: line_counts[src],
@@ -440,14 +486,14 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         ingest_purchases(
             loaded,
             &mut sessions,
-            &mut summary,
-            &mut days,
+            summary,
+            days,
             &mut keyword_visitors,
             cfg.worker_threads(),
         )?;
     }
 
-    let (rows, gate) = match &cfg.dp {
+    Ok(match &cfg.dp {
         // DP partition selection replaces the k-visitor threshold.
         Some(params) => {
             let (rows, report) = dp_rows(sessions.rollup, params);
@@ -459,29 +505,165 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             &keyword_visitors,
             cfg.min_visitors,
         ),
-    };
-    drop(keyword_visitors);
-    summary.redacted_rows = gate.redacted_rows;
-    summary.folded_keywords = gate.folded_keywords;
-    summary.min_visitors = if cfg.dp.is_some() {
-        1
-    } else {
-        cfg.min_visitors
-    };
-    let write_days: Vec<i32> = days
-        .iter()
-        .copied()
-        .filter(|d| cfg.write_from.is_none_or(|from| *d >= from))
-        .collect();
-    summary.days_written = store.write_days(&run_dir, &write_days, &rows)? as u64;
-    // Rewritten days lose their estimated rows: recompute them from Search Console data.
-    if !write_days.is_empty() {
-        crate::search_console::recover(&store, &write_days, 1)?;
-    }
-    summary.rows_written = rows.len() as u64;
-    summary.elapsed_secs = started.elapsed().as_secs_f64();
-    summary.lines_per_sec = summary.lines_read as f64 / summary.elapsed_secs.max(1e-9);
+    })
+}
 
+/// An input's name in the ledger: its file name (no folder), or `-`.
+pub(crate) fn input_name(source: &Source) -> String {
+    match source {
+        Source::Stdin => "-".into(),
+        Source::File(p) => p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// One page view through visits and attribution, and its goal when it is a goal hit.
+/// Every ingest, embedded or on a cluster's executors, runs its hits through this.
+pub(crate) fn take_view(
+    sessions: &mut Sessionizer,
+    summary: &mut RunSummary,
+    keyword_visitors: &mut KeywordVisitors,
+    pv: &PageView,
+    goal: Option<&Goal>,
+) {
+    let visitor = pv.visitor;
+    if sessions.page_view(pv) {
+        count_visit(summary, pv.acquisition);
+        if let Acquisition::External(c) = pv.acquisition
+            && let Some(kw) = &c.keyword
+        {
+            keyword_visitors.add(kw, visitor);
+        }
+    }
+    let Some(goal) = goal else {
+        return;
+    };
+    summary.conversions += 1;
+    let outcome = match &goal.term {
+        Some(term) if sessions.claim_order(goal.conversion.order) => {
+            keyword_visitors.add(term, visitor);
+            sessions.rollup.unit = visitor;
+            sessions.credit_keyword(pv.ts, term.clone(), goal.conversion.cents);
+            ConversionOutcome::Attributed
+        }
+        Some(_) => ConversionOutcome::DuplicateOrder,
+        None => sessions.conversion(visitor, pv.ts, &goal.conversion),
+    };
+    match outcome {
+        ConversionOutcome::Attributed => {}
+        ConversionOutcome::Unattributed => summary.unattributed += 1,
+        ConversionOutcome::DuplicateOrder => {
+            summary.conversions -= 1;
+            summary.duplicate_orders += 1;
+        }
+    }
+}
+
+/// Forgets idle visitors once `progress` (lines or hits) has moved on by as many as
+/// there are visitors: eviction walks them all, so this keeps it linear.
+pub(crate) fn evict_when_due(sessions: &mut Sessionizer, progress: u64, last: &mut u64) {
+    if progress - *last >= (sessions.visitor_count() as u64).max(MIN_EVICT_LINES) {
+        *last = progress;
+        sessions.evict_idle();
+    }
+}
+
+/// The settings a run's front (log format, cookies, classifier, goals) is built from;
+/// a distributed ingest ships them to the executors.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub(crate) struct FrontSpec {
+    pub log_format: String,
+    pub json_fields: String,
+    pub visitor_cookie: Option<String>,
+    pub keyword_cookie: Option<String>,
+    pub login_cookie: Option<String>,
+    pub engines_files: Vec<PathBuf>,
+    /// The site's own hosts (given, or detected by the prescan).
+    pub sites: Vec<String>,
+    pub goals: Vec<String>,
+    pub revenue_param: String,
+    pub order_param: String,
+}
+
+impl FrontSpec {
+    fn of(cfg: &IngestConfig) -> Self {
+        FrontSpec {
+            log_format: cfg.log_format.clone(),
+            json_fields: cfg.json_fields.clone(),
+            visitor_cookie: cfg.visitor_cookie.clone(),
+            keyword_cookie: cfg.keyword_cookie.clone(),
+            login_cookie: cfg.login_cookie.clone(),
+            engines_files: cfg.engines_files.clone(),
+            sites: cfg.sites.clone(),
+            goals: cfg.goals.clone(),
+            revenue_param: cfg.revenue_param.clone(),
+            order_param: cfg.order_param.clone(),
+        }
+    }
+}
+
+/// What a [`FrontSpec`] builds: the cookie slots, the log format and the classifier.
+pub(crate) struct FrontParts {
+    cookies: CookieNames,
+    visitor_slot: Option<usize>,
+    keyword_slot: Option<usize>,
+    login_slot: Option<usize>,
+    pub format: LogFormat,
+    pub classifier: Classifier,
+}
+
+impl FrontParts {
+    pub fn build(spec: &FrontSpec) -> Result<Self> {
+        let mut cookies = CookieNames::default();
+        let mut slot = |name: &Option<String>| name.as_deref().map(|n| cookies.add(n)).transpose();
+        let visitor_slot = slot(&spec.visitor_cookie)?;
+        let keyword_slot = slot(&spec.keyword_cookie)?;
+        let login_slot = slot(&spec.login_cookie)?;
+        let format = LogFormat::from_spec(&spec.log_format, &spec.json_fields, &cookies)?;
+        let mut engines = EngineTable::builtin();
+        for f in &spec.engines_files {
+            engines.extend_from_matomo_file(f)?;
+        }
+        Ok(FrontParts {
+            cookies,
+            visitor_slot,
+            keyword_slot,
+            login_slot,
+            format,
+            classifier: Classifier::new(engines, &spec.sites),
+        })
+    }
+
+    pub fn front<'a>(&'a self, spec: &'a FrontSpec, key: Keyed) -> Front<'a> {
+        Front {
+            format: &self.format,
+            classifier: &self.classifier,
+            cookies: &self.cookies,
+            goals: &spec.goals,
+            revenue_param: &spec.revenue_param,
+            order_param: &spec.order_param,
+            visitor_slot: self.visitor_slot,
+            keyword_slot: self.keyword_slot,
+            login_slot: self.login_slot,
+            key,
+        }
+    }
+}
+
+/// Appends the run's entry to the store's ledger.
+#[allow(clippy::too_many_arguments)]
+fn ledger(
+    cfg: &IngestConfig,
+    store: &Store,
+    run_dir: &crate::store::RunDir,
+    run_id: String,
+    started_at: String,
+    inputs: Vec<InputRecord>,
+    write_days: &[i32],
+    summary: &RunSummary,
+) -> Result<()> {
     let entry = LedgerEntry {
         run_id,
         command: "ingest".into(),
@@ -508,15 +690,15 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             "min_visitors": summary.min_visitors,
             "dp": cfg.dp,
             "epsilon_spent": cfg.dp.as_ref().map(|d| d.epsilon),
+            "cluster": cfg.cluster.is_some(),
         }),
         // Under DP the store keeps only noisy numbers: no exact counts in the ledger.
         counts: match &summary.dp {
             Some(dp) => serde_json::json!({ "dp": dp, "rows_written": summary.rows_written }),
-            None => serde_json::to_value(&summary).map_err(|e| Error::Other(e.to_string()))?,
+            None => serde_json::to_value(summary).map_err(|e| Error::Other(e.to_string()))?,
         },
     };
-    store.append_ledger(&run_dir, &entry)?;
-    Ok(summary)
+    store.append_ledger(run_dir, &entry)
 }
 
 /// The DP release of a run: each privacy unit's contributions are mapped to
@@ -526,7 +708,7 @@ fn dp_rows(
     mut rollup: crate::rollup::Rollup,
     params: &crate::dp::DpParams,
 ) -> (Vec<crate::rollup::Row>, crate::dp::DpReport) {
-    use crate::rollup::{Interner, Row};
+    use crate::rollup::Interner;
     let contributions = rollup.contributions.take().unwrap_or_default();
     let run_start = contributions
         .values()

@@ -9,6 +9,7 @@ pub mod classify;
 pub mod cli;
 pub mod cluster;
 pub mod costs;
+pub mod distributed;
 pub mod dp;
 pub mod error;
 pub mod generate;

@@ -3,6 +3,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = keyrank::cli::Cli::parse();
+    // Diagnostics of the engines underneath (Ballista, DataFusion) only when asked for
+    // with RUST_LOG; keyrank's own output never goes through the logger.
+    env_logger::Builder::from_env(env_logger::Env::default().filter_or("RUST_LOG", "off")).init();
     keyrank::store::install_interrupt_cleanup();
     match keyrank::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,6 +41,15 @@ impl Keyed {
         Keyed(rand::random(), rand::random())
     }
 
+    /// The key's two halves, to hand the same key to a cluster's executors (in memory).
+    pub fn halves(&self) -> [u64; 2] {
+        [self.0, self.1]
+    }
+
+    pub fn from_halves([a, b]: [u64; 2]) -> Self {
+        Keyed(a, b)
+    }
+
     pub fn hash(&self, parts: &[&[u8]]) -> u64 {
         let mut h = SipHasher13::new_with_keys(self.0, self.1);
         for p in parts {
@@ -79,7 +88,7 @@ struct Block {
 }
 
 /// Line counts of one block, by what became of the line.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub parsed: u64,
     pub malformed: u64,
@@ -92,7 +101,22 @@ pub struct Counts {
     pub bad_revenue: u64,
 }
 
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.parsed += o.parsed;
+        self.malformed += o.malformed;
+        self.crawlers += o.crawlers;
+        self.error_status += o.error_status;
+        self.other_methods += o.other_methods;
+        self.assets += o.assets;
+        self.redirects += o.redirects;
+        self.page_views += o.page_views;
+        self.bad_revenue += o.bad_revenue;
+    }
+}
+
 /// A goal hit: the conversion and the term a keyword cookie carried, if any.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Goal {
     pub conversion: Conversion,
     pub term: Option<String>,

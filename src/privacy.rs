@@ -125,7 +125,30 @@ impl KeywordVisitors {
         if is_pseudo_keyword(keyword) {
             return;
         }
-        let id = match self.ids.get(keyword) {
+        let id = self.id(keyword);
+        if self.seen.insert((id, visitor)) {
+            self.counts[id as usize] += 1;
+        }
+    }
+
+    /// Adds `n` visitors no other part has seen: counts of disjoint sets of visitors
+    /// (a distributed ingest's buckets) add up to the distinct count.
+    pub fn add_disjoint(&mut self, keyword: &str, n: u64) {
+        if !is_pseudo_keyword(keyword) {
+            let id = self.id(keyword);
+            self.counts[id as usize] += n;
+        }
+    }
+
+    /// Every keyword with its distinct-visitor count.
+    pub fn counts(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.ids
+            .iter()
+            .map(|(k, &id)| (&**k, self.counts[id as usize]))
+    }
+
+    fn id(&mut self, keyword: &str) -> u32 {
+        match self.ids.get(keyword) {
             Some(&id) => id,
             None => {
                 let id = self.counts.len() as u32;
@@ -133,9 +156,6 @@ impl KeywordVisitors {
                 self.counts.push(0);
                 id
             }
-        };
-        if self.seen.insert((id, visitor)) {
-            self.counts[id as usize] += 1;
         }
     }
 
@@ -190,16 +210,8 @@ pub fn gate(
             row.landing = p;
         }
     }
-    // Sort, then merge neighbours: no key is cloned. The input is usually sorted
-    // already but for the rows the gate changed, which the stable sort's runs exploit.
-    rows.sort_by(Row::cmp_dims);
-    let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
-    for row in rows {
-        match merged.last_mut() {
-            Some(last) if last.cmp_dims(&row).is_eq() => last.counts.add(&row.counts),
-            _ => merged.push(row),
-        }
-    }
+    // The input is usually sorted already but for the rows the gate changed.
+    let merged = crate::rollup::merge_rows(rows);
     report.folded_keywords = folded.len() as u64;
     (merged, report)
 }

@@ -49,7 +49,9 @@ impl Interner<String> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Segment {
     Anonymous,
     Member,
@@ -71,7 +73,7 @@ pub const MODELS: usize = AttributionModel::ALL.len();
 
 /// Counts of one row. Conversions in credit units (millionths), revenue in cents:
 /// both exact, per attribution model (indexed by [`AttributionModel::index`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub visits: i64,
     pub visitors: i64,
@@ -106,7 +108,7 @@ pub struct DimsKey {
 }
 
 /// One finished row, ready for the privacy gate and the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     pub day: i32,
     pub channel: Channel,
@@ -138,6 +140,21 @@ impl Row {
             .then_with(|| a.segment.cmp(&b.segment))
             .then_with(|| a.estimated.cmp(&b.estimated))
     }
+}
+
+/// Sorts rows by day and dimensions and merges rows equal on them, adding their counts.
+pub fn merge_rows(mut rows: Vec<Row>) -> Vec<Row> {
+    // Sort, then merge neighbours: no key is cloned. Input that is mostly sorted
+    // already (runs of rows) is what the stable sort does best on.
+    rows.sort_by(Row::cmp_dims);
+    let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match merged.last_mut() {
+            Some(last) if last.cmp_dims(&row).is_eq() => last.counts.add(&row.counts),
+            _ => merged.push(row),
+        }
+    }
+    merged
 }
 
 /// Per privacy unit: its counts per (day, dims) row.

@@ -55,7 +55,7 @@ pub struct PageView<'a> {
 }
 
 /// A conversion seen on a goal hit.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Conversion {
     /// Keyed hash of the order id, when there is one; duplicates are counted once.
     pub order: Option<u64>,

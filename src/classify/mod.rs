@@ -27,7 +27,7 @@ pub enum Exclusion {
 }
 
 /// Where a visit came from: source, medium, keyword and campaign of a `keyword_daily` row.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Channel {
     pub source: String,
     pub medium: String,
@@ -55,7 +55,7 @@ impl Channel {
 }
 
 /// What a hit says about acquisition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Acquisition {
     /// No referrer and no campaign tags.
     Direct,

@@ -102,6 +102,12 @@ pub struct Args {
     /// for any number.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Parse, classify and attribute on a Ballista cluster (df://HOST:PORT, see
+    /// `keyrank scheduler`): one task per file, visitors spread over the executors.
+    /// The files must be readable by every executor under the same path. The store
+    /// written is the same as without --cluster.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
     /// No progress and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -149,6 +155,7 @@ impl Args {
             write_from: self.write_from,
             progress: !self.quiet,
             threads: self.threads,
+            cluster: self.cluster.clone(),
             dp: match self.epsilon {
                 None => None,
                 Some(epsilon) => Some(crate::dp::DpParams {

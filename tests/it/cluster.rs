@@ -83,3 +83,124 @@ fn an_unreachable_scheduler_is_named_in_the_error() {
     };
     assert!(err.contains(&url) && err.contains("cannot reach"), "{err}");
 }
+
+/// Splits `log` into `parts` files of whole lines under `dir` (the last one gzipped,
+/// one with a garbage line) and returns them newest first, so the ingest has to put
+/// them in order itself.
+fn split_log(
+    log: &std::path::Path,
+    dir: &std::path::Path,
+    parts: usize,
+) -> Vec<std::path::PathBuf> {
+    use std::io::Write;
+    // Bytes, not text: the generated log holds deliberately broken lines.
+    let text = std::fs::read(log).unwrap();
+    let lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let per = lines.len().div_ceil(parts);
+    let mut files = Vec::new();
+    for (i, chunk) in lines.chunks(per).enumerate() {
+        let mut body = chunk.join(&b'\n');
+        body.push(b'\n');
+        if i == 1 {
+            body.extend_from_slice(b"this is not a log line\n");
+        }
+        let path = if i + 1 == parts {
+            let path = dir.join(format!("part_{i}.log.gz"));
+            let mut gz = flate2::write::GzEncoder::new(
+                std::fs::File::create(&path).unwrap(),
+                flate2::Compression::fast(),
+            );
+            gz.write_all(&body).unwrap();
+            gz.finish().unwrap();
+            path
+        } else {
+            let path = dir.join(format!("part_{i}.log"));
+            std::fs::write(&path, body).unwrap();
+            path
+        };
+        files.push(path);
+    }
+    files.reverse();
+    files
+}
+
+#[test]
+fn ingest_on_two_executors_writes_the_store_an_embedded_ingest_writes() {
+    use keyrank::generate::{
+        GOAL, GenerateConfig, LOG_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT, VISITOR_COOKIE,
+        generate,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        &GenerateConfig {
+            visitors: 4_000,
+            seed: 8,
+            ..GenerateConfig::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let cluster = LocalCluster::start(2, 2).expect("a local cluster starts");
+
+    // The plain log, and the log with a visitor cookie (other visitor keys).
+    let logs: [(&str, Option<(&str, &str)>); 2] = [
+        (LOG_FILE, None),
+        (VID_LOG_FILE, Some((VID_LOG_FORMAT, VISITOR_COOKIE))),
+    ];
+    for (n, (log, cookie)) in logs.into_iter().enumerate() {
+        let parts_dir = dir.path().join(format!("parts_{n}"));
+        std::fs::create_dir(&parts_dir).unwrap();
+        let files = split_log(&dir.path().join(log), &parts_dir, 4);
+        let inputs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+        let setup = |c: &mut keyrank::ingest::IngestConfig| {
+            c.sites = vec![SITE.into()];
+            c.goals = vec![GOAL.into()];
+            // High enough that the privacy gate folds keywords: it must count each
+            // keyword's visitors across buckets exactly.
+            c.min_visitors = 40;
+            if let Some((format, cookie)) = cookie {
+                c.log_format = format.into();
+                c.visitor_cookie = Some(cookie.into());
+            }
+        };
+        let embedded = parts_dir.join("embedded");
+        let remote = parts_dir.join("cluster");
+        let mut local = crate::common::ingest(&embedded, &inputs, setup);
+        let mut distributed = crate::common::ingest(&remote, &inputs, |c| {
+            setup(c);
+            c.cluster = Some(cluster.url().to_string());
+        });
+        for s in [&mut local, &mut distributed] {
+            s.elapsed_secs = 0.0;
+            s.lines_per_sec = 0.0;
+        }
+        assert!(local.malformed >= 1, "the garbage line is counted");
+        assert!(
+            local.problems.iter().any(|p| p.contains("part_1.log:")),
+            "{:?}",
+            local.problems
+        );
+        assert!(local.folded_keywords > 0, "the gate folded nothing");
+        assert!(local.conversions > 0 && local.rows_written > 0);
+        assert_eq!(distributed, local, "run summaries of {log}");
+
+        let everything = "SELECT * FROM keyword_daily";
+        let mut a = query_at(&embedded, everything, None);
+        let mut b = query_at(&remote, everything, None);
+        a.sort();
+        b.sort();
+        assert!(a.len() > 100, "{} rows", a.len());
+        assert_eq!(b, a, "stores of {log}");
+        for q in keyrank::queries::builtin().unwrap() {
+            let sql = q.render(&BTreeMap::new()).unwrap();
+            let mut a = query_at(&embedded, &sql, None);
+            let mut b = query_at(&remote, &sql, None);
+            a.sort();
+            b.sort();
+            assert_eq!(b, a, "query {} on the stores of {log}", q.name);
+        }
+    }
+}
