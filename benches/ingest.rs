@@ -7,8 +7,12 @@
 //!   with a purchase file of `KEYRANK_BENCH_ORDERS` orders (default 1,000,000) joined
 //!   by visitor cookie, and the ratio of the two times.
 //!
+//! - `cluster`: the combined log split into `KEYRANK_BENCH_FILES` files (default 8),
+//!   ingested embedded, then with `ingest --cluster` on an in-process Ballista cluster
+//!   of one and of two executors (2 task slots each) on loopback.
+//!
 //! `cargo bench --bench ingest`; `KEYRANK_BENCH_LINES=10000000 cargo bench --bench ingest`;
-//! `KEYRANK_BENCH_MODE=log` or `purchases` runs one mode.
+//! `KEYRANK_BENCH_MODE=log`, `purchases` or `cluster` runs one mode.
 
 use keyrank::generate::{
     GOAL, GenerateConfig, LOG_FILE, PURCHASES_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT,
@@ -44,11 +48,21 @@ fn child(dir: &Path, mode: &str) {
         goals: vec![GOAL.into()],
         ..IngestConfig::default()
     };
-    if mode != "log" {
+    if mode.starts_with("vid") {
         cfg.inputs = vec![dir.join(VID_LOG_FILE).display().to_string()];
         cfg.log_format = VID_LOG_FORMAT.into();
         cfg.visitor_cookie = Some(VISITOR_COOKIE.into());
         cfg.goals = Vec::new();
+    }
+    if let Some(how) = mode.strip_prefix("split") {
+        cfg.inputs = split_files(dir);
+        if let Ok(executors) = how.trim_start_matches('+').parse::<usize>() {
+            let cluster = keyrank::cluster::LocalCluster::start(executors, 2).expect("cluster");
+            cfg.cluster = Some(cluster.url().to_string());
+            let start = Instant::now();
+            let s = run(&cfg).expect("ingest");
+            return report(mode, &s, start.elapsed().as_secs_f64());
+        }
     }
     if mode == "vid+purchases" {
         cfg.purchases = vec![PurchaseSource {
@@ -58,7 +72,10 @@ fn child(dir: &Path, mode: &str) {
     }
     let start = Instant::now();
     let s = run(&cfg).expect("ingest");
-    let secs = start.elapsed().as_secs_f64();
+    report(mode, &s, start.elapsed().as_secs_f64());
+}
+
+fn report(mode: &str, s: &keyrank::ingest::RunSummary, secs: f64) {
     println!(
         "{mode:>14}: {} lines in {:.2}s = {:.0} lines/s; {} visits, {} conversions \
          ({} from purchases); peak RSS {:.0} MiB",
@@ -70,6 +87,38 @@ fn child(dir: &Path, mode: &str) {
         s.purchase_conversions,
         peak_rss_mib()
     );
+}
+
+const SPLIT_DIR: &str = "split";
+
+/// The split log's files, oldest first.
+fn split_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir.join(SPLIT_DIR))
+        .expect("split dir")
+        .map(|e| e.expect("entry").path().display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Splits the combined log into `parts` files of whole lines, as a site rotates its
+/// logs.
+fn write_split(dir: &Path, parts: usize) {
+    let log = std::fs::read(dir.join(LOG_FILE)).expect("access.log");
+    let out = dir.join(SPLIT_DIR);
+    std::fs::create_dir_all(&out).expect("split dir");
+    let per = log.len().div_ceil(parts);
+    let mut start = 0;
+    let mut i = 0;
+    while start < log.len() {
+        let mut end = (start + per).min(log.len());
+        while end < log.len() && log[end - 1] != b'\n' {
+            end += 1;
+        }
+        std::fs::write(out.join(format!("access.{i:03}.log")), &log[start..end]).expect("part");
+        start = end;
+        i += 1;
+    }
 }
 
 /// A purchase file of `orders` rows: the generator's own purchases, then repeat
@@ -188,6 +237,24 @@ fn main() {
     if mode.is_empty() || mode == "log" {
         let log = runs(dir.path(), "log");
         println!("log: median {:.2}s", median_secs(&log));
+    }
+    if mode.is_empty() || mode == "cluster" {
+        let files: usize = std::env::var("KEYRANK_BENCH_FILES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8);
+        write_split(dir.path(), files);
+        let embedded = median_secs(&runs(dir.path(), "split"));
+        let one = median_secs(&runs(dir.path(), "split+1"));
+        let two = median_secs(&runs(dir.path(), "split+2"));
+        let rate = |secs: f64| truth.lines as f64 / secs;
+        println!(
+            "cluster: {files} files; median lines/s embedded {:.0}, one executor {:.0}, \
+             two executors {:.0}",
+            rate(embedded),
+            rate(one),
+            rate(two)
+        );
     }
     if mode.is_empty() || mode == "purchases" {
         let orders: usize = std::env::var("KEYRANK_BENCH_ORDERS")

@@ -742,6 +742,7 @@ fn dp_rows(
             segment: Segment::All,
             counts,
             estimated: false,
+            sketch: None,
         })
         .collect();
     (rows, report)

@@ -28,6 +28,7 @@ pub mod report;
 pub mod rollup;
 pub mod schedule;
 pub mod search_console;
+pub mod sketch;
 pub mod sql;
 pub mod store;
 pub mod udf;

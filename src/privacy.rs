@@ -275,6 +275,7 @@ mod tests {
             landing: "/".into(),
             segment: Segment::Anonymous,
             estimated: false,
+            sketch: None,
             counts: Counts {
                 visits,
                 visitors: visits,

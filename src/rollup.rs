@@ -4,6 +4,7 @@
 
 use crate::attribution::AttributionModel;
 use crate::classify::Channel;
+use crate::sketch::Sketch;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::hash::Hash;
 
@@ -117,6 +118,9 @@ pub struct Row {
     pub counts: Counts,
     /// Apportioned from `(not provided)` by Search Console recovery, not observed.
     pub estimated: bool,
+    /// The row's visitors as a mergeable sketch, beside the exact `visitors` count
+    /// (none for estimated rows and differentially private releases).
+    pub sketch: Option<Sketch>,
 }
 
 impl Row {
@@ -150,7 +154,14 @@ pub fn merge_rows(mut rows: Vec<Row>) -> Vec<Row> {
     let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
     for row in rows {
         match merged.last_mut() {
-            Some(last) if last.cmp_dims(&row).is_eq() => last.counts.add(&row.counts),
+            Some(last) if last.cmp_dims(&row).is_eq() => {
+                last.counts.add(&row.counts);
+                match (&mut last.sketch, &row.sketch) {
+                    (Some(a), Some(b)) => a.union(b),
+                    (a @ None, Some(b)) => *a = Some(b.clone()),
+                    _ => {}
+                }
+            }
             _ => merged.push(row),
         }
     }
@@ -250,8 +261,14 @@ impl Rollup {
             landings,
             dims,
             rows,
+            seen,
             ..
         } = self;
+        // Each row's distinct visitors, as a sketch to store beside the count.
+        let mut visitors: FxHashMap<(i32, u32), Vec<u64>> = FxHashMap::default();
+        for (day, d, visitor) in seen {
+            visitors.entry((day, d)).or_default().push(visitor);
+        }
         // Rank the (few) distinct dimensions by their text once, then sort the rows
         // by (day, rank): integer compares instead of string compares per row.
         let key_order = |a: &DimsKey, b: &DimsKey| {
@@ -279,6 +296,7 @@ impl Rollup {
                     segment: key.segment,
                     counts,
                     estimated: false,
+                    sketch: visitors.remove(&(day, d)).map(Sketch::of),
                 }
             })
             .collect()

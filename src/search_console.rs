@@ -410,6 +410,7 @@ pub fn recover(store: &Store, days: &[i32], window_days: i64) -> Result<Recovery
                 }
                 moved.add(&part);
                 let mut row = r.clone();
+                row.sketch = None;
                 row.channel.keyword = Some(q.clone());
                 row.counts = part;
                 row.estimated = true;
@@ -418,6 +419,7 @@ pub fn recover(store: &Store, days: &[i32], window_days: i64) -> Result<Recovery
             if moved != Counts::default() {
                 summary.visits_apportioned += moved.visits;
                 let mut back = r.clone();
+                back.sketch = None;
                 back.counts = negate(&moved);
                 back.estimated = true;
                 estimated.push(back);
@@ -495,8 +497,9 @@ fn read_day(sql: &dyn Fn(&str) -> Result<Vec<RecordBatch>>, day: &str) -> Result
         .collect();
     let batches = sql(&format!(
         "SELECT CAST(day AS INT), source, medium, keyword, campaign, landing, segment, estimated, visits, visitors, pageviews, {} \
-         FROM keyword_daily WHERE day = DATE '{day}'",
-        models.join(", ")
+         , {} FROM keyword_daily WHERE day = DATE '{day}'",
+        models.join(", "),
+        crate::store::VISITOR_SKETCH
     ))?;
     let mut rows = Vec::new();
     for b in &batches {
@@ -519,6 +522,11 @@ fn read_day(sql: &dyn Fn(&str) -> Result<Vec<RecordBatch>>, day: &str) -> Result
         let ints: Vec<_> = (8..8 + 3 + 2 * AttributionModel::ALL.len())
             .map(num)
             .collect::<Result<_>>()?;
+        let sketches = cast(
+            b.column(8 + 3 + 2 * AttributionModel::ALL.len()),
+            &DataType::Binary,
+        )?;
+        let sketches = sketches.as_binary::<i32>();
         for i in 0..b.num_rows() {
             let mut counts = Counts {
                 visits: ints[0].value(i),
@@ -549,6 +557,9 @@ fn read_day(sql: &dyn Fn(&str) -> Result<Vec<RecordBatch>>, day: &str) -> Result
                 },
                 counts,
                 estimated: est.value(i),
+                sketch: (!sketches.is_null(i))
+                    .then(|| crate::sketch::Sketch::from_bytes(sketches.value(i)))
+                    .flatten(),
             });
         }
     }

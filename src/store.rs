@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::parse::time::format_day;
 use crate::rollup::Row;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Int64Builder, RecordBatch,
+    StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -26,6 +27,9 @@ const TMP: &str = ".tmp";
 pub const MONEY: DataType = DataType::Decimal128(18, 2);
 /// Conversions: exact decimals with six places (fractional credit of shared models).
 pub const CREDIT: DataType = DataType::Decimal128(18, 6);
+
+/// The column of each row's mergeable distinct-visitor sketch ([`crate::sketch`]).
+pub const VISITOR_SKETCH: &str = "visitor_sketch";
 
 /// Columns stored in each day's file (`day` comes from the folder name).
 pub fn file_schema() -> SchemaRef {
@@ -49,6 +53,8 @@ pub fn file_schema() -> SchemaRef {
         ));
         fields.push(Field::new(format!("revenue_{}", m.name()), MONEY, false));
     }
+    // Nullable, and last: stores written before it read it as NULL.
+    fields.push(Field::new(VISITOR_SKETCH, DataType::Binary, true));
     Arc::new(Schema::new(fields))
 }
 
@@ -319,6 +325,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordB
     let mut landing = StringBuilder::with_capacity(n, n * 16);
     let mut segment = StringBuilder::with_capacity(n, n * 9);
     let mut estimated = BooleanBuilder::with_capacity(n);
+    let mut sketches = BinaryBuilder::with_capacity(n, n * 16);
     let mut ints: Vec<Int64Builder> = (0..3).map(|_| Int64Builder::with_capacity(n)).collect();
     let mut conv: Vec<Decimal128Builder> = AttributionModel::ALL
         .iter()
@@ -336,6 +343,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordB
         landing.append_value(&r.landing);
         segment.append_value(r.segment.as_str());
         estimated.append_value(r.estimated);
+        sketches.append_option(r.sketch.as_ref().map(|s| s.to_bytes()));
         ints[0].append_value(r.counts.visits);
         ints[1].append_value(r.counts.visitors);
         ints[2].append_value(r.counts.pageviews);
@@ -360,6 +368,7 @@ pub(crate) fn rows_to_batch(schema: &SchemaRef, rows: &[&Row]) -> Result<RecordB
         cols.push(Arc::new(conv[m].finish().with_data_type(CREDIT)));
         cols.push(Arc::new(revenue[m].finish().with_data_type(MONEY)));
     }
+    cols.push(Arc::new(sketches.finish()));
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 

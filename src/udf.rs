@@ -6,6 +6,8 @@
 //!   `(s + α) / (n + α + β)`; with no trials it is the prior mean.
 //! - `beta_prior(successes, trials)`: aggregate; fits an empirical-Bayes Beta prior
 //!   across its rows by the method of moments, as a struct `{alpha, beta}`.
+//! - `distinct_visitors(visitor_sketch)`: aggregate; distinct visitors of the rows it
+//!   groups, from their mergeable sketches ([`crate::sketch`]).
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StructArray};
 use datafusion::arrow::compute::cast;
@@ -42,14 +44,17 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
 
 /// keyrank's aggregate functions.
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
-    vec![create_udaf(
-        "beta_prior",
-        vec![DataType::Float64, DataType::Float64],
-        Arc::new(DataType::Struct(prior_fields())),
-        Volatility::Immutable,
-        Arc::new(|_| Ok(Box::new(BetaPrior::default()))),
-        Arc::new(vec![DataType::Float64; 5]),
-    )]
+    vec![
+        AggregateUDF::from(crate::sketch::DistinctVisitors::new()),
+        create_udaf(
+            "beta_prior",
+            vec![DataType::Float64, DataType::Float64],
+            Arc::new(DataType::Struct(prior_fields())),
+            Volatility::Immutable,
+            Arc::new(|_| Ok(Box::new(BetaPrior::default()))),
+            Arc::new(vec![DataType::Float64; 5]),
+        ),
+    ]
 }
 
 /// Wilson score interval for `s` successes in `n` trials.

@@ -10,3 +10,4 @@ mod ranking;
 mod real_log;
 mod reports;
 mod search_console;
+mod sketches;

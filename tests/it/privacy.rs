@@ -317,6 +317,10 @@ fn differential_privacy_bounds_selects_and_records_epsilon() {
     );
     assert_eq!(rows[0][0], rows[0][1]);
     assert!(rows[0][2].parse::<i64>().unwrap() >= 0);
+    // No visitor sketches either: they would count visitors beside the noisy counts.
+    let sketches =
+        crate::common::query(&private, "SELECT COUNT(visitor_sketch) FROM keyword_daily");
+    assert_eq!(sketches, vec![vec!["0".to_string()]]);
     assert!(rows[0][3].parse::<f64>().unwrap() >= 0.0);
 
     // Only keywords many visitors share are released: none of those seen by one
