@@ -98,6 +98,7 @@ struct JobSpec {
     lookback_secs: i64,
     half_life_secs: i64,
     write_from: Option<i32>,
+    sketches: bool,
 }
 
 /// A hit as it travels between the stages (written from borrowed parts).
@@ -605,6 +606,7 @@ fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
         job.half_life_secs,
         job.write_from,
     );
+    sessions.rollup.sketches = job.sketches;
     let mut summary = RunSummary::default();
     let mut keyword_visitors = KeywordVisitors::default();
     let mut last_eviction = 0;
@@ -682,6 +684,7 @@ pub(crate) fn log_pass(
         lookback_secs: cfg.lookback_secs,
         half_life_secs: cfg.half_life_secs,
         write_from: cfg.write_from,
+        sketches: cfg.visitor_sketches,
     };
     let json = serde_json::to_string(&spec).map_err(|e| Error::Other(e.to_string()))?;
     let sql = pass_sql(spec.files.len(), &json);

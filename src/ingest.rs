@@ -62,6 +62,9 @@ pub struct IngestConfig {
     /// A Ballista scheduler (`df://HOST:PORT`): parse, classify and attribute on its
     /// executors instead of here. See [`crate::distributed`].
     pub cluster: Option<String>,
+    /// Store each row's visitors as a mergeable sketch (`--visitor-sketches`); see
+    /// [`crate::sketch`] for what that writes.
+    pub visitor_sketches: bool,
 }
 
 impl IngestConfig {
@@ -101,6 +104,7 @@ impl Default for IngestConfig {
             dp: None,
             threads: 0,
             cluster: None,
+            visitor_sketches: false,
         }
     }
 }
@@ -297,6 +301,12 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     if cfg.inputs.is_empty() {
         return Err(Error::usage("no input files given (use - for stdin)"));
     }
+    if cfg.visitor_sketches && cfg.dp.is_some() {
+        return Err(Error::usage(
+            "--visitor-sketches would count visitors beside a differentially private \
+             release: use one or the other",
+        ));
+    }
     if cfg.cluster.is_some() {
         if !cfg.purchases.is_empty() {
             return Err(Error::usage(
@@ -415,6 +425,7 @@ fn local_pass(
         cfg.half_life_secs,
         cfg.write_from,
     );
+    sessions.rollup.sketches = cfg.visitor_sketches;
     if !cfg.purchases.is_empty() {
         sessions.record_touches();
     }
@@ -691,6 +702,7 @@ fn ledger(
             "dp": cfg.dp,
             "epsilon_spent": cfg.dp.as_ref().map(|d| d.epsilon),
             "cluster": cfg.cluster.is_some(),
+            "visitor_sketches": cfg.visitor_sketches,
         }),
         // Under DP the store keeps only noisy numbers: no exact counts in the ledger.
         counts: match &summary.dp {

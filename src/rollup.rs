@@ -184,6 +184,8 @@ pub struct Rollup {
     pub contributions: Option<Contributions>,
     /// The privacy unit (visitor or order) the next page view or credit belongs to.
     pub unit: u64,
+    /// Build each row's visitor sketch ([`Row::sketch`]) in [`Rollup::into_rows`].
+    pub sketches: bool,
 }
 
 impl Rollup {
@@ -262,13 +264,23 @@ impl Rollup {
             dims,
             rows,
             seen,
+            sketches,
             ..
         } = self;
-        // Each row's distinct visitors, as a sketch to store beside the count.
-        let mut visitors: FxHashMap<(i32, u32), Vec<u64>> = FxHashMap::default();
-        for (day, d, visitor) in seen {
-            visitors.entry((day, d)).or_default().push(visitor);
+        // Each row's distinct visitors, as a sketch to store beside the count: sorted
+        // once, so each row's visitors are one run.
+        let mut seen: Vec<(i32, u32, u64)> = if sketches {
+            seen.into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        seen.sort_unstable();
+        let mut visitors: FxHashMap<(i32, u32), Sketch> = FxHashMap::default();
+        for run in seen.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (day, d, _) = run[0];
+            visitors.insert((day, d), Sketch::of(run.iter().map(|v| v.2)));
         }
+        drop(seen);
         // Rank the (few) distinct dimensions by their text once, then sort the rows
         // by (day, rank): integer compares instead of string compares per row.
         let key_order = |a: &DimsKey, b: &DimsKey| {
@@ -296,7 +308,7 @@ impl Rollup {
                     segment: key.segment,
                     counts,
                     estimated: false,
-                    sketch: visitors.remove(&(day, d)).map(Sketch::of),
+                    sketch: visitors.remove(&(day, d)),
                 }
             })
             .collect()

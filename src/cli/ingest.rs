@@ -108,6 +108,12 @@ pub struct Args {
     /// written is the same as without --cluster.
     #[arg(long, value_name = "df://HOST:PORT")]
     pub cluster: Option<String>,
+    /// Also store each row's visitors as a mergeable sketch (column visitor_sketch), so
+    /// SQL can count distinct visitors over days with distinct_visitors(). Off by
+    /// default: a sketch links the rows one visitor contributed to within a run (see
+    /// PRIVACY.md).
+    #[arg(long, conflicts_with = "epsilon")]
+    pub visitor_sketches: bool,
     /// No progress and no summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -156,6 +162,7 @@ impl Args {
             progress: !self.quiet,
             threads: self.threads,
             cluster: self.cluster.clone(),
+            visitor_sketches: self.visitor_sketches,
             dp: match self.epsilon {
                 None => None,
                 Some(epsilon) => Some(crate::dp::DpParams {

@@ -161,6 +161,7 @@ fn ingest_on_two_executors_writes_the_store_an_embedded_ingest_writes() {
             // High enough that the privacy gate folds keywords: it must count each
             // keyword's visitors across buckets exactly.
             c.min_visitors = 40;
+            c.visitor_sketches = true;
             if let Some((format, cookie)) = cookie {
                 c.log_format = format.into();
                 c.visitor_cookie = Some(cookie.into());

@@ -24,11 +24,26 @@ fn sketches_count_each_rows_visitors_and_merge_across_rows_and_days() {
     .unwrap();
     let store = dir.path().join("store");
     // The visitor cookie is the identity, so distinct visitors are the generator's.
-    ingest(&store, &[&dir.path().join(VID_LOG_FILE)], |c| {
+    let setup = |c: &mut keyrank::ingest::IngestConfig| {
         c.sites = vec![SITE.into()];
         c.goals = vec![GOAL.into()];
         c.log_format = VID_LOG_FORMAT.into();
         c.visitor_cookie = Some(VISITOR_COOKIE.into());
+    };
+    let log = dir.path().join(VID_LOG_FILE);
+    // Off by default: no sketch is written.
+    let plain = dir.path().join("plain");
+    ingest(&plain, &[&log], setup);
+    assert_eq!(
+        query(
+            &plain,
+            "SELECT COUNT(visitor_sketch), COUNT(*) > 0 FROM keyword_daily"
+        ),
+        vec![vec!["0".to_string(), "true".to_string()]]
+    );
+    ingest(&store, &[&log], |c| {
+        setup(c);
+        c.visitor_sketches = true;
     });
 
     // One row per group: its sketch counts exactly the row's visitors.
