@@ -4,8 +4,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = keyrank::cli::Cli::parse();
     // Diagnostics of the engines underneath (Ballista, DataFusion) only when asked for
-    // with RUST_LOG; keyrank's own output never goes through the logger.
+    // with RUST_LOG, and at most at info level: their debug logs print query plans with
+    // their literals, and a cluster ingest's job literal holds the run key.
     env_logger::Builder::from_env(env_logger::Env::default().filter_or("RUST_LOG", "off")).init();
+    log::set_max_level(log::max_level().min(log::LevelFilter::Info));
     keyrank::store::install_interrupt_cleanup();
     match keyrank::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
