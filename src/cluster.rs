@@ -19,7 +19,6 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::{ConfigProducer, RuntimeProducer};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::net::SocketAddr;
@@ -39,7 +38,12 @@ fn config() -> SessionConfig {
 /// The state the scheduler plans a client's SQL in: Ballista's defaults plus keyrank's
 /// functions, so plans that call them decode there.
 pub fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<SessionState> {
-    let mut state = ballista_core::utils::default_session_builder(config)?;
+    // Ballista's defaults, resolving object store URLs (s3://) the way keyrank does:
+    // the scheduler lists a store's files.
+    let state = ballista_core::utils::default_session_builder(config)?;
+    let mut state = SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(crate::object_stores::runtime_env()?)
+        .build();
     for f in crate::udf::scalar_functions() {
         state.register_udf(Arc::new(f))?;
     }
@@ -78,6 +82,7 @@ pub async fn connect(url: &str, store: &Store) -> Result<SessionContext> {
     }
     let state = SessionStateBuilder::new()
         .with_config(config())
+        .with_runtime_env(crate::object_stores::runtime_env()?)
         .with_default_features()
         .build();
     let ctx = SessionContext::remote_with_state(url, state)
@@ -160,6 +165,9 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         work_dir: opts.work_dir.clone(),
         override_function_registry: Some(Arc::new(function_registry()?)),
         override_config_producer: Some(Arc::new(config)),
+        override_runtime_producer: Some(Arc::new(|_: &SessionConfig| {
+            crate::object_stores::runtime_env()
+        })),
         ..Default::default()
     };
     eprintln!(
@@ -212,7 +220,7 @@ impl LocalCluster {
                 }
             };
             let runtime_producer: RuntimeProducer =
-                Arc::new(|_: &SessionConfig| Ok(Arc::new(RuntimeEnvBuilder::new().build()?)));
+                Arc::new(|_: &SessionConfig| crate::object_stores::runtime_env());
             for _ in 0..executors {
                 ballista_executor::new_standalone_executor_from_builder(
                     scheduler.clone(),

@@ -11,7 +11,6 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ use std::sync::Arc;
 pub async fn session(store: &Store) -> Result<SessionContext> {
     // DATAFUSION_* environment variables still apply.
     let config = keyrank_settings(SessionConfig::from_env()?);
-    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    let runtime = crate::object_stores::runtime_env()?;
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
@@ -63,7 +62,8 @@ pub async fn register_all(ctx: &SessionContext, store: &Store) -> Result<()> {
         crate::search_console::SEARCH_QUERIES,
         crate::search_console::file_schema(),
     )?;
-    ctx.register_table("ingest_runs", Arc::new(ledger_table(store)?))?;
+    let entries = ledger_entries(ctx, store).await?;
+    ctx.register_table("ingest_runs", Arc::new(ledger_table(&entries)?))?;
     crate::udf::register(ctx);
     Ok(())
 }
@@ -76,9 +76,14 @@ fn register_daily(
     name: &str,
     schema: datafusion::arrow::datatypes::SchemaRef,
 ) -> Result<()> {
-    let dir = store.table_dir(name);
-    let dir = std::path::absolute(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let url = match store.url() {
+        Some(base) => ListingTableUrl::parse(format!("{base}{name}/"))?,
+        None => {
+            let dir = store.table_dir(name);
+            let dir = std::path::absolute(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
+            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        }
+    };
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("day".to_string(), DataType::Date32)]);
@@ -89,8 +94,35 @@ fn register_daily(
     Ok(())
 }
 
-fn ledger_table(store: &Store) -> Result<MemTable> {
-    let entries = store.ledger()?;
+/// The store's ledger, from its folder or its object store.
+async fn ledger_entries(
+    ctx: &SessionContext,
+    store: &Store,
+) -> Result<Vec<crate::store::LedgerEntry>> {
+    let Some(base) = store.url() else {
+        return store.ledger();
+    };
+    let ledger = format!("{base}{}", crate::store::LEDGER);
+    let fail = |e: &dyn std::fmt::Display| crate::error::Error::Other(format!("{ledger}: {e}"));
+    let origin = datafusion::execution::object_store::ObjectStoreUrl::parse(
+        &base[..url::Position::BeforePath],
+    )?;
+    let objects = ctx.runtime_env().object_store(origin)?;
+    let path =
+        object_store::path::Path::from_url_path(format!("{}{}", base.path(), crate::store::LEDGER))
+            .map_err(|e| fail(&e))?;
+    use object_store::ObjectStoreExt;
+    match objects.get(&path).await {
+        Ok(found) => {
+            let bytes = found.bytes().await.map_err(|e| fail(&e))?;
+            crate::store::parse_ledger(&ledger, &String::from_utf8_lossy(&bytes))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(fail(&e)),
+    }
+}
+
+fn ledger_table(entries: &[crate::store::LedgerEntry]) -> Result<MemTable> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("run_id", DataType::Utf8, false),
         Field::new("command", DataType::Utf8, false),

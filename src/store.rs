@@ -62,19 +62,36 @@ pub fn file_schema() -> SchemaRef {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Set for a store on object storage (`s3://…`, `file://…`), which is read-only.
+    url: Option<url::Url>,
 }
 
 impl Store {
     /// Opens (creating if needed) a store folder.
     pub fn create(root: &Path) -> Result<Self> {
+        if crate::object_stores::store_url(&root.to_string_lossy()).is_some() {
+            return Err(Error::usage(format!(
+                "{}: keyrank writes stores to a local or mounted folder; a store on object \
+                 storage is read by sql, query, rank, budget and report (copy a written \
+                 store there with your storage's tools)",
+                root.display()
+            )));
+        }
         fs::create_dir_all(root.join(KEYWORD_DAILY)).map_err(|e| Error::io(root, e))?;
         Ok(Store {
             root: root.to_path_buf(),
+            url: None,
         })
     }
 
     /// Opens an existing store; a missing folder is a usage error that says what to do.
     pub fn open(root: &Path) -> Result<Self> {
+        if let Some(url) = crate::object_stores::store_url(&root.to_string_lossy()) {
+            return Ok(Store {
+                root: root.to_path_buf(),
+                url: Some(url.map_err(Error::usage)?),
+            });
+        }
         if !root.join(KEYWORD_DAILY).is_dir() {
             return Err(Error::usage(format!(
                 "{} is not a keyrank store (no {KEYWORD_DAILY}/ folder); run `keyrank ingest --store {}` first",
@@ -84,7 +101,13 @@ impl Store {
         }
         Ok(Store {
             root: root.to_path_buf(),
+            url: None,
         })
+    }
+
+    /// The store's URL when it is on object storage.
+    pub fn url(&self) -> Option<&url::Url> {
+        self.url.as_ref()
     }
 
     pub fn root(&self) -> &Path {
@@ -221,12 +244,19 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(&path, e)),
         };
+        parse_ledger(&path.display().to_string(), &text)
+    }
+}
+
+/// The ledger's lines (`name` for errors).
+pub fn parse_ledger(name: &str, text: &str) -> Result<Vec<LedgerEntry>> {
+    {
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
                 serde_json::from_str(l).map_err(|e| Error::Input {
-                    path: path.display().to_string(),
+                    path: name.to_string(),
                     line: i as u64 + 1,
                     message: e.to_string(),
                 })

@@ -29,6 +29,32 @@ fn canned_queries_and_ranking_on_two_executors_equal_the_embedded_run() {
         "only {compared} canned queries returned rows"
     );
 
+    // The same store named by an object store URL (file://, resolved like s3:// by
+    // the scheduler and every executor) answers the same.
+    let as_url = std::path::PathBuf::from(format!("file://{}", store.display()));
+    for q in keyrank::queries::builtin().unwrap() {
+        let sql = q.render(&BTreeMap::new()).unwrap();
+        let mut embedded = query_at(&store, &sql, None);
+        let mut remote = query_at(&as_url, &sql, url);
+        let mut local_url = query_at(&as_url, &sql, None);
+        embedded.sort();
+        remote.sort();
+        local_url.sort();
+        assert_eq!(remote, embedded, "query {} on {}", q.name, as_url.display());
+        assert_eq!(
+            local_url,
+            embedded,
+            "query {} on {}",
+            q.name,
+            as_url.display()
+        );
+    }
+    assert_eq!(
+        query_at(&as_url, "SELECT COUNT(*) FROM ingest_runs", None),
+        vec![vec!["1".to_string()]],
+        "the ledger is read through the object store"
+    );
+
     // A keyrank function (UDF and UDAF) runs on the executors too.
     let sql = "SELECT keyword, wilson_lower(SUM(conversions_last), SUM(visits)) AS lo \
                FROM keyword_daily WHERE keyword IS NOT NULL GROUP BY keyword ORDER BY keyword";
@@ -211,8 +237,10 @@ fn ingest_on_two_executors_writes_the_store_an_embedded_ingest_writes() {
             query_at(&embedded, all, None)[0][0].parse::<f64>().unwrap(),
             query_at(&remote, all, None)[0][0].parse::<f64>().unwrap(),
         );
+        // Each run hashes with its own random key: two independent estimates, each
+        // with a 1.3 % standard error here, differ by under 10 % but for a 5σ event.
         assert!(
-            (a - b).abs() / a < 0.05,
+            (a - b).abs() / a < 0.10,
             "distinct visitors {a} embedded, {b} on the cluster"
         );
         for q in keyrank::queries::builtin().unwrap() {
