@@ -34,14 +34,15 @@
 
 use crate::error::{Error, Result};
 use crate::ingest::{
-    FrontParts, FrontSpec, IngestConfig, RunSummary, evict_when_due, input_name, take_view,
+    FrontParts, FrontSpec, IngestConfig, RunSummary, VisitSettings, evict_when_due, input_name,
+    take_view,
 };
 use crate::input::Source;
 use crate::pipeline::{self, Goal, Keyed};
 use crate::privacy::{self, GateReport, KeywordVisitors};
 use crate::rollup::{Row, Segment, merge_rows};
 use crate::store::{InputRecord, Store};
-use crate::visits::{PageView, Sessionizer};
+use crate::visits::PageView;
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use datafusion::arrow::array::{
@@ -94,11 +95,7 @@ struct JobSpec {
     files: Vec<PathBuf>,
     key: [u64; 2],
     buckets: u32,
-    timeout_secs: i64,
-    lookback_secs: i64,
-    half_life_secs: i64,
-    write_from: Option<i32>,
-    sketches: bool,
+    visits: VisitSettings,
 }
 
 /// A hit as it travels between the stages (written from borrowed parts).
@@ -600,13 +597,7 @@ fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
     }
     // Log order: files oldest first (the job's order), then line order within each.
     hits.sort_unstable_by_key(|(source, hit)| (*source, hit.seq));
-    let mut sessions = Sessionizer::new(
-        job.timeout_secs,
-        job.lookback_secs,
-        job.half_life_secs,
-        job.write_from,
-    );
-    sessions.rollup.sketches = job.sketches;
+    let mut sessions = job.visits.sessionizer();
     let mut summary = RunSummary::default();
     let mut keyword_visitors = KeywordVisitors::default();
     let mut last_eviction = 0;
@@ -680,11 +671,7 @@ pub(crate) fn log_pass(
         files,
         key: job.key.halves(),
         buckets: BUCKETS,
-        timeout_secs: cfg.timeout_secs,
-        lookback_secs: cfg.lookback_secs,
-        half_life_secs: cfg.half_life_secs,
-        write_from: cfg.write_from,
-        sketches: cfg.visitor_sketches,
+        visits: VisitSettings::of(cfg),
     };
     let json = serde_json::to_string(&spec).map_err(|e| Error::Other(e.to_string()))?;
     let sql = pass_sql(spec.files.len(), &json);

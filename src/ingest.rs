@@ -419,13 +419,7 @@ fn local_pass(
     inputs: &mut Vec<InputRecord>,
 ) -> Result<(Vec<Row>, privacy::GateReport)> {
     let key = front.key;
-    let mut sessions = Sessionizer::new(
-        cfg.timeout_secs,
-        cfg.lookback_secs,
-        cfg.half_life_secs,
-        cfg.write_from,
-    );
-    sessions.rollup.sketches = cfg.visitor_sketches;
+    let mut sessions = VisitSettings::of(cfg).sessionizer();
     if !cfg.purchases.is_empty() {
         sessions.record_touches();
     }
@@ -578,6 +572,41 @@ pub(crate) fn evict_when_due(sessions: &mut Sessionizer, progress: u64, last: &m
     if progress - *last >= (sessions.visitor_count() as u64).max(MIN_EVICT_LINES) {
         *last = progress;
         sessions.evict_idle();
+    }
+}
+
+/// The settings of visits and attribution; a distributed ingest ships them to the
+/// executors that run its buckets.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+pub(crate) struct VisitSettings {
+    timeout_secs: i64,
+    lookback_secs: i64,
+    half_life_secs: i64,
+    write_from: Option<i32>,
+    sketches: bool,
+}
+
+impl VisitSettings {
+    pub fn of(cfg: &IngestConfig) -> Self {
+        VisitSettings {
+            timeout_secs: cfg.timeout_secs,
+            lookback_secs: cfg.lookback_secs,
+            half_life_secs: cfg.half_life_secs,
+            write_from: cfg.write_from,
+            sketches: cfg.visitor_sketches,
+        }
+    }
+
+    /// A sessionizer with these settings, empty.
+    pub fn sessionizer(&self) -> Sessionizer {
+        let mut sessions = Sessionizer::new(
+            self.timeout_secs,
+            self.lookback_secs,
+            self.half_life_secs,
+            self.write_from,
+        );
+        sessions.rollup.sketches = self.sketches;
+        sessions
     }
 }
 
