@@ -56,6 +56,13 @@ pub fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<Sess
     Ok(state)
 }
 
+/// The runtime an executor runs each task in: it resolves `s3://` stores.
+fn executor_runtime(
+    _: &SessionConfig,
+) -> datafusion::common::Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    crate::object_stores::runtime_env()
+}
+
 /// The functions an executor resolves plan nodes with: DataFusion's and keyrank's.
 pub fn function_registry() -> Result<BallistaFunctionRegistry> {
     Ok(BallistaFunctionRegistry::from(&scheduler_state(config())?))
@@ -165,9 +172,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         work_dir: opts.work_dir.clone(),
         override_function_registry: Some(Arc::new(function_registry()?)),
         override_config_producer: Some(Arc::new(config)),
-        override_runtime_producer: Some(Arc::new(|_: &SessionConfig| {
-            crate::object_stores::runtime_env()
-        })),
+        override_runtime_producer: Some(Arc::new(executor_runtime)),
         ..Default::default()
     };
     eprintln!(
@@ -219,8 +224,7 @@ impl LocalCluster {
                     }
                 }
             };
-            let runtime_producer: RuntimeProducer =
-                Arc::new(|_: &SessionConfig| crate::object_stores::runtime_env());
+            let runtime_producer: RuntimeProducer = Arc::new(executor_runtime);
             for _ in 0..executors {
                 ballista_executor::new_standalone_executor_from_builder(
                     scheduler.clone(),

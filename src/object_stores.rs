@@ -60,11 +60,14 @@ impl ObjectStoreRegistry for KeyrankObjectStores {
     }
 }
 
-/// The runtime of every keyrank context: DataFusion's defaults with
-/// [`KeyrankObjectStores`].
+/// The runtime of every keyrank context: DataFusion's defaults with the process's one
+/// [`KeyrankObjectStores`], so a bucket opened once (an executor runs many tasks) is
+/// reused rather than opened again by every context.
 pub fn runtime_env() -> Result<Arc<RuntimeEnv>> {
+    static STORES: std::sync::OnceLock<Arc<KeyrankObjectStores>> = std::sync::OnceLock::new();
+    let stores = STORES.get_or_init(Default::default).clone();
     RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(KeyrankObjectStores::default()))
+        .with_object_store_registry(stores)
         .build_arc()
 }
 
