@@ -155,20 +155,9 @@ fn split_log(
 
 #[test]
 fn ingest_on_two_executors_writes_the_store_an_embedded_ingest_writes() {
-    use keyrank::generate::{
-        GOAL, GenerateConfig, LOG_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT, VISITOR_COOKIE,
-        generate,
-    };
+    use keyrank::generate::{GOAL, LOG_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT, VISITOR_COOKIE};
     let dir = tempfile::tempdir().unwrap();
-    generate(
-        &GenerateConfig {
-            visitors: 4_000,
-            seed: 8,
-            ..GenerateConfig::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    crate::common::generated(dir.path(), 4_000, 8);
     let cluster = LocalCluster::start(2, 2).expect("a local cluster starts");
 
     // The plain log, and the log with a visitor cookie (other visitor keys).

@@ -12,15 +12,11 @@ pub fn shared(rel: &str) -> PathBuf {
     root().join("..").join("shared").join(rel)
 }
 
-/// Generates `visitors` visitors' log (seed `seed`) into `dir` and ingests it with the
-/// generator's site and goal into `dir/store`; returns the truth and the store.
-pub fn generated_store(
-    dir: &Path,
-    visitors: u64,
-    seed: u64,
-) -> (keyrank::generate::Truth, PathBuf) {
-    use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
-    let truth = generate(
+/// Generates `visitors` visitors' sample data (seed `seed`, other settings default)
+/// into `dir`; returns its truth.
+pub fn generated(dir: &Path, visitors: u64, seed: u64) -> keyrank::generate::Truth {
+    use keyrank::generate::{GenerateConfig, generate};
+    generate(
         &GenerateConfig {
             visitors,
             seed,
@@ -28,7 +24,18 @@ pub fn generated_store(
         },
         dir,
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// Generates `visitors` visitors' log (seed `seed`) into `dir` and ingests it with the
+/// generator's site and goal into `dir/store`; returns the truth and the store.
+pub fn generated_store(
+    dir: &Path,
+    visitors: u64,
+    seed: u64,
+) -> (keyrank::generate::Truth, PathBuf) {
+    use keyrank::generate::{GOAL, LOG_FILE, SITE};
+    let truth = generated(dir, visitors, seed);
     let store = dir.join("store");
     ingest(&store, &[&dir.join(LOG_FILE)], |c| {
         c.sites = vec![SITE.into()];

@@ -97,15 +97,7 @@ fn planted_personal_data_never_reaches_disk_or_output() {
     use std::process::Command;
     let bin = env!("CARGO_BIN_EXE_keyrank");
     let dir = tempfile::tempdir().unwrap();
-    generate(
-        &GenerateConfig {
-            visitors: 20_000,
-            seed: 3,
-            ..GenerateConfig::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    crate::common::generated(dir.path(), 20_000, 3);
     let secrets = [
         (
             "203.0.113.77",
@@ -272,15 +264,7 @@ fn conversions_by_keyword(store: &std::path::Path) -> std::collections::BTreeMap
 #[test]
 fn differential_privacy_bounds_selects_and_records_epsilon() {
     let dir = tempfile::tempdir().unwrap();
-    generate(
-        &GenerateConfig {
-            visitors: 30_000,
-            seed: 11,
-            ..GenerateConfig::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    crate::common::generated(dir.path(), 30_000, 11);
     let log = dir.path().join(LOG_FILE);
     // Rare terms: each typed by one visitor.
     let mut text = std::fs::read(&log).unwrap();

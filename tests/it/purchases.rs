@@ -62,15 +62,7 @@ fn csv(path: std::path::PathBuf) -> PurchaseSource {
 #[test]
 fn visitor_cookie_join_reproduces_truth_for_all_models() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(
-        &GenerateConfig {
-            visitors: 3_000,
-            seed: 5,
-            ..Default::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    let truth = crate::common::generated(dir.path(), 3_000, 5);
     let store = dir.path().join("store");
     let s = ingest(&store, &[&dir.path().join(VID_LOG_FILE)], |c| {
         c.log_format = VID_LOG_FORMAT.into();
@@ -90,15 +82,7 @@ fn visitor_cookie_join_reproduces_truth_for_all_models() {
 #[test]
 fn keyword_column_credits_the_term_directly() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(
-        &GenerateConfig {
-            visitors: 2_000,
-            seed: 6,
-            ..Default::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    let truth = crate::common::generated(dir.path(), 2_000, 6);
     let store = dir.path().join("store");
     let s = ingest(&store, &[&dir.path().join(LOG_FILE)], |c| {
         c.sites = vec![SITE.into()];
@@ -117,15 +101,7 @@ fn keyword_column_credits_the_term_directly() {
 #[test]
 fn an_order_counts_once_across_goal_hits_and_purchase_files() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(
-        &GenerateConfig {
-            visitors: 1_500,
-            seed: 8,
-            ..Default::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    let truth = crate::common::generated(dir.path(), 1_500, 8);
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     let log = dir.path().join(LOG_FILE);

@@ -3,20 +3,12 @@
 
 use crate::common::{ingest, root};
 use chrono::NaiveDate;
-use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use keyrank::generate::{GOAL, LOG_FILE, SITE};
 use keyrank::report::{Config, run_report};
 
 fn setup() -> (tempfile::TempDir, Config) {
     let dir = tempfile::tempdir().unwrap();
-    generate(
-        &GenerateConfig {
-            visitors: 2_000,
-            seed: 4,
-            ..GenerateConfig::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    crate::common::generated(dir.path(), 2_000, 4);
     ingest(
         &dir.path().join("store"),
         &[&dir.path().join(LOG_FILE)],

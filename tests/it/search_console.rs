@@ -2,21 +2,13 @@
 //! the true terms behind (not provided), totals stay exact, bad rows are reported.
 
 use crate::common::{ingest, query, spearman, units};
-use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SEARCH_CONSOLE_FILE, SITE, generate};
+use keyrank::generate::{GOAL, LOG_FILE, SEARCH_CONSOLE_FILE, SITE};
 use keyrank::store::Store;
 
 #[test]
 fn recovery_tracks_true_terms_and_keeps_totals() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(
-        &GenerateConfig {
-            visitors: 6_000,
-            seed: 17,
-            ..GenerateConfig::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    let truth = crate::common::generated(dir.path(), 6_000, 17);
     let store_dir = dir.path().join("store");
     ingest(&store_dir, &[&dir.path().join(LOG_FILE)], |c| {
         c.sites = vec![SITE.into()];

@@ -2,9 +2,7 @@
 //! that row's visitors, and unions of rows count a returning visitor once.
 
 use crate::common::{ingest, query};
-use keyrank::generate::{
-    GOAL, GenerateConfig, SITE, VID_LOG_FILE, VID_LOG_FORMAT, VISITOR_COOKIE, generate,
-};
+use keyrank::generate::{GOAL, SITE, VID_LOG_FILE, VID_LOG_FORMAT, VISITOR_COOKIE};
 
 fn num(s: &str) -> f64 {
     s.parse().unwrap_or_else(|_| panic!("not a number: {s}"))
@@ -13,15 +11,7 @@ fn num(s: &str) -> f64 {
 #[test]
 fn sketches_count_each_rows_visitors_and_merge_across_rows_and_days() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = generate(
-        &GenerateConfig {
-            visitors: 3_000,
-            seed: 31,
-            ..GenerateConfig::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
+    let truth = crate::common::generated(dir.path(), 3_000, 31);
     let store = dir.path().join("store");
     // The visitor cookie is the identity, so distinct visitors are the generator's.
     let setup = |c: &mut keyrank::ingest::IngestConfig| {
