@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const AD_COSTS: &str = "ad_costs";
+pub use crate::store::AD_COSTS;
 
 pub fn file_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -162,10 +162,11 @@ fn engine_name(e: &str) -> String {
     }
 }
 
-/// Stores `rows`: for each day × engine, one file, replacing an earlier import of it.
-pub fn store(store: &crate::store::Store, rows: &[CostRow]) -> Result<u64> {
+/// Stores `rows`: each day × engine replaces an earlier import of it. Returns the days.
+pub fn store(w: &mut crate::store::Writer, rows: &[CostRow]) -> Result<u64> {
     let schema = file_schema();
-    let days = store.replace_by_day_and_engine(
+    let days = crate::store::merge_by_day_and_engine(
+        w,
         AD_COSTS,
         rows,
         |r| (r.day, r.engine.as_str()),

@@ -131,6 +131,8 @@ struct FileStats {
     /// (line in the file, reason) of its first bad lines.
     problems: Vec<(u64, String)>,
     days: BTreeSet<i32>,
+    /// Days of the file's first and last lines.
+    span: Option<(i32, i32)>,
     bytes: u64,
     fingerprint: String,
 }
@@ -400,6 +402,9 @@ fn parse_file(source: usize, job: &JobSpec) -> Result<Vec<(u32, Vec<u8>)>> {
         stats.lines += batch.lines;
         stats.counts.add(&batch.counts);
         stats.days.extend(batch.days.iter().copied());
+        for &d in &batch.days {
+            stats.span.get_or_insert((d, d)).1 = d;
+        }
         for view in &batch.views {
             let bucket = (view.visitor % u64::from(buckets)) as usize;
             let hit = HitOut {
@@ -651,7 +656,7 @@ pub(crate) fn log_pass(
     store: &Store,
     job: Job<'_>,
     summary: &mut RunSummary,
-    days: &mut BTreeSet<i32>,
+    days: &mut crate::ingest::Spans,
     inputs: &mut Vec<InputRecord>,
 ) -> Result<(Vec<Row>, GateReport)> {
     let mut files = Vec::with_capacity(job.sources.len());
@@ -720,7 +725,10 @@ pub(crate) fn log_pass(
         }
         summary.lines_read += f.lines;
         summary.add_counts(&f.counts);
-        days.extend(f.days.iter().copied());
+        days.days.extend(f.days.iter().copied());
+        if let Some((a, b)) = f.span {
+            days.spans.push((a.min(b), a.max(b)));
+        }
         inputs.push(InputRecord {
             name: input_name(source),
             bytes: f.bytes,

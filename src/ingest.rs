@@ -17,7 +17,7 @@ use crate::visits::{ConversionOutcome, PageView, Sessionizer};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// How many bad lines are reported by position; all are counted.
@@ -54,6 +54,11 @@ pub struct IngestConfig {
     pub half_life_secs: i64,
     /// Days before this are read as lookback context only.
     pub write_from: Option<i32>,
+    /// Replace every day the input has lines for, also days outside each input's
+    /// span (`--replace-days`); see [`writable_days`].
+    pub replace_days: bool,
+    /// How long to wait for another writer of the store (`--wait`).
+    pub wait: std::time::Duration,
     pub progress: bool,
     /// Differential privacy (`--epsilon`): bounded, noisy, selected release.
     pub dp: Option<crate::dp::DpParams>,
@@ -100,6 +105,8 @@ impl Default for IngestConfig {
             lookback_secs: crate::visits::DEFAULT_LOOKBACK_SECS,
             half_life_secs: crate::attribution::DEFAULT_HALF_LIFE_SECS,
             write_from: None,
+            replace_days: false,
+            wait: std::time::Duration::from_secs(crate::store::writer::DEFAULT_WAIT_SECS),
             progress: false,
             dp: None,
             threads: 0,
@@ -145,6 +152,8 @@ pub struct RunSummary {
     /// Under `--epsilon`: the budget spent and what the release did.
     pub dp: Option<crate::dp::DpReport>,
     pub days_written: u64,
+    /// Days with a few lines outside every input's span, left as stored.
+    pub days_left_alone: Vec<String>,
     pub rows_written: u64,
     pub site_hosts: Vec<String>,
     pub elapsed_secs: f64,
@@ -323,8 +332,6 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     let mut front_parts = FrontParts::build(&spec)?;
     let mut sources = input::expand(&cfg.inputs)?;
     let store = Store::create(&cfg.store)?;
-    let run_id = format!("{:016x}", rand::random::<u64>());
-    let run_dir = store.run_dir(&run_id)?;
 
     let mut summary = RunSummary::default();
     let scan = prescan(
@@ -349,7 +356,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     spec.sites = summary.site_hosts.clone();
 
     let key = Keyed::random();
-    let mut days = BTreeSet::new();
+    let mut days = Spans::default();
     let mut inputs = Vec::new();
     let (rows, gate) = match &cfg.cluster {
         Some(url) => crate::distributed::log_pass(
@@ -381,30 +388,76 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     } else {
         cfg.min_visitors
     };
-    let write_days: Vec<i32> = days
-        .iter()
-        .copied()
-        .filter(|d| cfg.write_from.is_none_or(|from| *d >= from))
-        .collect();
-    summary.days_written = store.write_days(&run_dir, &write_days, &rows)? as u64;
+    let (write_days, left_alone) = writable_days(&days, cfg);
+    summary.days_left_alone = left_alone.iter().map(|d| format_day(*d)).collect();
+    // The store's lock is taken for the write only, so a second ingest parses while
+    // the first one writes, and commits after it.
+    let mut writer = store.writer(cfg.wait)?;
+    summary.days_written = crate::store::write_days(&mut writer, &write_days, &rows)? as u64;
     // Rewritten days lose their estimated rows: recompute them from Search Console data.
     if !write_days.is_empty() {
-        crate::search_console::recover(&store, &write_days, 1)?;
+        crate::search_console::recover(&mut writer, &write_days, 1)?;
     }
     summary.rows_written = rows.len() as u64;
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     summary.lines_per_sec = summary.lines_read as f64 / summary.elapsed_secs.max(1e-9);
-    ledger(
+    let entry = ledger(
         cfg,
-        &store,
-        &run_dir,
-        run_id,
+        writer.run_id().to_string(),
         started_at,
         inputs,
         &write_days,
         &summary,
     )?;
+    writer.commit(entry)?;
     Ok(summary)
+}
+
+/// The days of a run's input, and each input's span: the days from its first line to
+/// its last, in file order.
+#[derive(Debug, Default, Clone)]
+pub struct Spans {
+    pub days: BTreeSet<i32>,
+    /// (first day, last day) of each input with lines.
+    pub spans: Vec<(i32, i32)>,
+}
+
+impl Spans {
+    /// Days of one input, in the order its lines had them.
+    pub fn add_input(&mut self, ordered_days: impl IntoIterator<Item = i32>) {
+        let mut first = None;
+        let mut last = None;
+        for d in ordered_days {
+            first.get_or_insert(d);
+            last = Some(d);
+            self.days.insert(d);
+        }
+        if let (Some(a), Some(b)) = (first, last) {
+            self.spans.push((a.min(b), a.max(b)));
+        }
+    }
+}
+
+/// Which days a run replaces. A day is replaced when the input has lines on it, it is
+/// on or after `--write-from`, and it lies within some input's span (from the day of
+/// its first line to the day of its last): a few stray lines dated outside every span
+/// never wipe a stored day. Such days are returned second, and `--replace-days`
+/// replaces them too.
+pub fn writable_days(days: &Spans, cfg: &IngestConfig) -> (Vec<i32>, Vec<i32>) {
+    let mut write = Vec::new();
+    let mut alone = Vec::new();
+    for &d in &days.days {
+        if cfg.write_from.is_some_and(|from| d < from) {
+            continue;
+        }
+        let covered = days.spans.iter().any(|&(a, b)| a <= d && d <= b);
+        if covered || cfg.replace_days {
+            write.push(d);
+        } else {
+            alone.push(d);
+        }
+    }
+    (write, alone)
 }
 
 /// The log pass on this machine: parse and classify on worker threads, visits and
@@ -415,7 +468,7 @@ fn local_pass(
     sources: &[Source],
     front: &Front,
     summary: &mut RunSummary,
-    days: &mut BTreeSet<i32>,
+    days: &mut Spans,
     inputs: &mut Vec<InputRecord>,
 ) -> Result<(Vec<Row>, privacy::GateReport)> {
     let key = front.key;
@@ -431,6 +484,7 @@ fn local_pass(
     let progress = progress_bar(cfg.progress);
     let names: Vec<String> = sources.iter().map(Source::display).collect();
     let mut line_counts = vec![0u64; sources.len()];
+    let mut first_last: Vec<Option<(i32, i32)>> = vec![None; sources.len()];
     let mut last_eviction = 0u64;
     // Purchase files are read on their own thread while the log is ingested.
     let (loaded, logs) = std::thread::scope(|s| {
@@ -450,7 +504,10 @@ fn local_pass(
             progress.set_message(format!("{} lines", summary.lines_read));
             evict_when_due(&mut sessions, summary.lines_read, &mut last_eviction);
             summary.add_counts(&batch.counts);
-            days.extend(batch.days.iter().copied());
+            for &d in &batch.days {
+                first_last[src].get_or_insert((d, d)).1 = d;
+                days.days.insert(d);
+            }
             for view in &batch.views {
                 let pv = PageView {
                     visitor: view.visitor,
@@ -487,6 +544,12 @@ fn local_pass(
     });
     logs?;
     progress.finish_and_clear();
+    days.spans.extend(
+        first_last
+            .into_iter()
+            .flatten()
+            .map(|(a, b)| (a.min(b), a.max(b))),
+    );
     if let Some(loaded) = loaded? {
         ingest_purchases(
             loaded,
@@ -692,18 +755,15 @@ impl FrontParts {
     }
 }
 
-/// Appends the run's entry to the store's ledger.
-#[allow(clippy::too_many_arguments)]
+/// The run's record in the store's history.
 fn ledger(
     cfg: &IngestConfig,
-    store: &Store,
-    run_dir: &crate::store::RunDir,
     run_id: String,
     started_at: String,
     inputs: Vec<InputRecord>,
     write_days: &[i32],
     summary: &RunSummary,
-) -> Result<()> {
+) -> Result<LedgerEntry> {
     let entry = LedgerEntry {
         run_id,
         command: "ingest".into(),
@@ -727,6 +787,7 @@ fn ledger(
             "lookback_secs": cfg.lookback_secs,
             "half_life_secs": cfg.half_life_secs,
             "write_from": cfg.write_from.map(format_day),
+            "replace_days": cfg.replace_days,
             "min_visitors": summary.min_visitors,
             "dp": cfg.dp,
             "epsilon_spent": cfg.dp.as_ref().map(|d| d.epsilon),
@@ -736,10 +797,36 @@ fn ledger(
         // Under DP the store keeps only noisy numbers: no exact counts in the ledger.
         counts: match &summary.dp {
             Some(dp) => serde_json::json!({ "dp": dp, "rows_written": summary.rows_written }),
-            None => serde_json::to_value(summary).map_err(|e| Error::Other(e.to_string()))?,
+            None => {
+                // The history names input files, never their folders.
+                let mut named = summary.clone();
+                for p in &mut named.problems {
+                    *p = problem_with_file_name(p);
+                }
+                serde_json::to_value(named).map_err(|e| Error::Other(e.to_string()))?
+            }
         },
     };
-    store.append_ledger(run_dir, &entry)
+    Ok(entry)
+}
+
+/// `dir/access.log:12: reason` as `access.log:12: reason`.
+fn problem_with_file_name(p: &str) -> String {
+    let bytes = p.as_bytes();
+    for (i, _) in p.match_indices(':') {
+        let digits = bytes[i + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits > 0 && bytes.get(i + 1 + digits) == Some(&b':') {
+            let name = Path::new(&p[..i])
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return format!("{name}{}", &p[i..]);
+        }
+    }
+    p.to_string()
 }
 
 /// The DP release of a run: each privacy unit's contributions are mapped to
@@ -888,7 +975,7 @@ fn ingest_purchases(
     loaded: LoadedPurchases,
     sessions: &mut Sessionizer,
     summary: &mut RunSummary,
-    days: &mut BTreeSet<i32>,
+    days: &mut Spans,
     keyword_visitors: &mut KeywordVisitors,
     threads: usize,
 ) -> Result<()> {
@@ -906,6 +993,7 @@ fn ingest_purchases(
     let empty_landing = sessions.rollup.landings.intern_str("");
     let mut to_join: Vec<(i64, i64, u64)> = Vec::new();
     let mut last_day = None;
+    let mut purchase_span = None;
     for p in orders {
         // Purchase rows come after the whole log: only the log's goal hits and
         // earlier rows (marked by the loader) can have claimed the order.
@@ -915,8 +1003,12 @@ fn ingest_purchases(
         }
         let day = day_of(p.ts);
         if last_day != Some(day) {
-            days.insert(day);
+            days.days.insert(day);
             last_day = Some(day);
+            // Purchase files are inputs too: their days, first to last, are covered.
+            purchase_span = Some(
+                purchase_span.map_or((day, day), |(a, b): (i32, i32)| (a.min(day), b.max(day))),
+            );
         }
         summary.conversions += 1;
         summary.purchase_conversions += 1;
@@ -933,6 +1025,7 @@ fn ingest_purchases(
             sessions.credit_unattributed(p.ts, p.cents, empty_landing, Segment::Anonymous);
         }
     }
+    days.spans.extend(purchase_span);
     let touches = sessions.take_touch_log();
     let matched = crate::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
     let per_unit = sessions.rollup.contributions.is_some();

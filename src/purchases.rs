@@ -263,6 +263,9 @@ fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Pur
     let ts_text = get(Col::Ts).ok_or("missing time")?;
     let ts = parse_any(ts_text.as_bytes())
         .ok_or("unparsable time (use RFC 3339 or epoch seconds/millis)")?;
+    if !crate::parse::time::plausible(ts) {
+        return Err("time before 1990 or more than a day after now".into());
+    }
     let revenue = get(Col::Revenue).ok_or("missing revenue")?;
     let revenue = revenue.trim();
     if revenue.starts_with('-') {

@@ -13,7 +13,7 @@ use crate::classify::{NOT_PROVIDED, keyword};
 use crate::error::{Error, Result};
 use crate::parse::time::{format_day, parse_day};
 use crate::rollup::{Counts, Row, Segment};
-use crate::store::{KEYWORD_DAILY, Store};
+use crate::store::{KEYWORD_DAILY, Writer};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int64Builder, RecordBatch,
     StringBuilder,
@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use crate::input::header_key;
 
-pub const SEARCH_QUERIES: &str = "search_queries";
+pub use crate::store::SEARCH_QUERIES;
 /// The query of clicks Search Console does not name (rare or anonymised queries).
 pub const ANONYMIZED: &str = "(anonymized)";
 
@@ -271,10 +271,11 @@ fn read_parquet(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
     Ok(out)
 }
 
-/// Stores rows: one file per day × engine, replacing an earlier import of it.
-pub fn store_rows(store: &Store, rows: &[QueryRow]) -> Result<()> {
+/// Stores rows: each day × engine replaces an earlier import of it. Returns the days.
+pub fn store_rows(w: &mut Writer, rows: &[QueryRow]) -> Result<std::collections::BTreeSet<i32>> {
     let schema = file_schema();
-    store.replace_by_day_and_engine(
+    crate::store::merge_by_day_and_engine(
+        w,
         SEARCH_QUERIES,
         rows,
         |r| (r.day, r.engine.as_str()),
@@ -314,8 +315,7 @@ pub fn store_rows(store: &Store, rows: &[QueryRow]) -> Result<()> {
             ];
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         },
-    )?;
-    Ok(())
+    )
 }
 
 /// What recovery did.
@@ -327,18 +327,20 @@ pub struct RecoverySummary {
     pub estimated_rows: u64,
 }
 
-/// Recomputes the estimated rows of `days` (all days with query data when empty),
-/// using query clicks from the `window_days` days up to each day.
-pub fn recover(store: &Store, days: &[i32], window_days: i64) -> Result<RecoverySummary> {
+/// Recomputes the estimated rows of `days` (all days of `keyword_daily` when empty) as
+/// the write `w` will leave the store, using query clicks from the `window_days` days
+/// up to each day; the days are rewritten in the same write.
+pub fn recover(w: &mut Writer, days: &[i32], window_days: i64) -> Result<RecoverySummary> {
     let mut summary = RecoverySummary::default();
-    if !store.table_dir(SEARCH_QUERIES).is_dir() {
+    let pending = w.pending();
+    if pending.table(SEARCH_QUERIES).files.is_empty() {
         return Ok(summary);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("async runtime: {e}")))?;
-    let ctx = rt.block_on(crate::sql::session(store))?;
+    let ctx = rt.block_on(crate::sql::session_over(w.store(), &pending))?;
     let sql_days = |sql: &str| -> Result<Vec<RecordBatch>> {
         Ok(rt.block_on(async { crate::sql::run(&ctx, sql).await })?.1)
     };
@@ -358,7 +360,6 @@ pub fn recover(store: &Store, days: &[i32], window_days: i64) -> Result<Recovery
     } else {
         days.to_vec()
     };
-    let run = store.run_dir(&format!("{:016x}", rand::random::<u64>()))?;
     for &day in &days {
         let d = format_day(day);
         let from = format_day(day - (window_days.max(1) as i32 - 1));
@@ -429,7 +430,7 @@ pub fn recover(store: &Store, days: &[i32], window_days: i64) -> Result<Recovery
         out.extend(estimated);
         let refs: Vec<&Row> = out.iter().collect();
         let batch = crate::store::rows_to_batch(&crate::store::file_schema(), &refs)?;
-        store.replace_file(&run, KEYWORD_DAILY, day, "part-0.parquet", &batch)?;
+        w.replace_day(KEYWORD_DAILY, day, &batch)?;
         summary.days += 1;
     }
     Ok(summary)

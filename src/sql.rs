@@ -2,7 +2,7 @@
 //! its tables. Everything that runs SQL (the CLI, tests, benches) goes through here.
 
 use crate::error::Result;
-use crate::store::{KEYWORD_DAILY, Store, file_schema};
+use crate::store::Store;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
@@ -17,6 +17,15 @@ use std::sync::Arc;
 /// A context with the store's tables registered: `keyword_daily` (Parquet,
 /// partitioned by `day`) and `ingest_runs` (the ledger).
 pub async fn session(store: &Store) -> Result<SessionContext> {
+    let snapshot = store.snapshot().await?;
+    session_over(store, &snapshot).await
+}
+
+/// [`session`] over a given version of the store (a writer's pending one, say).
+pub async fn session_over(
+    store: &Store,
+    snapshot: &crate::store::Snapshot,
+) -> Result<SessionContext> {
     // DATAFUSION_* environment variables still apply.
     let config = keyrank_settings(SessionConfig::from_env()?);
     let runtime = crate::object_stores::runtime_env()?;
@@ -26,7 +35,7 @@ pub async fn session(store: &Store) -> Result<SessionContext> {
         .with_default_features()
         .build();
     let ctx = SessionContext::new_with_state(state);
-    register_all(&ctx, store).await?;
+    register_snapshot(&ctx, store, snapshot).await?;
     Ok(ctx)
 }
 
@@ -47,79 +56,65 @@ pub fn keyrank_settings(config: SessionConfig) -> SessionConfig {
         .with_default_catalog_and_schema("keyrank", "public")
 }
 
-/// Registers every table of the store on `ctx`.
+/// Registers every table of the store on `ctx`, all from one committed version: a
+/// write that commits meanwhile is seen by the next context, never half by this one.
 pub async fn register_all(ctx: &SessionContext, store: &Store) -> Result<()> {
-    register_daily(ctx, store, KEYWORD_DAILY, file_schema())?;
-    register_daily(
-        ctx,
-        store,
-        crate::costs::AD_COSTS,
-        crate::costs::file_schema(),
-    )?;
-    register_daily(
-        ctx,
-        store,
-        crate::search_console::SEARCH_QUERIES,
-        crate::search_console::file_schema(),
-    )?;
-    let entries = ledger_entries(ctx, store).await?;
+    let snapshot = store.snapshot().await?;
+    register_snapshot(ctx, store, &snapshot).await
+}
+
+/// Registers the tables of one store version on `ctx`.
+pub async fn register_snapshot(
+    ctx: &SessionContext,
+    store: &Store,
+    snapshot: &crate::store::Snapshot,
+) -> Result<()> {
+    for table in crate::store::TABLES {
+        register_table(ctx, store, table, snapshot.table(table))?;
+    }
+    let (mut entries, mut history) = store.history().await?;
+    history.retain(|h| snapshot.version.is_some_and(|v| h.version <= v));
+    ctx.register_table("store_history", Arc::new(history_table(&history)?))?;
+    entries.extend(history.into_iter().filter_map(|h| h.run));
+    entries.retain(|e| e.command == "ingest");
     ctx.register_table("ingest_runs", Arc::new(ledger_table(&entries)?))?;
     crate::udf::register(ctx);
     Ok(())
 }
 
-/// A Parquet table partitioned by `day` (DATE); empty while its folder does not exist.
-/// Always a listing table, which a cluster can ship to its executors.
-fn register_daily(
+/// A table of the snapshot as a Parquet listing over exactly its live files (each
+/// holds `day` as a column), which a cluster can ship to its executors.
+fn register_table(
     ctx: &SessionContext,
     store: &Store,
     name: &str,
-    schema: datafusion::arrow::datatypes::SchemaRef,
+    state: &crate::store::TableState,
 ) -> Result<()> {
-    let url = match store.url() {
-        Some(base) => ListingTableUrl::parse(format!("{base}{name}/"))?,
-        None => {
-            let dir = store.table_dir(name);
-            let dir = std::path::absolute(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
-            ListingTableUrl::parse(format!("{}/", dir.display()))?
-        }
+    let schema = crate::store::delta::table_schema(&crate::store::delta::file_schema_of(name));
+    let urls = if state.files.is_empty() {
+        // A folder no file is ever written to: an empty table of the right schema.
+        vec![ListingTableUrl::parse(format!(
+            "{}_no_files/",
+            store.table_url(name)?
+        ))?]
+    } else {
+        state
+            .files
+            .iter()
+            .map(|f| {
+                Ok(ListingTableUrl::parse(
+                    store.file_url(name, &f.path)?.as_str(),
+                )?)
+            })
+            .collect::<Result<Vec<_>>>()?
     };
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("day".to_string(), DataType::Date32)]);
-    let config = ListingTableConfig::new(url)
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
-}
-
-/// The store's ledger, from its folder or its object store.
-async fn ledger_entries(
-    ctx: &SessionContext,
-    store: &Store,
-) -> Result<Vec<crate::store::LedgerEntry>> {
-    let Some(base) = store.url() else {
-        return store.ledger();
-    };
-    let ledger = format!("{base}{}", crate::store::LEDGER);
-    let fail = |e: &dyn std::fmt::Display| crate::error::Error::Other(format!("{ledger}: {e}"));
-    let origin = datafusion::execution::object_store::ObjectStoreUrl::parse(
-        &base[..url::Position::BeforePath],
-    )?;
-    let objects = ctx.runtime_env().object_store(origin)?;
-    let path =
-        object_store::path::Path::from_url_path(format!("{}{}", base.path(), crate::store::LEDGER))
-            .map_err(|e| fail(&e))?;
-    use object_store::ObjectStoreExt;
-    match objects.get(&path).await {
-        Ok(found) => {
-            let bytes = found.bytes().await.map_err(|e| fail(&e))?;
-            crate::store::parse_ledger(&ledger, &String::from_utf8_lossy(&bytes))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-        Err(e) => Err(fail(&e)),
-    }
 }
 
 fn ledger_table(entries: &[crate::store::LedgerEntry]) -> Result<MemTable> {
@@ -164,6 +159,48 @@ fn ledger_table(entries: &[crate::store::LedgerEntry]) -> Result<MemTable> {
             Arc::new(Float64Array::from_iter(entries.iter().map(|e| {
                 e.settings.get("epsilon_spent").and_then(|v| v.as_f64())
             }))),
+        ],
+    )?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+}
+
+/// Every store version: `version`, `committed_at`, `command`, `run_id`, `inputs` (file
+/// names), `days_written`.
+fn history_table(history: &[crate::store::admin::HistoryEntry]) -> Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("version", DataType::Int64, false),
+        Field::new("committed_at", DataType::Utf8, true),
+        Field::new("command", DataType::Utf8, false),
+        Field::new("run_id", DataType::Utf8, true),
+        Field::new("inputs", DataType::Utf8, true),
+        Field::new("days_written", DataType::Utf8, true),
+    ]));
+    let opt = |f: &dyn Fn(&crate::store::LedgerEntry) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter(
+            history.iter().map(|h| h.run.as_ref().map(f)),
+        ))
+    };
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(
+                history.iter().map(|h| h.version as i64),
+            )),
+            Arc::new(StringArray::from_iter(
+                history.iter().map(|h| h.committed_at.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                history.iter().map(|h| h.command.clone()),
+            )),
+            opt(&|e| e.run_id.clone()),
+            opt(&|e| {
+                e.inputs
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+            opt(&|e| e.days_written.join(",")),
         ],
     )?;
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)

@@ -25,6 +25,9 @@ pub struct ImportArgs {
     /// Engine of reports without an engine column (e.g. google).
     #[arg(long)]
     pub engine: Option<String>,
+    /// Seconds to wait for another writer of the store before giving up.
+    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
+    pub wait: u64,
     /// Report files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -32,10 +35,23 @@ pub struct ImportArgs {
 
 pub fn run(args: Args) -> Result<()> {
     let Action::Import(a) = args.action;
+    let started = crate::store::now_rfc3339();
     let store = Store::create(&a.store)?;
+    let mut read = Vec::new();
     for f in &a.files {
-        let (rows, summary) = crate::costs::read(f, a.engine.as_deref())?;
-        let days = crate::costs::store(&store, &rows)?;
+        read.push((f, crate::costs::read(f, a.engine.as_deref())?));
+    }
+    // Every file of the command is one commit: all of them, or (on error) none.
+    let mut w = store.writer(std::time::Duration::from_secs(a.wait))?;
+    let mut inputs = Vec::new();
+    let mut all_days = std::collections::BTreeSet::new();
+    let (mut rows_in, mut bad) = (0, 0);
+    for (f, (rows, summary)) in &read {
+        let days = crate::costs::store(&mut w, rows)?;
+        all_days.extend(rows.iter().map(|r| r.day));
+        inputs.push(crate::store::input_record(f)?);
+        rows_in += summary.rows;
+        bad += summary.bad_rows;
         eprintln!(
             "{}: {} rows imported over {} days, {} bad rows",
             f.display(),
@@ -47,5 +63,15 @@ pub fn run(args: Args) -> Result<()> {
             eprintln!("  {p}");
         }
     }
+    let entry = crate::store::LedgerEntry::of_command(
+        &w,
+        "costs import",
+        started,
+        inputs,
+        all_days,
+        serde_json::json!({ "engine": a.engine }),
+        serde_json::json!({ "rows": rows_in, "bad_rows": bad }),
+    );
+    w.commit(entry)?;
     Ok(())
 }

@@ -71,6 +71,14 @@ pub struct Args {
     /// Write only days from this date on; earlier lines are lookback context.
     #[arg(long, value_parser = super::parse_date)]
     pub write_from: Option<i32>,
+    /// Replace every day the input has lines for, also days with lines outside every
+    /// input's span (first line's day to last line's day), which are otherwise left as
+    /// stored and named in the summary.
+    #[arg(long)]
+    pub replace_days: bool,
+    /// Seconds to wait for another writer of the store before giving up.
+    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
+    pub wait: u64,
     /// k-visitor threshold: a keyword seen by fewer distinct visitors in the run is
     /// stored as (other); 1 disables.
     #[arg(long, default_value_t = crate::privacy::DEFAULT_MIN_VISITORS)]
@@ -159,6 +167,8 @@ impl Args {
             lookback_secs: self.lookback,
             half_life_secs: self.half_life,
             write_from: self.write_from,
+            replace_days: self.replace_days,
+            wait: std::time::Duration::from_secs(self.wait),
             progress: !self.quiet,
             threads: self.threads,
             cluster: self.cluster.clone(),

@@ -10,6 +10,7 @@ mod rank;
 mod report;
 mod search_console;
 mod sql;
+mod store;
 
 use crate::error::{Error, Result};
 use clap::{Parser, Subcommand};
@@ -46,6 +47,10 @@ pub enum Command {
     SearchConsole(search_console::Args),
     /// Ad-platform cost reports.
     Costs(costs::Args),
+    /// The store's versions: when, which command, input file names, days, counts.
+    History(store::HistoryArgs),
+    /// Store upkeep: restore an earlier version, vacuum old files, upgrade an old store.
+    Store(store::Args),
     /// Write a realistic sample log and the exact aggregates it should produce.
     Generate(generate::Args),
     /// Generate a small data set, ingest it and show the top keywords.
@@ -65,6 +70,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rank(a) => rank::run_rank(a),
         Command::Budget(a) => rank::run_budget(a),
         Command::Costs(a) => costs::run(a),
+        Command::History(a) => store::run_history(a),
+        Command::Store(a) => store::run(a),
         Command::SearchConsole(a) => search_console::run(a),
         Command::Report(a) => report::run_report(a),
         Command::Schedule(a) => report::run_schedule(a),

@@ -37,6 +37,9 @@ pub struct ImportArgs {
     /// Import only; do not recompute estimated rows.
     #[arg(long)]
     pub no_recover: bool,
+    /// Seconds to wait for another writer of the store before giving up.
+    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
+    pub wait: u64,
     /// Export files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -50,15 +53,29 @@ pub struct RecoverArgs {
     /// Days of query clicks pooled for each day's recovery.
     #[arg(long, default_value_t = 1)]
     pub window: i64,
+    /// Seconds to wait for another writer of the store before giving up.
+    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
+    pub wait: u64,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let started = crate::store::now_rfc3339();
     match args.action {
         Action::Import(a) => {
             let store = Store::open(&a.store)?;
+            let mut read_files = Vec::new();
             for f in &a.files {
-                let (rows, s) = read(f, &a.engine.to_lowercase(), a.day)?;
-                store_rows(&store, &rows)?;
+                read_files.push((f, read(f, &a.engine.to_lowercase(), a.day)?));
+            }
+            // The files and the recovery they lead to are one commit.
+            let mut w = store.writer(std::time::Duration::from_secs(a.wait))?;
+            let (mut inputs, mut days, mut rows_in, mut bad) =
+                (Vec::new(), std::collections::BTreeSet::new(), 0, 0);
+            for (f, (rows, s)) in &read_files {
+                days.extend(store_rows(&mut w, rows)?);
+                inputs.push(crate::store::input_record(f)?);
+                rows_in += s.rows;
+                bad += s.bad_rows;
                 eprintln!(
                     "{}: {} rows over {} days ({} anonymised queries kept as {}), {} bad rows",
                     f.display(),
@@ -72,14 +89,45 @@ pub fn run(args: Args) -> Result<()> {
                     eprintln!("  {p}");
                 }
             }
-            if !a.no_recover {
-                report(recover(&store, &[], a.window)?);
+            let recovered = if a.no_recover {
+                None
+            } else {
+                Some(recover(&mut w, &[], a.window)?)
+            };
+            let entry = crate::store::LedgerEntry::of_command(
+                &w,
+                "search-console import",
+                started,
+                inputs,
+                days,
+                serde_json::json!({ "engine": a.engine, "window": a.window, "recover": !a.no_recover }),
+                serde_json::json!({
+                    "rows": rows_in,
+                    "bad_rows": bad,
+                    "estimated_rows": recovered.as_ref().map(|r| r.estimated_rows),
+                }),
+            );
+            w.commit(entry)?;
+            if let Some(r) = recovered {
+                report(r);
             }
             Ok(())
         }
         Action::Recover(a) => {
             let store = Store::open(&a.store)?;
-            report(recover(&store, &[], a.window)?);
+            let mut w = store.writer(std::time::Duration::from_secs(a.wait))?;
+            let r = recover(&mut w, &[], a.window)?;
+            let entry = crate::store::LedgerEntry::of_command(
+                &w,
+                "search-console recover",
+                started,
+                Vec::new(),
+                Vec::new(),
+                serde_json::json!({ "window": a.window }),
+                serde_json::json!({ "estimated_rows": r.estimated_rows }),
+            );
+            w.commit(entry)?;
+            report(r);
             Ok(())
         }
     }

@@ -143,14 +143,21 @@ pub enum LineParser {
 }
 
 impl LineParser {
+    /// One line as a hit. A time before 1990 or more than a day past this run's clock
+    /// (an epoch in micro- or nanoseconds, a garbled year) makes the line malformed, so
+    /// it can never become a day of the store.
     pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> std::result::Result<Hit<'a>, ParseError> {
-        match self {
+        let hit = match self {
             LineParser::Apache(f) => f.parse(line),
             LineParser::Json(b) => {
                 let (f, scratch) = &mut **b;
                 f.parse(line, scratch)
             }
+        }?;
+        if !time::plausible(hit.ts) {
+            return Err("time before 1990 or more than a day after now");
         }
+        Ok(hit)
     }
 }
 

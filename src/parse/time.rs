@@ -12,6 +12,17 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// 1990-01-01T00:00:00Z: no access log keyrank reads is older.
+pub const EARLIEST: i64 = 631_152_000;
+
+/// Whether `ts` can be a real hit's time: from 1990 on, and at most a day after this
+/// run's clock (read once per process).
+pub fn plausible(ts: i64) -> bool {
+    static LATEST: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let latest = *LATEST.get_or_init(|| chrono::Utc::now().timestamp() + 86_400);
+    (EARLIEST..=latest).contains(&ts)
+}
+
 /// The UTC day (days since the epoch) of a Unix timestamp.
 pub fn day_of(ts: i64) -> i32 {
     ts.div_euclid(86_400) as i32
@@ -150,6 +161,10 @@ pub fn parse_epoch(v: f64) -> Option<i64> {
         return None;
     }
     let secs = if v >= 1e11 { v / 1000.0 } else { v };
+    // Far past any real time (1e300, nanoseconds): not a time, never a saturated one.
+    if secs >= 1e13 {
+        return None;
+    }
     Some(secs.floor() as i64)
 }
 

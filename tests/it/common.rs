@@ -142,3 +142,18 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
     cov / (va * vb).sqrt()
 }
+
+/// A history record for a write a test makes through the library.
+pub fn test_entry(command: &str) -> keyrank::store::LedgerEntry {
+    keyrank::store::LedgerEntry {
+        run_id: "test".into(),
+        command: command.into(),
+        keyrank_version: env!("CARGO_PKG_VERSION").into(),
+        started_at: keyrank::store::now_rfc3339(),
+        finished_at: keyrank::store::now_rfc3339(),
+        inputs: Vec::new(),
+        days_written: Vec::new(),
+        settings: serde_json::json!({}),
+        counts: serde_json::json!({}),
+    }
+}

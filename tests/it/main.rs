@@ -11,3 +11,4 @@ mod real_log;
 mod reports;
 mod search_console;
 mod sketches;
+mod store;

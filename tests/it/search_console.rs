@@ -33,8 +33,11 @@ fn recovery_tracks_true_terms_and_keeps_totals() {
             .unwrap();
     assert_eq!(s.bad_rows, 0);
     assert!(s.anonymized_rows > 0, "the export anonymises some rows");
-    keyrank::search_console::store_rows(&store, &rows).unwrap();
-    let r = keyrank::search_console::recover(&store, &[], 1).unwrap();
+    let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::search_console::store_rows(&mut w, &rows).unwrap();
+    let r = keyrank::search_console::recover(&mut w, &[], 1).unwrap();
+    w.commit(crate::common::test_entry("search-console import"))
+        .unwrap();
     assert!(r.pages_recovered > 0 && r.visits_apportioned > 0);
     // Totals per engine are unchanged, to the cent.
     assert_eq!(query(&store_dir, per_engine), before);
@@ -47,7 +50,10 @@ fn recovery_tracks_true_terms_and_keeps_totals() {
     // Recovering twice gives the same rows (estimated rows are recomputed, not added).
     let all = "SELECT keyword, estimated, SUM(visits), SUM(conversions_first) FROM keyword_daily GROUP BY 1, 2 ORDER BY 1, 2";
     let once = query(&store_dir, all);
-    keyrank::search_console::recover(&store, &[], 1).unwrap();
+    let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::search_console::recover(&mut w, &[], 1).unwrap();
+    w.commit(crate::common::test_entry("search-console recover"))
+        .unwrap();
     assert_eq!(query(&store_dir, all), once);
 
     // Correlation with the true terms' conversions, observed-only vs with estimates.

@@ -105,7 +105,18 @@ fn build_store(dir: &Path) -> keyrank::store::Store {
     keyrank::ingest::run(&cfg).expect("ingest testdata");
     let store = keyrank::store::Store::open(dir).unwrap();
     let (rows, _) = keyrank::costs::read(&root().join("testdata/costs.csv"), None).unwrap();
-    keyrank::costs::store(&store, &rows).unwrap();
+    let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::costs::store(&mut w, &rows).unwrap();
+    let entry = keyrank::store::LedgerEntry::of_command(
+        &w,
+        "costs import",
+        keyrank::store::now_rfc3339(),
+        Vec::new(),
+        rows.iter().map(|r| r.day),
+        serde_json::json!({}),
+        serde_json::json!({}),
+    );
+    w.commit(entry).unwrap();
     store
 }
 

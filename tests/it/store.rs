@@ -1,0 +1,446 @@
+//! The store as a transaction: a failed write at any step leaves it as it was, readers
+//! never see half a write, one writer at a time, history and restore, days only from
+//! real input, and the upgrade of a store written by an earlier keyrank.
+
+use crate::common::{files_under, generated, ingest, query, test_entry};
+use keyrank::generate::{GOAL, LOG_FILE, SITE};
+use keyrank::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn keyrank(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keyrank"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("keyrank runs")
+}
+
+/// Two generated logs over the same days (seeds differ), in `dir/a` and `dir/b`.
+fn two_logs(dir: &Path) -> (PathBuf, PathBuf) {
+    let a = dir.join("a");
+    let b = dir.join("b");
+    generated(&a, 250, 1);
+    generated(&b, 250, 2);
+    (a.join(LOG_FILE), b.join(LOG_FILE))
+}
+
+/// What the data tables hold, per day.
+fn state(store: &Path) -> Vec<Vec<String>> {
+    query(
+        store,
+        "SELECT CAST(day AS VARCHAR) AS d, SUM(visits), SUM(conversions_last), COUNT(*) \
+         FROM keyword_daily GROUP BY d ORDER BY d",
+    )
+}
+
+fn runs(store: &Path) -> usize {
+    let s = Store::open(store).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(s.history()).unwrap().1.len()
+}
+
+fn ingest_args<'a>(store: &'a str, log: &'a str) -> Vec<&'a str> {
+    vec![
+        "ingest",
+        "--store",
+        store,
+        "--site",
+        SITE,
+        "--goal",
+        GOAL,
+        "--min-visitors",
+        "1",
+        "-q",
+        log,
+    ]
+}
+
+/// Data files outside the Delta logs: after a failed write, none but the live ones.
+fn data_files(store: &Path) -> usize {
+    files_under(store)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .filter(|p| !p.components().any(|c| c.as_os_str() == "_delta_log"))
+        .count()
+}
+
+#[test]
+fn a_failed_write_at_any_step_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_logs(dir.path());
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    let out = keyrank(&ingest_args(s, a.to_str().unwrap()), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = state(&store);
+    let files_before = data_files(&store);
+    assert!(!before.is_empty());
+    let mut failed = 0;
+    for n in 1.. {
+        let out = keyrank(
+            &ingest_args(s, b.to_str().unwrap()),
+            &[("KEYRANK_FAIL_WRITE", &n.to_string())],
+        );
+        if out.status.success() {
+            break;
+        }
+        failed += 1;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "write {n}: {err}");
+        assert!(
+            err.contains(s),
+            "write {n}: the message names the store's path: {err}"
+        );
+        assert!(err.contains("injected fault"), "{err}");
+        assert_eq!(
+            state(&store),
+            before,
+            "write {n} failed: the store is unchanged"
+        );
+        assert_eq!(runs(&store), 1, "write {n}: no history entry");
+        assert_eq!(
+            data_files(&store),
+            files_before,
+            "write {n}: its files are gone"
+        );
+        assert!(n < 200, "a write that keeps failing");
+    }
+    // A run writes each day's file, its marker and its commit: all were failed once.
+    assert!(failed > 10, "only {failed} writes were failed");
+    let after = state(&store);
+    assert_ne!(after, before);
+    assert_eq!(runs(&store), 2);
+    // The same as writing b into a fresh store over a (every day replaced).
+    let fresh = dir.path().join("fresh");
+    let f = fresh.to_str().unwrap();
+    assert!(
+        keyrank(&ingest_args(f, a.to_str().unwrap()), &[])
+            .status
+            .success()
+    );
+    assert!(
+        keyrank(&ingest_args(f, b.to_str().unwrap()), &[])
+            .status
+            .success()
+    );
+    assert_eq!(state(&fresh), after);
+}
+
+#[test]
+fn reads_during_writes_see_one_committed_state_and_writers_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_logs(dir.path());
+    let store = dir.path().join("store");
+    let tweak = |c: &mut keyrank::ingest::IngestConfig| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+        c.min_visitors = 1;
+    };
+    ingest(&store, &[&b], tweak);
+    let state_b = state(&store);
+    ingest(&store, &[&a], tweak);
+    let state_a = state(&store);
+    assert_ne!(state_a, state_b);
+
+    // Two writers at once, again and again, while a reader reads.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut reads = 0;
+    std::thread::scope(|s| {
+        let writers: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .map(|log| {
+                let store = store.clone();
+                s.spawn(move || {
+                    for _ in 0..3 {
+                        ingest(&store, &[&log], tweak);
+                    }
+                })
+            })
+            .collect();
+        let reader = s.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let got = state(&store);
+                assert!(got == state_a || got == state_b, "a mixed read: {got:?}");
+                n += 1;
+            }
+            n
+        });
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        reads = reader.join().unwrap();
+    });
+    assert!(reads > 0);
+    // Every run is in the history: 2 before, 6 concurrent.
+    assert_eq!(runs(&store), 8);
+
+    // A writer that cannot wait is refused with the store's name; nothing changes.
+    let held = Store::open(&store).unwrap().writer(Duration::ZERO).unwrap();
+    let s = store.to_str().unwrap();
+    let mut args = ingest_args(s, a.to_str().unwrap());
+    args.extend(["--wait", "0"]);
+    let out = keyrank(&args, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(s) && err.contains("another keyrank run"),
+        "{err}"
+    );
+    drop(held);
+    assert_eq!(runs(&store), 8);
+}
+
+#[test]
+fn history_restore_and_vacuum() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_logs(dir.path());
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    assert!(
+        keyrank(&ingest_args(s, a.to_str().unwrap()), &[])
+            .status
+            .success()
+    );
+    let state_a = state(&store);
+    assert!(
+        keyrank(&ingest_args(s, b.to_str().unwrap()), &[])
+            .status
+            .success()
+    );
+    let state_b = state(&store);
+
+    let out = keyrank(&["history", "--store", s, "--format", "json"], &[]);
+    assert!(out.status.success());
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let versions = h["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    let first = &versions[0];
+    assert_eq!(first["command"], "ingest");
+    let names: Vec<&str> = first["run"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [LOG_FILE], "file names only, never folders");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains(dir.path().to_str().unwrap()),
+        "no path in the history"
+    );
+    let v_a = first["version"].as_u64().unwrap().to_string();
+
+    let out = keyrank(&["store", "restore", "--store", s, "--version", &v_a], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state(&store), state_a);
+    assert_eq!(runs(&store), 3, "a restore is a version of its own");
+    // ... and can itself be undone.
+    let v_b = versions[1]["version"].as_u64().unwrap().to_string();
+    assert!(
+        keyrank(&["store", "restore", "--store", s, "--version", &v_b], &[])
+            .status
+            .success()
+    );
+    assert_eq!(state(&store), state_b);
+
+    // Vacuum keeping nothing removes the files only old versions need...
+    let files = data_files(&store);
+    let out = keyrank(&["store", "vacuum", "--store", s, "--keep", "0d"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(data_files(&store) < files);
+    assert_eq!(state(&store), state_b);
+    // ... so their versions can no longer be restored, which is said plainly.
+    let out = keyrank(&["store", "restore", "--store", s, "--version", &v_a], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vacuum"));
+    assert_eq!(state(&store), state_b);
+}
+
+#[test]
+fn impossible_times_are_malformed_lines_and_never_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    let line = |ts: &str| {
+        format!(
+            "{{\"ts\": {ts}, \"remote_addr\": \"203.0.113.9\", \"request\": \"GET /shoes HTTP/1.1\", \
+             \"status\": 200, \"http_referer\": \"https://www.google.com/search?q=red+shoes\", \
+             \"http_user_agent\": \"Mozilla/5.0\"}}\n"
+        )
+    };
+    let text = [
+        line("1709550000"),
+        line("1709550000123456789"),
+        line("1709550000123456"),
+        line("1e300"),
+        line("-5"),
+        line("\"1989-12-31T23:59:59Z\""),
+        line(&(chrono::Utc::now().timestamp() + 3 * 86_400).to_string()),
+    ]
+    .concat();
+    std::fs::write(&log, text).unwrap();
+    let store = dir.path().join("store");
+    let summary = ingest(&store, &[&log], |c| {
+        c.log_format = "json".into();
+        c.json_fields = "time=ts".into();
+        c.sites = vec!["shop.example".into()];
+        c.min_visitors = 1;
+    });
+    assert_eq!(summary.malformed, 6, "{:?}", summary.problems);
+    assert!(
+        summary.problems.iter().any(|p| p.contains("app.jsonl:2")),
+        "{:?}",
+        summary.problems
+    );
+    let days = query(
+        &store,
+        "SELECT DISTINCT CAST(day AS VARCHAR) FROM keyword_daily",
+    );
+    assert_eq!(days, vec![vec!["2024-03-04".to_string()]]);
+}
+
+#[test]
+fn a_stray_line_never_wipes_a_stored_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = two_logs(dir.path());
+    let store = dir.path().join("store");
+    let tweak = |c: &mut keyrank::ingest::IngestConfig| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+        c.min_visitors = 1;
+    };
+    ingest(&store, &[&a], tweak);
+    let before = state(&store);
+    let first_day = before[0][0].clone();
+    let last_day = before.last().unwrap()[0].clone();
+    // A later log that holds one line dated on the first stored day, mid-file.
+    let later = dir.path().join("later.log");
+    let stray_date = chrono::NaiveDate::parse_from_str(&first_day, "%Y-%m-%d").unwrap();
+    let next =
+        chrono::NaiveDate::parse_from_str(&last_day, "%Y-%m-%d").unwrap() + chrono::Days::new(5);
+    let hit = |d: chrono::NaiveDate, h: u32| {
+        format!(
+            "198.51.100.7 - - [{}:{h:02}:00:00 +0000] \"GET /p HTTP/1.1\" 200 5 \
+             \"https://www.bing.com/search?q=boots\" \"Mozilla/5.0\"\n",
+            d.format("%d/%b/%Y")
+        )
+    };
+    std::fs::write(
+        &later,
+        [hit(next, 1), hit(stray_date, 2), hit(next, 3)].concat(),
+    )
+    .unwrap();
+    let summary = ingest(&store, &[&later], tweak);
+    assert_eq!(summary.days_left_alone, vec![first_day.clone()]);
+    let after = state(&store);
+    assert_eq!(
+        after[0], before[0],
+        "the stray line's day is left as stored"
+    );
+    assert_eq!(after.len(), before.len() + 1, "the covered day is written");
+    // --replace-days forces it.
+    let summary = ingest(&store, &[&later], |c| {
+        tweak(c);
+        c.replace_days = true;
+    });
+    assert!(summary.days_left_alone.is_empty());
+    assert_ne!(state(&store)[0], before[0]);
+}
+
+/// Writes a store the way keyrank did before its tables were Delta tables.
+fn legacy_store(from: &Path, to: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let src = Store::open(from).unwrap();
+    let snap = rt.block_on(src.snapshot()).unwrap();
+    for table in keyrank::store::TABLES {
+        for f in &snap.table(table).files {
+            let day = f.path.split('/').next().unwrap();
+            let dir = to.join(table).join(day);
+            std::fs::create_dir_all(&dir).unwrap();
+            // The old files held no day column: the folder named it.
+            let file = std::fs::File::open(from.join(table).join(&f.path)).unwrap();
+            let reader =
+                datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                    file,
+                )
+                .unwrap()
+                .build()
+                .unwrap();
+            let batches: Vec<_> = reader
+                .map(|b| {
+                    let mut b = b.unwrap();
+                    b.remove_column(b.num_columns() - 1);
+                    b
+                })
+                .collect();
+            let out = std::fs::File::create(dir.join("part-0.parquet")).unwrap();
+            let mut w =
+                datafusion::parquet::arrow::ArrowWriter::try_new(out, batches[0].schema(), None)
+                    .unwrap();
+            for b in &batches {
+                w.write(b).unwrap();
+            }
+            w.close().unwrap();
+        }
+    }
+    let entry = serde_json::to_string(&test_entry("ingest")).unwrap();
+    std::fs::write(to.join("ledger.jsonl"), format!("{entry}\n{entry}\n")).unwrap();
+}
+
+#[test]
+fn a_store_of_an_earlier_keyrank_is_refused_then_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = two_logs(dir.path());
+    let store = dir.path().join("store");
+    ingest(&store, &[&a], |c| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+    });
+    let expected = state(&store);
+    let old = dir.path().join("old");
+    legacy_store(&store, &old);
+    let o = old.to_str().unwrap();
+    let out = keyrank(&["sql", "--store", o, "SELECT 1"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keyrank store upgrade --store"), "{err}");
+    let out = keyrank(&["store", "upgrade", "--store", o], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state(&old), expected);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (earlier, versions) = rt.block_on(Store::open(&old).unwrap().history()).unwrap();
+    assert_eq!((earlier.len(), versions.len()), (2, 1));
+    assert_eq!(
+        query(&old, "SELECT COUNT(*) FROM ingest_runs"),
+        vec![vec!["2".to_string()]],
+        "the old ledger's runs"
+    );
+    assert_eq!(
+        query(&old, "SELECT version, command FROM store_history"),
+        vec![vec!["0".to_string(), "store upgrade".to_string()]]
+    );
+    assert!(!old.join("ledger.jsonl").exists());
+    // A second upgrade has nothing to do.
+    let out = keyrank(&["store", "upgrade", "--store", o], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
