@@ -280,6 +280,14 @@ impl std::fmt::Display for RunSummary {
             "  days written      {:>12}  ({} rows)",
             self.days_written, self.rows_written
         )?;
+        if !self.days_left_alone.is_empty() {
+            writeln!(
+                f,
+                "  days left alone   {:>12}  ({}: lines outside every input's span; --replace-days writes them)",
+                self.days_left_alone.len(),
+                self.days_left_alone.join(", ")
+            )?;
+        }
         if self.site_hosts.is_empty() {
             writeln!(
                 f,

@@ -46,7 +46,7 @@ async fn shell(ctx: &datafusion::prelude::SessionContext, format: OutputFormat) 
     let mut rl = rustyline::DefaultEditor::new()
         .map_err(|e| Error::Other(format!("cannot start the shell: {e}")))?;
     eprintln!(
-        "keyrank SQL shell: end statements with ';', \\q to quit. Tables: keyword_daily, ingest_runs."
+        "keyrank SQL shell: end statements with ';', \\q to quit. Tables: keyword_daily, ad_costs, search_queries, ingest_runs, store_history."
     );
     let mut buf = String::new();
     loop {

@@ -89,7 +89,7 @@ pub fn run_history(a: HistoryArgs) -> Result<()> {
         HistoryFormat::Table => {
             writeln!(
                 out,
-                "{:>7}  {:<20}  {:<22}  {:<28}  {:>5}  {:>9}  {:>9}",
+                "{:>7}  {:<20}  {:<22}  {:<28}  {:<28}  {:>9}  {:>9}",
                 "version", "committed", "command", "inputs", "days", "lines", "malformed"
             )
             .map_err(io)?;
@@ -138,7 +138,7 @@ fn write_row(
     };
     writeln!(
         out,
-        "{version:>7}  {when:<20}  {:<22}  {inputs:<28}  {days:>5}  {:>9}  {:>9}",
+        "{version:>7}  {when:<20}  {:<22}  {inputs:<28}  {days:<28}  {:>9}  {:>9}",
         r.command,
         count("lines_read"),
         count("malformed")

@@ -328,13 +328,23 @@ pub fn merge_by_day_and_engine<'a, R>(
 }
 
 pub(crate) fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    // Every failure names the file: a full disk shows up in the encoder's writes.
+    let at = |e: datafusion::parquet::errors::ParquetError| match e {
+        datafusion::parquet::errors::ParquetError::External(inner) => {
+            match inner.downcast::<std::io::Error>() {
+                Ok(io) => Error::io(path, *io),
+                Err(other) => Error::Other(format!("{}: {other}", path.display())),
+            }
+        }
+        e => Error::Other(format!("{}: {e}", path.display())),
+    };
     let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let props = WriterProperties::builder()
         .set_created_by(format!("keyrank {}", env!("CARGO_PKG_VERSION")))
         .build();
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-    w.write(batch)?;
-    let file = w.into_inner()?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(at)?;
+    w.write(batch).map_err(at)?;
+    let file = w.into_inner().map_err(at)?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
     Ok(())
 }
