@@ -134,6 +134,14 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
                 i.and_then(|x| x.ok()).unwrap_or(0),
             ),
         };
+        let currency = match get(cur_c) {
+            Some(c) if crate::purchases::is_currency_code(c) => Some(c.to_ascii_uppercase()),
+            Some(_) => {
+                bad("bad currency (expected a three-letter ISO 4217 code such as EUR)");
+                continue;
+            }
+            None => None,
+        };
         let engine = get(engine_c)
             .map(|e| e.to_lowercase())
             .or_else(|| default_engine.map(str::to_lowercase))
@@ -146,7 +154,7 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
             clicks,
             impressions,
             cents,
-            currency: get(cur_c).map(|c| c.to_uppercase()),
+            currency,
         });
         summary.rows += 1;
     }

@@ -133,6 +133,8 @@ struct FileStats {
     days: BTreeSet<i32>,
     /// Days of the file's first and last lines.
     span: Option<(i32, i32)>,
+    /// Why the file ended early or could not be read.
+    damaged: Option<String>,
     bytes: u64,
     fingerprint: String,
 }
@@ -427,6 +429,7 @@ fn parse_file(source: usize, job: &JobSpec) -> Result<Vec<(u32, Vec<u8>)>> {
         if let Some(end) = batch.end.take() {
             stats.bytes = end.bytes;
             stats.fingerprint = end.fingerprint;
+            stats.damaged = end.damaged;
         }
         Ok(())
     })?;
@@ -725,6 +728,9 @@ pub(crate) fn log_pass(
         }
         summary.lines_read += f.lines;
         summary.add_counts(&f.counts);
+        if let Some(why) = &f.damaged {
+            summary.damaged(&source.display(), why);
+        }
         days.days.extend(f.days.iter().copied());
         if let Some((a, b)) = f.span {
             days.spans.push((a.min(b), a.max(b)));

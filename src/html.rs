@@ -232,6 +232,11 @@ pub fn render(d: &ReportData) -> String {
                 if numeric[c] {
                     totals[c] += v.parse::<f64>().unwrap_or(0.0);
                 }
+                let shown = if numeric[c] {
+                    std::borrow::Cow::Borrowed(v.as_str())
+                } else {
+                    crate::output::defuse_formula(&v)
+                };
                 let _ = write!(
                     h,
                     "<td{}>{}</td>",
@@ -242,7 +247,7 @@ pub fn render(d: &ReportData) -> String {
                     } else {
                         ""
                     },
-                    esc(&v)
+                    esc(&shown)
                 );
             }
             h.push_str("</tr>\n");

@@ -59,6 +59,10 @@ pub struct IngestConfig {
     pub replace_days: bool,
     /// How long to wait for another writer of the store (`--wait`).
     pub wait: std::time::Duration,
+    /// Lines longer than this many bytes are malformed, and memory stays bounded.
+    pub max_line: usize,
+    /// A damaged or unreadable input stops the run before anything is written.
+    pub strict: bool,
     pub progress: bool,
     /// Differential privacy (`--epsilon`): bounded, noisy, selected release.
     pub dp: Option<crate::dp::DpParams>,
@@ -107,6 +111,8 @@ impl Default for IngestConfig {
             write_from: None,
             replace_days: false,
             wait: std::time::Duration::from_secs(crate::store::writer::DEFAULT_WAIT_SECS),
+            max_line: crate::pipeline::DEFAULT_MAX_LINE,
+            strict: false,
             progress: false,
             dp: None,
             threads: 0,
@@ -152,6 +158,8 @@ pub struct RunSummary {
     /// Under `--epsilon`: the budget spent and what the release did.
     pub dp: Option<crate::dp::DpReport>,
     pub days_written: u64,
+    /// Inputs that ended early (truncated or corrupt archive) or could not be read.
+    pub damaged_files: u64,
     /// Days with a few lines outside every input's span, left as stored.
     pub days_left_alone: Vec<String>,
     pub rows_written: u64,
@@ -163,6 +171,14 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// An input that ended early or could not be read: the lines before are kept.
+    pub(crate) fn damaged(&mut self, source: &str, why: &str) {
+        self.damaged_files += 1;
+        if self.problems.len() < MAX_REPORTED_PROBLEMS {
+            self.problems.push(format!("{source}: {why}"));
+        }
+    }
+
     pub(crate) fn problem(&mut self, source: &str, line: u64, reason: &str) {
         if self.problems.len() < MAX_REPORTED_PROBLEMS {
             self.problems.push(format!("{source}:{line}: {reason}"));
@@ -217,6 +233,13 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "  lines read        {:>12}", self.lines_read)?;
         writeln!(f, "  parsed            {:>12}", self.parsed)?;
         writeln!(f, "  malformed         {:>12}", self.malformed)?;
+        if self.damaged_files > 0 {
+            writeln!(
+                f,
+                "  damaged inputs    {:>12}  (lines before the damage kept)",
+                self.damaged_files
+            )?;
+        }
         writeln!(
             f,
             "  excluded          {:>12}  (crawlers {}, assets {}, error status {}, redirects {}, other methods {})",
@@ -318,6 +341,15 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     if cfg.inputs.is_empty() {
         return Err(Error::usage("no input files given (use - for stdin)"));
     }
+    if cfg
+        .currency
+        .as_deref()
+        .is_some_and(|c| !crate::purchases::is_currency_code(c))
+    {
+        return Err(Error::usage(
+            "--currency: expected a three-letter ISO 4217 code such as EUR",
+        ));
+    }
     if cfg.visitor_sketches && cfg.dp.is_some() {
         return Err(Error::usage(
             "--visitor-sketches would count visitors beside a differentially private \
@@ -396,6 +428,13 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     } else {
         cfg.min_visitors
     };
+    if cfg.strict && summary.damaged_files > 0 {
+        return Err(Error::Other(format!(
+            "--strict: {} input(s) damaged or unreadable ({}); nothing was written",
+            summary.damaged_files,
+            summary.problems.join("; ")
+        )));
+    }
     let (write_days, left_alone) = writable_days(&days, cfg);
     summary.days_left_alone = left_alone.iter().map(|d| format_day(*d)).collect();
     // The store's lock is taken for the write only, so a second ingest parses while
@@ -533,6 +572,9 @@ fn local_pass(
                 );
             }
             if let Some(end) = batch.end.take() {
+                if let Some(why) = &end.damaged {
+                    summary.damaged(&names[src], why);
+                }
                 inputs.push(InputRecord {
                     name: input_name(&sources[src]),
                     bytes: end.bytes,
@@ -696,6 +738,8 @@ pub(crate) struct FrontSpec {
     pub goals: Vec<String>,
     pub revenue_param: String,
     pub order_param: String,
+    /// Lines longer than this are malformed (`--max-line`).
+    pub max_line: usize,
 }
 
 impl FrontSpec {
@@ -710,6 +754,7 @@ impl FrontSpec {
             sites: cfg.sites.clone(),
             goals: cfg.goals.clone(),
             revenue_param: cfg.revenue_param.clone(),
+            max_line: cfg.max_line,
             order_param: cfg.order_param.clone(),
         }
     }
@@ -759,6 +804,7 @@ impl FrontParts {
             keyword_slot: self.keyword_slot,
             login_slot: self.login_slot,
             key,
+            max_line: spec.max_line,
         }
     }
 }
@@ -1077,7 +1123,11 @@ fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {
     }
 }
 
-/// `12`, `12.5`, `12.34` → cents; negative, more than two decimals or junk → None.
+/// Digits of the largest amount (before the decimal point) keyrank accepts.
+pub const MAX_AMOUNT_DIGITS: usize = 10;
+
+/// `12`, `12.5`, `12.34` → cents; negative, more than two decimals, more than
+/// [`MAX_AMOUNT_DIGITS`] whole digits or junk → None.
 pub fn parse_cents(text: &str) -> Option<i64> {
     let t = text.trim();
     let (whole, frac) = match t.split_once('.') {
@@ -1090,7 +1140,10 @@ pub fn parse_cents(text: &str) -> Option<i64> {
     if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if frac.len() > 2 || whole.len() > 15 {
+    // At most 9,999,999,999.99: sums of a million such amounts still fit the store's
+    // DECIMAL(18,2) and an i64 of cents, so money never wraps.
+    let whole = whole.trim_start_matches('0');
+    if frac.len() > 2 || whole.len() > MAX_AMOUNT_DIGITS {
         return None;
     }
     let w: i64 = if whole.is_empty() {
@@ -1221,5 +1274,12 @@ mod tests {
         assert_eq!(parse_cents("1.234"), None);
         assert_eq!(parse_cents("abc"), None);
         assert_eq!(parse_cents(""), None);
+        assert_eq!(parse_cents("9999999999.99"), Some(999_999_999_999));
+        assert_eq!(parse_cents("0009999999999.99"), Some(999_999_999_999));
+        assert_eq!(
+            parse_cents("999999999999999.99"),
+            None,
+            "too large: a bad value"
+        );
     }
 }

@@ -39,11 +39,17 @@ pub fn expand(args: &[String]) -> Result<Vec<Source>> {
             if matched.is_empty() {
                 return Err(Error::usage(format!("no file matches {arg:?}")));
             }
+            // Directories a glob matches stay in: the run names them as unreadable.
             matched.sort();
             out.extend(matched.into_iter().map(Source::File));
             continue;
         }
         let p = PathBuf::from(arg);
+        if p.is_dir() {
+            return Err(Error::usage(format!(
+                "{arg}: is a directory (give its files, or a glob such as {arg}/*.log)"
+            )));
+        }
         if !p.is_file() {
             return Err(Error::usage(format!("{arg}: no such file")));
         }
@@ -84,7 +90,12 @@ pub struct LineReader<R> {
     start: usize,
     end: usize,
     eof: bool,
+    /// Lines longer than this come back as [`OVERLONG`], their bytes skipped.
+    max_line: usize,
 }
+
+/// What [`LineReader`] returns for a line past its cap (no text line holds a NUL).
+pub const OVERLONG: &[u8] = b"\0keyrank:overlong";
 
 impl<R: Read> LineReader<R> {
     pub fn new(inner: R) -> Self {
@@ -94,22 +105,32 @@ impl<R: Read> LineReader<R> {
             start: 0,
             end: 0,
             eof: false,
+            max_line: crate::pipeline::DEFAULT_MAX_LINE,
         }
     }
 
-    /// The next line without its end-of-line bytes, or `None` at the end.
+    /// The next line without its `\n` (and `\r`); memory stays within about twice
+    /// the cap, however long a line is.
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        let mut skipping = false;
         loop {
             if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let line_start = self.start;
                 let mut line_end = self.start + nl;
                 self.start = line_end + 1;
+                if skipping {
+                    return Ok(Some(OVERLONG));
+                }
                 if line_end > line_start && self.buf[line_end - 1] == b'\r' {
                     line_end -= 1;
                 }
                 return Ok(Some(&self.buf[line_start..line_end]));
             }
             if self.eof {
+                if skipping {
+                    self.start = self.end;
+                    return Ok(Some(OVERLONG));
+                }
                 if self.start < self.end {
                     let (s, mut e) = (self.start, self.end);
                     self.start = self.end;
@@ -120,7 +141,12 @@ impl<R: Read> LineReader<R> {
                 }
                 return Ok(None);
             }
-            // Move the partial line to the front; grow for lines longer than the buffer.
+            if skipping || self.end - self.start > self.max_line {
+                // Past the cap: drop what is buffered of the line and read on.
+                skipping = true;
+                self.start = 0;
+                self.end = 0;
+            }
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -137,8 +163,6 @@ impl<R: Read> LineReader<R> {
     }
 }
 
-/// A column header as export tools write it (`Match type`, `match_type`, `MatchType`),
-/// folded to one spelling: alphanumerics only, lower case.
 pub fn header_key(h: &str) -> String {
     h.chars()
         .filter(|c| c.is_alphanumeric())
@@ -173,6 +197,28 @@ mod tests {
             ]
         );
         assert!(lines(b"").is_empty());
+    }
+
+    #[test]
+    fn a_line_past_the_cap_is_one_marker_and_its_bytes_are_skipped() {
+        let data = format!("short\n{}\nend\n{}", "y".repeat(100), "z".repeat(50));
+        let mut r = LineReader::new(data.as_bytes());
+        r.buf = vec![0; 4];
+        r.max_line = 8;
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            out.push(l.to_vec());
+        }
+        assert_eq!(
+            out,
+            vec![
+                b"short".to_vec(),
+                OVERLONG.to_vec(),
+                b"end".to_vec(),
+                OVERLONG.to_vec()
+            ]
+        );
+        assert!(r.buf.len() <= 64, "the buffer stays small: {}", r.buf.len());
     }
 
     #[test]

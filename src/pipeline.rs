@@ -72,6 +72,8 @@ pub struct Front<'a> {
     pub keyword_slot: Option<usize>,
     pub login_slot: Option<usize>,
     pub key: Keyed,
+    /// Lines longer than this (bytes) are malformed.
+    pub max_line: usize,
 }
 
 /// How an input ended: its content fingerprint (xxh3-64 of the decompressed bytes)
@@ -79,7 +81,17 @@ pub struct Front<'a> {
 pub struct SourceEnd {
     pub fingerprint: String,
     pub bytes: u64,
+    /// Why it ended early (a truncated or corrupt archive, a read error) or could not
+    /// be read at all; the lines before are kept. Never quotes content.
+    pub damaged: Option<String>,
 }
+
+/// Lines longer than this (bytes) are malformed unless `--max-line` says otherwise.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+
+/// What the reader puts in place of a line longer than the cap (no log line holds a
+/// NUL byte), so the worker counts it malformed at its own line number.
+const OVERLONG_LINE: &[u8] = b"\0keyrank:overlong";
 
 struct Block {
     source: usize,
@@ -195,7 +207,9 @@ fn run_blocks(
         }
         std::thread::Builder::new()
             .name("keyrank-read".into())
-            .spawn_scoped(s, move || read_blocks(sources, block_txs, block_bytes))
+            .spawn_scoped(s, move || {
+                read_blocks(sources, block_txs, block_bytes, front.max_line)
+            })
             .map_err(|e| Error::Other(format!("cannot start the reader thread: {e}")))?;
         // Returning drops the receivers, which stops the workers and then the reader.
         for next in 0.. {
@@ -215,7 +229,12 @@ fn run_blocks(
 }
 
 /// The reader thread: whole-line blocks, round robin over the workers' queues.
-fn read_blocks(sources: &[Source], txs: Vec<SyncSender<Result<Block>>>, block_bytes: usize) {
+fn read_blocks(
+    sources: &[Source],
+    txs: Vec<SyncSender<Result<Block>>>,
+    block_bytes: usize,
+    max_line: usize,
+) {
     let mut next = 0usize;
     let mut send = |block: Result<Block>| {
         let ok = txs[next % txs.len()].send(block).is_ok();
@@ -225,32 +244,51 @@ fn read_blocks(sources: &[Source], txs: Vec<SyncSender<Result<Block>>>, block_by
     for (source, input) in sources.iter().enumerate() {
         let mut reader = match input::open(input) {
             Ok(r) => r,
+            // An unreadable input is named and counted; the other inputs go on.
             Err(e) => {
-                send(Err(e));
-                return;
+                let why = match &e {
+                    Error::Io { source, .. } => format!("cannot be read: {source}"),
+                    _ => "cannot be read".to_string(),
+                };
+                let end = SourceEnd {
+                    fingerprint: format!("{:016x}", xxhash_rust::xxh3::Xxh3::new().digest()),
+                    bytes: 0,
+                    damaged: Some(why),
+                };
+                if !send(Ok(Block {
+                    source,
+                    data: Vec::new(),
+                    end: Some(end),
+                })) {
+                    return;
+                }
+                continue;
             }
         };
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         let mut bytes = 0u64;
         let mut carry: Vec<u8> = Vec::new();
+        let mut damaged = None;
         loop {
             let mut data = Vec::with_capacity(block_bytes + carry.len());
             data.append(&mut carry);
             let mut eof = false;
             loop {
                 let start = data.len();
-                let n = match (&mut reader)
+                let read = (&mut reader)
                     .take(block_bytes as u64)
-                    .read_to_end(&mut data)
-                {
+                    .read_to_end(&mut data);
+                hasher.update(&data[start..]);
+                bytes += (data.len() - start) as u64;
+                let n = match read {
                     Ok(n) => n,
+                    // A truncated or corrupt archive: keep what came before.
                     Err(e) => {
-                        send(Err(Error::io(input.display(), e)));
-                        return;
+                        damaged = Some(format!("damaged after {bytes} bytes ({e})"));
+                        eof = true;
+                        break;
                     }
                 };
-                hasher.update(&data[start..]);
-                bytes += n as u64;
                 if n < block_bytes {
                     eof = true;
                     break;
@@ -258,17 +296,36 @@ fn read_blocks(sources: &[Source], txs: Vec<SyncSender<Result<Block>>>, block_by
                 if memchr::memrchr(b'\n', &data[start..]).is_some() {
                     break;
                 }
-                // A line longer than a block: read on until it ends.
+                // A line longer than a block: read on until it ends, up to the cap;
+                // past it, the line is replaced by a marker and skipped unread.
+                let line_start = memchr::memrchr(b'\n', &data).map_or(0, |i| i + 1);
+                if data.len() - line_start > max_line {
+                    data.truncate(line_start);
+                    data.extend_from_slice(OVERLONG_LINE);
+                    data.push(b'\n');
+                    match skip_line(&mut reader, &mut hasher, &mut bytes, &mut carry) {
+                        Ok(true) => {}
+                        Ok(false) => eof = true,
+                        Err(e) => {
+                            damaged = Some(format!("damaged after {bytes} bytes ({e})"));
+                            eof = true;
+                        }
+                    }
+                    break;
+                }
             }
             let end = if eof {
                 Some(SourceEnd {
                     fingerprint: format!("{:016x}", hasher.digest()),
                     bytes,
+                    damaged: damaged.take(),
                 })
             } else {
                 let cut = memchr::memrchr(b'\n', &data).map_or(data.len(), |i| i + 1);
-                carry.extend_from_slice(&data[cut..]);
-                data.truncate(cut);
+                let tail = data.split_off(cut);
+                // What follows the cut comes before anything a skip left in `carry`.
+                let rest = std::mem::replace(&mut carry, tail);
+                carry.extend_from_slice(&rest);
                 None
             };
             if !send(Ok(Block { source, data, end })) {
@@ -277,6 +334,31 @@ fn read_blocks(sources: &[Source], txs: Vec<SyncSender<Result<Block>>>, block_by
             if eof {
                 break;
             }
+        }
+    }
+}
+
+/// Reads past the rest of an overlong line, in small pieces; what follows its newline
+/// goes to `carry`. False at the end of the input.
+fn skip_line(
+    reader: &mut impl Read,
+    hasher: &mut xxhash_rust::xxh3::Xxh3,
+    bytes: &mut u64,
+    carry: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        *bytes += n as u64;
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            carry.extend_from_slice(&buf[i + 1..n]);
+            return Ok(true);
         }
     }
 }
@@ -340,6 +422,11 @@ impl Front<'_> {
         if line.is_empty() {
             batch.counts.malformed += 1;
             batch.problems.push((n, "empty line"));
+            return;
+        }
+        if line == OVERLONG_LINE || line.len() > self.max_line {
+            batch.counts.malformed += 1;
+            batch.problems.push((n, "line longer than --max-line"));
             return;
         }
         let hit = match state.parser.parse(line) {
@@ -492,6 +579,7 @@ mod tests {
             keyword_slot: None,
             login_slot: None,
             key: Keyed::random(),
+            max_line: DEFAULT_MAX_LINE,
         };
         for block in [1, 7, 64, 250, 1 << 20] {
             for workers in [1, 2, 3] {
@@ -526,6 +614,77 @@ mod tests {
                 assert_eq!((problems[1].0, problems[1].1), (0, 4));
                 assert_eq!(ends, [(0, a.len() as u64), (1, b.len() as u64)]);
             }
+        }
+    }
+
+    /// A line past the cap is one malformed line at its own number, its bytes are
+    /// skipped (memory stays bounded), and a truncated or unreadable input keeps the
+    /// lines before the damage, is named, and does not stop the other inputs.
+    #[test]
+    fn overlong_lines_and_damaged_inputs() {
+        use crate::classify::engines::EngineTable;
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let line = |i: u32, path: &str| {
+            format!(
+                "10.0.0.{i} - - [17/May/2015:10:05:{:02} +0000] \"GET {path} HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0\"\n",
+                i % 60
+            )
+        };
+        let huge = format!("/{}", "x".repeat(3 << 20));
+        let a = format!("{}{}{}", line(1, "/a"), line(2, &huge), line(3, "/b"));
+        std::fs::write(dir.path().join("a.log"), &a).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for i in 0..2000 {
+            gz.write_all(line(i, "/gz").as_bytes()).unwrap();
+        }
+        let gz = gz.finish().unwrap();
+        std::fs::write(dir.path().join("t.log.gz"), &gz[..gz.len() * 2 / 3]).unwrap();
+        std::fs::create_dir(dir.path().join("adir")).unwrap();
+        let sources: Vec<Source> = ["a.log", "t.log.gz", "adir", "a.log"]
+            .iter()
+            .map(|n| Source::File(dir.path().join(n)))
+            .collect();
+        let format = LogFormat::from_spec("combined", "", &CookieNames::default()).unwrap();
+        let classifier = Classifier::new(EngineTable::builtin(), &[]);
+        let front = Front {
+            format: &format,
+            classifier: &classifier,
+            cookies: &CookieNames::default(),
+            goals: &[],
+            revenue_param: "revenue",
+            order_param: "order_id",
+            visitor_slot: None,
+            keyword_slot: None,
+            login_slot: None,
+            key: Keyed::random(),
+            max_line: 64 * 1024,
+        };
+        for block in [1 << 10, 1 << 20] {
+            let mut lines = [0u64; 4];
+            let mut problems = Vec::new();
+            let mut damaged = Vec::new();
+            let mut views = [0usize; 4];
+            run_blocks(&sources, &front, 2, block, |batch| {
+                let base = lines[batch.source];
+                for (n, reason) in &batch.problems {
+                    problems.push((batch.source, base + n, *reason));
+                }
+                lines[batch.source] += batch.lines;
+                views[batch.source] += batch.views.len();
+                if let Some(end) = batch.end.take() {
+                    assert_eq!(end.bytes > 0, batch.source != 2);
+                    damaged.push((batch.source, end.damaged.is_some()));
+                }
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(lines[0], 3, "block {block}");
+            assert_eq!(views[0], 2);
+            assert_eq!(views[3], 2, "inputs after the damaged ones are read");
+            assert!(problems.contains(&(0, 2, "line longer than --max-line")));
+            assert!(views[1] > 100 && views[1] < 2000, "{}", views[1]);
+            assert_eq!(damaged, [(0, false), (1, true), (2, true), (3, false)]);
         }
     }
 

@@ -81,13 +81,21 @@ pub fn scrub(term: String) -> (String, bool) {
     }
 }
 
-/// A landing path with personal-looking segments replaced (`/user/(redacted)`).
+/// A landing path with personal-looking segments replaced (`/user/(redacted)`). Each
+/// segment is judged as written and percent-decoded (`jane.doe%40example.com`).
 pub fn scrub_path(path: &str) -> String {
-    if !path.split('/').any(looks_personal) {
+    let personal = |seg: &str| {
+        looks_personal(seg)
+            || (seg.contains('%') && {
+                let decoded = crate::classify::keyword::percent_decode(seg.as_bytes());
+                looks_personal(&String::from_utf8_lossy(&decoded))
+            })
+    };
+    if !path.split('/').any(personal) {
         return path.to_string();
     }
     path.split('/')
-        .map(|seg| if looks_personal(seg) { REDACTED } else { seg })
+        .map(|seg| if personal(seg) { REDACTED } else { seg })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -342,5 +350,10 @@ mod tests {
             "/user/(redacted)/orders"
         );
         assert_eq!(scrub_path("/shoes/red"), "/shoes/red");
+        assert_eq!(
+            scrub_path("/account/jane.doe%40example.com/orders"),
+            "/account/(redacted)/orders"
+        );
+        assert_eq!(scrub_path("/shoes/red%20boots"), "/shoes/red%20boots");
     }
 }

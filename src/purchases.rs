@@ -137,6 +137,11 @@ impl Fx {
         let Some(cur) = currency.map(str::trim).filter(|c| !c.is_empty()) else {
             return Ok(cents);
         };
+        // Only a code becomes the reporting currency (and reaches the history and
+        // stderr); anything else in the cell makes the row bad, unquoted.
+        if !is_currency_code(cur) {
+            return Err("bad currency (expected a three-letter ISO 4217 code such as EUR)".into());
+        }
         if self
             .reporting
             .as_deref()
@@ -156,6 +161,12 @@ impl Fx {
             )),
         }
     }
+}
+
+/// Three ASCII letters, as ISO 4217 codes are (`EUR`, `usd`).
+pub fn is_currency_code(text: &str) -> bool {
+    let t = text.trim();
+    t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
 fn bad_fx(path: &Path, i: usize, msg: &str) -> Error {
@@ -198,13 +209,22 @@ pub fn read(
         Err(reason) => bad(line, reason),
     };
     let mut invalid = Vec::new();
-    match src.format {
-        PurchaseFormat::Csv => read_csv(&src.path, cols, &mut on_record)?,
-        PurchaseFormat::Jsonl => read_jsonl(&src.path, cols, &mut on_record, &mut invalid)?,
-        PurchaseFormat::Parquet => read_parquet(&src.path, cols, &mut on_record)?,
-    }
+    let what = match src.format {
+        PurchaseFormat::Csv => {
+            read_csv(&src.path, cols, &mut on_record, &mut invalid)?;
+            "not UTF-8 text"
+        }
+        PurchaseFormat::Jsonl => {
+            read_jsonl(&src.path, cols, &mut on_record, &mut invalid)?;
+            "invalid JSON object"
+        }
+        PurchaseFormat::Parquet => {
+            read_parquet(&src.path, cols, &mut on_record)?;
+            ""
+        }
+    };
     for line in invalid {
-        bad(line, "invalid JSON object".into());
+        bad(line, what.into());
     }
     Ok(out)
 }
@@ -285,7 +305,13 @@ fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Pur
     })
 }
 
-fn read_csv(path: &Path, cols: &PurchaseColumns, on_record: &mut OnRecord) -> Result<()> {
+/// Rows that are not UTF-8 are returned in `invalid`: that row is bad, not the file.
+fn read_csv(
+    path: &Path,
+    cols: &PurchaseColumns,
+    on_record: &mut OnRecord,
+    invalid: &mut Vec<u64>,
+) -> Result<()> {
     let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
     let delimiter = if path.to_string_lossy().contains(".tsv") {
         b'\t'
@@ -311,6 +337,9 @@ fn read_csv(path: &Path, cols: &PurchaseColumns, on_record: &mut OnRecord) -> Re
                 let line = record.position().map_or(0, |p| p.line());
                 let get = |col: Col| record.get(at[col as usize]?).map(Cow::Borrowed);
                 on_record(line, &get);
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                invalid.push(e.position().map_or(0, |p| p.line()));
             }
             Err(e) => {
                 return Err(Error::Other(format!("{}: {e}", path.display())));
@@ -402,6 +431,10 @@ mod tests {
     use super::*;
 
     fn read_all(name: &str, text: &str, fx: &mut Fx) -> (Vec<Purchase>, Vec<(u64, String)>) {
+        read_bytes(name, text.as_bytes(), fx)
+    }
+
+    fn read_bytes(name: &str, text: &[u8], fx: &mut Fx) -> (Vec<Purchase>, Vec<(u64, String)>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -464,6 +497,24 @@ mod tests {
             (1709546400, 999, Some("Red+Shoes"))
         );
         assert_eq!(bad, vec![(2, "invalid JSON object".to_string())]);
+    }
+
+    #[test]
+    fn a_latin1_row_or_a_bad_currency_is_one_bad_row() {
+        let mut fx = Fx::default();
+        let text = b"ts,order_id,revenue,currency,visitor_id\n\
+            2024-03-04T10:00:00Z,A1,12.50,EUR,v1\n\
+            2024-03-04T10:00:00Z,A2,1,EUR,Jos\xe9\n\
+            2024-03-04T10:00:00Z,A3,1,ALICE.SMITH@EXAMPLE.COM,v3\n\
+            2024-03-04T10:00:00Z,A4,999999999999999.99,EUR,v4\n\
+            2024-03-04T10:00:00Z,A5,2,eur,v5\n";
+        let (got, bad) = read_bytes("p.csv", text, &mut fx);
+        assert_eq!(got.len(), 2);
+        let mut lines: Vec<u64> = bad.iter().map(|b| b.0).collect();
+        lines.sort();
+        assert_eq!(lines, vec![3, 4, 5]);
+        assert!(bad.iter().all(|(_, r)| !r.contains("ALICE")), "{bad:?}");
+        assert_eq!(fx.reporting.as_deref(), Some("EUR"));
     }
 
     #[test]

@@ -370,11 +370,16 @@ pub fn resolve_date(
             .parse()
             .map_err(|_| format!("cannot read the date {expr:?}"))?;
         let days = match unit {
-            "d" | "" => num,
-            "w" => num * 7,
+            "d" | "" => Some(num),
+            "w" => num.checked_mul(7),
             _ => return Err(format!("unknown unit in {expr:?} (use d or w)")),
         };
-        return Ok(today + Duration::days(sign * days));
+        // A date out of the calendar's range is an error, never a panic.
+        return days
+            .and_then(|d| d.checked_mul(sign))
+            .and_then(Duration::try_days)
+            .and_then(|d| today.checked_add_signed(d))
+            .ok_or_else(|| format!("the date {expr:?} is out of range"));
     }
     NaiveDate::parse_from_str(e, "%Y-%m-%d").map_err(|_| {
         format!("cannot read the date {expr:?} (YYYY-MM-DD, today, today-7d, start_of_month, last_month, …)")

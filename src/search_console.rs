@@ -144,7 +144,7 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
             }
         };
         let d = match &date_c {
-            Some(_) => match get(&date_c).and_then(|v| parse_day(&v[..v.len().min(10)])) {
+            Some(_) => match get(&date_c).and_then(|v| parse_day(v.get(..10).unwrap_or(v))) {
                 Some(d) => d,
                 None => {
                     bad("bad or missing date (expected YYYY-MM-DD)");

@@ -79,6 +79,13 @@ pub struct Args {
     /// Seconds to wait for another writer of the store before giving up.
     #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
     pub wait: u64,
+    /// Lines longer than this many bytes are malformed (their bytes are skipped).
+    #[arg(long, default_value_t = crate::pipeline::DEFAULT_MAX_LINE)]
+    pub max_line: usize,
+    /// Stop before writing anything when an input is damaged (a truncated or corrupt
+    /// .gz/.zst) or unreadable; by default the lines before the damage are kept.
+    #[arg(long)]
+    pub strict: bool,
     /// k-visitor threshold: a keyword seen by fewer distinct visitors in the run is
     /// stored as (other); 1 disables.
     #[arg(long, default_value_t = crate::privacy::DEFAULT_MIN_VISITORS)]
@@ -169,6 +176,8 @@ impl Args {
             write_from: self.write_from,
             replace_days: self.replace_days,
             wait: std::time::Duration::from_secs(self.wait),
+            max_line: self.max_line.max(1),
+            strict: self.strict,
             progress: !self.quiet,
             threads: self.threads,
             cluster: self.cluster.clone(),

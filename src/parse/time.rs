@@ -76,8 +76,26 @@ fn month(b: &[u8]) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
+/// Days in month `m` of year `y` (proleptic Gregorian).
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// A real calendar date and clock time: no 31 February, no second 60 (logs write a
+/// leap second as :59 or not at all; accepting :60 would date it in the next minute).
 fn valid(y: i64, m: u32, d: u32, hh: i64, mm: i64, ss: i64) -> bool {
-    (1..=12).contains(&m) && (1..=31).contains(&d) && hh < 24 && mm < 60 && ss <= 60 && y > 0
+    y > 0
+        && (1..=12).contains(&m)
+        && d >= 1
+        && d <= days_in_month(y, m)
+        && hh < 24
+        && mm < 60
+        && ss < 60
 }
 
 /// `17/May/2015:10:05:03 +0000`, with or without the surrounding brackets.
@@ -117,6 +135,10 @@ fn parse_offset(b: &[u8]) -> Option<i64> {
             };
             let h = digits(&hh)?;
             let m = digits(&mm)?;
+            // Real offsets run from -12:00 to +14:00; a little slack, no +9959.
+            if h > 18 || m > 59 {
+                return None;
+            }
             let secs = h * 3600 + m * 60;
             Some(if *sign == b'-' { -secs } else { secs })
         }
@@ -209,6 +231,23 @@ mod tests {
         assert_eq!(parse_any(b"1431857103"), Some(1431857103));
         assert_eq!(parse_any(b"1431857103123"), Some(1431857103));
         assert_eq!(parse_any(b"2015-13-01T00:00:00Z"), None);
+        // No 31 February, no second 60, no offset past 18 hours.
+        assert_eq!(parse_rfc3339(b"2024-02-31T10:00:00Z"), None);
+        assert_eq!(parse_rfc3339(b"2023-02-29T10:00:00Z"), None);
+        assert!(parse_rfc3339(b"2024-02-29T10:00:00Z").is_some());
+        assert_eq!(parse_rfc3339(b"2024-03-05T10:00:60Z"), None);
+        assert_eq!(parse_clf(b"31/Feb/2024:10:00:00 +0000"), None);
+        assert_eq!(parse_clf(b"05/Mar/2024:10:00:00 +9959"), None);
+        assert_eq!(parse_clf(b"05/Mar/2024:10:00:00 +0560"), None);
+        assert!(parse_clf(b"05/Mar/2024:10:00:00 +1400").is_some());
+        // Epochs in micro- and nanoseconds, and absurd ones, are no time at all, or one
+        // that is not plausible: never a saturated or wrapped day.
+        assert_eq!(parse_epoch(1e300), None);
+        assert_eq!(parse_epoch(1.7e18), None);
+        assert!(parse_epoch(1.7e15).is_none_or(|t| !plausible(t)));
+        assert!(plausible(1_709_550_000));
+        assert!(!plausible(EARLIEST - 1));
+        assert!(!plausible(chrono::Utc::now().timestamp() + 2 * 86_400));
     }
 
     #[test]

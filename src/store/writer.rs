@@ -502,3 +502,20 @@ impl Drop for Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_file_names() {
+        assert!(is_run_file("part-0123456789abcdef-42.parquet"));
+        assert!(
+            !is_run_file("part-0.parquet"),
+            "a file of an earlier keyrank"
+        );
+        assert!(!is_run_file("part-google.parquet"));
+        assert!(!is_run_file("part-0123456789abcdef-.parquet"));
+        assert!(!is_run_file("part-0123456789abcdeg-1.parquet"));
+    }
+}

@@ -67,27 +67,68 @@ fn data_files(store: &Path) -> usize {
         .count()
 }
 
-#[test]
-fn a_failed_write_at_any_step_leaves_the_store_as_it_was() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_logs(dir.path());
-    let store = dir.path().join("store");
-    let s = store.to_str().unwrap();
-    let out = keyrank(&ingest_args(s, a.to_str().unwrap()), &[]);
+type Rows = Vec<Vec<String>>;
+
+/// Everything a store holds, table by table, and its history's length.
+fn everything(store: &Path) -> (Rows, Rows, Rows, usize) {
+    (
+        query(
+            store,
+            "SELECT CAST(day AS VARCHAR) AS d, estimated, SUM(visits), SUM(conversions_last), \
+             COUNT(*) FROM keyword_daily GROUP BY d, estimated ORDER BY d, estimated",
+        ),
+        query(
+            store,
+            "SELECT CAST(day AS VARCHAR) AS d, engine, SUM(cost), COUNT(*) FROM ad_costs \
+             GROUP BY d, engine ORDER BY d, engine",
+        ),
+        query(
+            store,
+            "SELECT CAST(day AS VARCHAR) AS d, engine, SUM(clicks), COUNT(*) FROM search_queries \
+             GROUP BY d, engine ORDER BY d, engine",
+        ),
+        runs(store),
+    )
+}
+
+/// Runs `args` (with `{store}` for the store) against copies of `base`, failing its
+/// first, second, … write until it succeeds: each failure exits 1 naming a path and
+/// leaves the copy exactly as `base`, with none of its files; the success equals the
+/// same command run without faults. Returns how many writes were failed.
+fn fail_every_write(dir: &Path, base: &Path, args: &[&str]) -> u64 {
+    let copy = |to: &Path| {
+        let _ = std::fs::remove_dir_all(to);
+        for f in files_under(base) {
+            let dest = to.join(f.strip_prefix(base).unwrap());
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &dest).unwrap();
+        }
+    };
+    let with = |store: &Path| -> Vec<String> {
+        let s = store.to_str().unwrap().to_string();
+        args.iter().map(|a| a.replace("{store}", &s)).collect()
+    };
+    let expected_store = dir.join("expected");
+    copy(&expected_store);
+    let argv = with(&expected_store);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = keyrank(&argv, &[]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let before = state(&store);
-    let files_before = data_files(&store);
-    assert!(!before.is_empty());
+    let expected = everything(&expected_store);
+    let before = everything(base);
+    assert_ne!(expected, before, "{args:?} changes the store");
+    let files_before = data_files(base);
+    let trial = dir.join("trial");
     let mut failed = 0;
     for n in 1.. {
-        let out = keyrank(
-            &ingest_args(s, b.to_str().unwrap()),
-            &[("KEYRANK_FAIL_WRITE", &n.to_string())],
-        );
+        copy(&trial);
+        let argv = with(&trial);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = keyrank(&argv, &[("KEYRANK_FAIL_WRITE", &n.to_string())]);
         if out.status.success() {
             break;
         }
@@ -95,42 +136,70 @@ fn a_failed_write_at_any_step_leaves_the_store_as_it_was() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "write {n}: {err}");
         assert!(
-            err.contains(s),
-            "write {n}: the message names the store's path: {err}"
+            err.contains(trial.to_str().unwrap()) && err.contains("injected fault"),
+            "write {n}: the message names the path: {err}"
         );
-        assert!(err.contains("injected fault"), "{err}");
         assert_eq!(
-            state(&store),
+            everything(&trial),
             before,
-            "write {n} failed: the store is unchanged"
+            "{args:?}, write {n} failed: store unchanged"
         );
-        assert_eq!(runs(&store), 1, "write {n}: no history entry");
         assert_eq!(
-            data_files(&store),
+            data_files(&trial),
             files_before,
             "write {n}: its files are gone"
         );
-        assert!(n < 200, "a write that keeps failing");
+        assert!(n < 300, "a write that keeps failing");
     }
-    // A run writes each day's file, its marker and its commit: all were failed once.
-    assert!(failed > 10, "only {failed} writes were failed");
-    let after = state(&store);
-    assert_ne!(after, before);
-    assert_eq!(runs(&store), 2);
-    // The same as writing b into a fresh store over a (every day replaced).
-    let fresh = dir.path().join("fresh");
-    let f = fresh.to_str().unwrap();
+    assert_eq!(everything(&trial), expected);
+    failed
+}
+
+#[test]
+fn a_failed_write_at_any_step_of_any_command_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_logs(dir.path());
+    let base = dir.path().join("base");
+    let s = base.to_str().unwrap();
     assert!(
-        keyrank(&ingest_args(f, a.to_str().unwrap()), &[])
+        keyrank(&ingest_args(s, a.to_str().unwrap()), &[])
             .status
             .success()
     );
-    assert!(
-        keyrank(&ingest_args(f, b.to_str().unwrap()), &[])
-            .status
-            .success()
+    let sc = dir
+        .path()
+        .join("a")
+        .join(keyrank::generate::SEARCH_CONSOLE_FILE);
+    let sc = sc.to_str().unwrap();
+    let costs = crate::common::root().join("testdata/costs.csv");
+    let costs = costs.to_str().unwrap();
+    // A Search Console import: its rows and the recovery it runs, one commit.
+    let n = fail_every_write(
+        dir.path(),
+        &base,
+        &["search-console", "import", "--store", "{store}", sc],
     );
-    assert_eq!(state(&fresh), after);
+    assert!(n > 10, "only {n} writes were failed");
+    let out = keyrank(&["search-console", "import", "--store", s, sc], &[]);
+    assert!(out.status.success());
+    // A re-ingest over a store with query data: its days and their recovered rows.
+    let n = fail_every_write(
+        dir.path(),
+        &base,
+        &ingest_args("{store}", b.to_str().unwrap()),
+    );
+    assert!(n > 20, "only {n} writes were failed");
+    // A cost import, and a restore.
+    fail_every_write(
+        dir.path(),
+        &base,
+        &["costs", "import", "--store", "{store}", costs],
+    );
+    fail_every_write(
+        dir.path(),
+        &base,
+        &["store", "restore", "--store", "{store}", "--version", "0"],
+    );
 }
 
 #[test]
