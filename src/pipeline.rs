@@ -533,6 +533,28 @@ fn push_landing(out: &mut String, path: &[u8]) {
 mod tests {
     use super::*;
 
+    /// A front for the combined format with no goals or cookies.
+    fn test_front<'a>(
+        format: &'a LogFormat,
+        classifier: &'a Classifier,
+        cookies: &'a CookieNames,
+        max_line: usize,
+    ) -> Front<'a> {
+        Front {
+            format,
+            classifier,
+            cookies,
+            goals: &[],
+            revenue_param: "revenue",
+            order_param: "order_id",
+            visitor_slot: None,
+            keyword_slot: None,
+            login_slot: None,
+            key: Keyed::random(),
+            max_line,
+        }
+    }
+
     fn landing(path: &[u8]) -> String {
         let mut s = String::new();
         push_landing(&mut s, path);
@@ -568,19 +590,8 @@ mod tests {
         ];
         let format = LogFormat::from_spec("combined", "", &CookieNames::default()).unwrap();
         let classifier = Classifier::new(EngineTable::builtin(), &[]);
-        let front = Front {
-            format: &format,
-            classifier: &classifier,
-            cookies: &CookieNames::default(),
-            goals: &[],
-            revenue_param: "revenue",
-            order_param: "order_id",
-            visitor_slot: None,
-            keyword_slot: None,
-            login_slot: None,
-            key: Keyed::random(),
-            max_line: DEFAULT_MAX_LINE,
-        };
+        let cookies = CookieNames::default();
+        let front = test_front(&format, &classifier, &cookies, DEFAULT_MAX_LINE);
         for block in [1, 7, 64, 250, 1 << 20] {
             for workers in [1, 2, 3] {
                 let mut landings = Vec::new();
@@ -647,19 +658,8 @@ mod tests {
             .collect();
         let format = LogFormat::from_spec("combined", "", &CookieNames::default()).unwrap();
         let classifier = Classifier::new(EngineTable::builtin(), &[]);
-        let front = Front {
-            format: &format,
-            classifier: &classifier,
-            cookies: &CookieNames::default(),
-            goals: &[],
-            revenue_param: "revenue",
-            order_param: "order_id",
-            visitor_slot: None,
-            keyword_slot: None,
-            login_slot: None,
-            key: Keyed::random(),
-            max_line: 64 * 1024,
-        };
+        let cookies = CookieNames::default();
+        let front = test_front(&format, &classifier, &cookies, 64 * 1024);
         for block in [1 << 10, 1 << 20] {
             let mut lines = [0u64; 4];
             let mut problems = Vec::new();
