@@ -17,7 +17,7 @@ use crate::visits::{ConversionOutcome, PageView, Sessionizer};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// How many bad lines are reported by position; all are counted.
@@ -450,9 +450,10 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     summary.lines_per_sec = summary.lines_read as f64 / summary.elapsed_secs.max(1e-9);
     let entry = ledger(
         cfg,
-        writer.run_id().to_string(),
+        &writer,
         started_at,
         inputs,
+        &sources,
         &write_days,
         &summary,
     )?;
@@ -812,21 +813,20 @@ impl FrontParts {
 /// The run's record in the store's history.
 fn ledger(
     cfg: &IngestConfig,
-    run_id: String,
+    writer: &crate::store::Writer,
     started_at: String,
     inputs: Vec<InputRecord>,
+    sources: &[Source],
     write_days: &[i32],
     summary: &RunSummary,
 ) -> Result<LedgerEntry> {
-    let entry = LedgerEntry {
-        run_id,
-        command: "ingest".into(),
-        keyrank_version: env!("CARGO_PKG_VERSION").into(),
+    Ok(LedgerEntry::of_command(
+        writer,
+        "ingest",
         started_at,
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         inputs,
-        days_written: write_days.iter().map(|d| format_day(*d)).collect(),
-        settings: serde_json::json!({
+        write_days.iter().copied(),
+        serde_json::json!({
             "log_format": cfg.log_format,
             "sites": summary.site_hosts,
             "engines_files": cfg.engines_files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
@@ -849,38 +849,44 @@ fn ledger(
             "visitor_sketches": cfg.visitor_sketches,
         }),
         // Under DP the store keeps only noisy numbers: no exact counts in the ledger.
-        counts: match &summary.dp {
+        match &summary.dp {
             Some(dp) => serde_json::json!({ "dp": dp, "rows_written": summary.rows_written }),
             None => {
                 // The history names input files, never their folders.
                 let mut named = summary.clone();
-                for p in &mut named.problems {
-                    *p = problem_with_file_name(p);
-                }
+                named.problems = with_file_names(&summary.problems, cfg, sources);
                 serde_json::to_value(named).map_err(|e| Error::Other(e.to_string()))?
             }
         },
-    };
-    Ok(entry)
+    ))
 }
 
-/// `dir/access.log:12: reason` as `access.log:12: reason`.
-fn problem_with_file_name(p: &str) -> String {
-    let bytes = p.as_bytes();
-    for (i, _) in p.match_indices(':') {
-        let digits = bytes[i + 1..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if digits > 0 && bytes.get(i + 1 + digits) == Some(&b':') {
-            let name = Path::new(&p[..i])
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return format!("{name}{}", &p[i..]);
-        }
-    }
-    p.to_string()
+/// Problems as the summary printed them (`dir/access.log:12: reason`, `dir/a.gz:
+/// damaged …`), each input's path replaced by its file name (`access.log:12: reason`).
+fn with_file_names(problems: &[String], cfg: &IngestConfig, sources: &[Source]) -> Vec<String> {
+    let mut names: Vec<(String, String)> = sources
+        .iter()
+        .map(|s| (s.display(), input_name(s)))
+        .chain(cfg.purchases.iter().map(|p| {
+            let name = p.path.file_name().map(|n| n.to_string_lossy().into_owned());
+            (p.path.display().to_string(), name.unwrap_or_default())
+        }))
+        .collect();
+    // A path that is a prefix of another must not match the other's problems.
+    names.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+    problems
+        .iter()
+        .map(|p| {
+            names
+                .iter()
+                .find_map(|(path, name)| {
+                    p.strip_prefix(path.as_str())
+                        .filter(|rest| rest.starts_with(':'))
+                        .map(|rest| format!("{name}{rest}"))
+                })
+                .unwrap_or_else(|| p.clone())
+        })
+        .collect()
 }
 
 /// The DP release of a run: each privacy unit's contributions are mapped to
@@ -1263,6 +1269,34 @@ fn progress_bar(enabled: bool) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_problems_name_files_not_folders() {
+        let cfg = IngestConfig {
+            purchases: vec![crate::purchases::PurchaseSource {
+                path: PathBuf::from("/srv/shop/orders.csv"),
+                format: crate::purchases::PurchaseFormat::Csv,
+            }],
+            ..IngestConfig::default()
+        };
+        let sources = [
+            Source::File(PathBuf::from("/var/log/a.log")),
+            Source::File(PathBuf::from("/var/log/a.log.1.gz")),
+        ];
+        let problems = [
+            "/var/log/a.log:12: bad time".to_string(),
+            "/var/log/a.log.1.gz: damaged after 40 bytes (incomplete deflate stream)".into(),
+            "/srv/shop/orders.csv:3: bad revenue".into(),
+        ];
+        assert_eq!(
+            with_file_names(&problems, &cfg, &sources),
+            [
+                "a.log:12: bad time",
+                "a.log.1.gz: damaged after 40 bytes (incomplete deflate stream)",
+                "orders.csv:3: bad revenue"
+            ]
+        );
+    }
 
     #[test]
     fn cents() {

@@ -25,9 +25,8 @@ pub struct ImportArgs {
     /// Engine of reports without an engine column (e.g. google).
     #[arg(long)]
     pub engine: Option<String>,
-    /// Seconds to wait for another writer of the store before giving up.
-    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
-    pub wait: u64,
+    #[command(flatten)]
+    pub wait: super::WaitArg,
     /// Report files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -42,7 +41,7 @@ pub fn run(args: Args) -> Result<()> {
         read.push((f, crate::costs::read(f, a.engine.as_deref())?));
     }
     // Every file of the command is one commit: all of them, or (on error) none.
-    let mut w = store.writer(std::time::Duration::from_secs(a.wait))?;
+    let mut w = store.writer(a.wait.duration())?;
     let mut inputs = Vec::new();
     let mut all_days = std::collections::BTreeSet::new();
     let (mut rows_in, mut bad) = (0, 0);

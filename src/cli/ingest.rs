@@ -76,9 +76,8 @@ pub struct Args {
     /// stored and named in the summary.
     #[arg(long)]
     pub replace_days: bool,
-    /// Seconds to wait for another writer of the store before giving up.
-    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
-    pub wait: u64,
+    #[command(flatten)]
+    pub wait: super::WaitArg,
     /// Lines longer than this many bytes are malformed (their bytes are skipped).
     #[arg(long, default_value_t = crate::pipeline::DEFAULT_MAX_LINE)]
     pub max_line: usize,
@@ -175,7 +174,7 @@ impl Args {
             half_life_secs: self.half_life,
             write_from: self.write_from,
             replace_days: self.replace_days,
-            wait: std::time::Duration::from_secs(self.wait),
+            wait: self.wait.duration(),
             max_line: self.max_line.max(1),
             strict: self.strict,
             progress: !self.quiet,

@@ -81,6 +81,20 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// `--wait SECONDS`, shared by every command that writes a store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitArg {
+    /// Seconds to wait for another writer of the store before giving up.
+    #[arg(long = "wait", default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
+    pub wait: u64,
+}
+
+impl WaitArg {
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.wait)
+    }
+}
+
 /// A tokio runtime for the commands that run SQL.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -37,9 +37,8 @@ pub struct ImportArgs {
     /// Import only; do not recompute estimated rows.
     #[arg(long)]
     pub no_recover: bool,
-    /// Seconds to wait for another writer of the store before giving up.
-    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
-    pub wait: u64,
+    #[command(flatten)]
+    pub wait: super::WaitArg,
     /// Export files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -53,9 +52,8 @@ pub struct RecoverArgs {
     /// Days of query clicks pooled for each day's recovery.
     #[arg(long, default_value_t = 1)]
     pub window: i64,
-    /// Seconds to wait for another writer of the store before giving up.
-    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
-    pub wait: u64,
+    #[command(flatten)]
+    pub wait: super::WaitArg,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -68,7 +66,7 @@ pub fn run(args: Args) -> Result<()> {
                 read_files.push((f, read(f, &a.engine.to_lowercase(), a.day)?));
             }
             // The files and the recovery they lead to are one commit.
-            let mut w = store.writer(std::time::Duration::from_secs(a.wait))?;
+            let mut w = store.writer(a.wait.duration())?;
             let (mut inputs, mut days, mut rows_in, mut bad) =
                 (Vec::new(), std::collections::BTreeSet::new(), 0, 0);
             for (f, (rows, s)) in &read_files {
@@ -115,7 +113,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         Action::Recover(a) => {
             let store = Store::open(&a.store)?;
-            let mut w = store.writer(std::time::Duration::from_secs(a.wait))?;
+            let mut w = store.writer(a.wait.duration())?;
             let r = recover(&mut w, &[], a.window)?;
             let entry = crate::store::LedgerEntry::of_command(
                 &w,

@@ -46,9 +46,8 @@ pub struct RestoreArgs {
     /// The version to restore.
     #[arg(long)]
     pub version: u64,
-    /// Seconds to wait for another writer of the store before giving up.
-    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
-    pub wait: u64,
+    #[command(flatten)]
+    pub wait: super::WaitArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,9 +58,8 @@ pub struct VacuumArgs {
     /// restored.
     #[arg(long, default_value = "7d", value_parser = super::parse_duration)]
     pub keep: i64,
-    /// Seconds to wait for another writer of the store before giving up.
-    #[arg(long, default_value_t = crate::store::writer::DEFAULT_WAIT_SECS)]
-    pub wait: u64,
+    #[command(flatten)]
+    pub wait: super::WaitArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,7 +147,7 @@ pub fn run(a: Args) -> Result<()> {
     match a.action {
         Action::Restore(r) => {
             let store = Store::open(&r.store)?;
-            let v = store.restore(r.version, Duration::from_secs(r.wait))?;
+            let v = store.restore(r.version, r.wait.duration())?;
             eprintln!(
                 "{}: version {} restored as version {v}",
                 r.store.display(),
@@ -158,10 +156,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         Action::Vacuum(v) => {
             let store = Store::open(&v.store)?;
-            let s = store.vacuum(
-                Duration::from_secs(v.keep.max(0) as u64),
-                Duration::from_secs(v.wait),
-            )?;
+            let s = store.vacuum(Duration::from_secs(v.keep.max(0) as u64), v.wait.duration())?;
             eprintln!("{}: {} files removed", v.store.display(), s.files_deleted);
         }
         Action::Upgrade(u) => {

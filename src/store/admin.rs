@@ -88,28 +88,18 @@ impl Store {
             }
             w.set_all(table, files.into_iter().map(|f| f.add).collect());
         }
-        let days = |s: &super::Snapshot| s.days(KEYWORD_DAILY);
-        let (before, after) = (days(w.base()), days(&target));
-        let changed: Vec<String> = before
-            .symmetric_difference(&after)
-            .copied()
-            .chain(before.intersection(&after).copied())
-            .collect::<std::collections::BTreeSet<i32>>()
-            .into_iter()
-            .map(crate::parse::time::format_day)
-            .collect();
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let entry = LedgerEntry {
-            run_id: w.run_id().to_string(),
-            command: "store restore".into(),
-            keyrank_version: env!("CARGO_PKG_VERSION").into(),
-            started_at: now.clone(),
-            finished_at: now,
-            inputs: Vec::new(),
-            days_written: changed,
-            settings: serde_json::json!({ "restored_version": version }),
-            counts: serde_json::json!({ "from_version": latest }),
-        };
+        // Every day either version holds is rewritten.
+        let mut days = w.base().days(KEYWORD_DAILY);
+        days.extend(target.days(KEYWORD_DAILY));
+        let entry = LedgerEntry::of_command(
+            &w,
+            "store restore",
+            super::now_rfc3339(),
+            Vec::new(),
+            days,
+            serde_json::json!({ "restored_version": version }),
+            serde_json::json!({ "from_version": latest }),
+        );
         w.commit(entry)
     }
 
@@ -169,18 +159,9 @@ impl Store {
             fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
             let earlier = match fs::read_to_string(self.root.join(LEDGER)) {
                 Ok(text) => {
-                    let name = self.root.join(LEDGER).display().to_string();
-                    text.lines()
-                        .enumerate()
-                        .filter(|(_, l)| !l.trim().is_empty())
-                        .filter_map(|(i, l)| match serde_json::from_str(l) {
-                            Ok(e) => Some(e),
-                            Err(e) => {
-                                summary.problems.push(format!("{name}:{}: {e}", i + 1));
-                                None
-                            }
-                        })
-                        .collect()
+                    let (entries, problems) = super::parse_ledger(LEDGER, &text);
+                    summary.problems = problems;
+                    entries
                 }
                 Err(_) => Vec::new(),
             };
@@ -195,20 +176,17 @@ impl Store {
                 }
             }
             summary.runs = earlier.len() as u64;
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let mut record = StoreVersion {
                 tables: Default::default(),
-                run: Some(LedgerEntry {
-                    run_id: w.run_id().to_string(),
-                    command: "store upgrade".into(),
-                    keyrank_version: env!("CARGO_PKG_VERSION").into(),
-                    started_at: now.clone(),
-                    finished_at: now,
-                    inputs: Vec::new(),
-                    days_written: Vec::new(),
-                    settings: serde_json::json!({}),
-                    counts: serde_json::json!({ "rows": summary.rows, "runs": summary.runs }),
-                }),
+                run: Some(LedgerEntry::of_command(
+                    &w,
+                    "store upgrade",
+                    super::now_rfc3339(),
+                    Vec::new(),
+                    Vec::new(),
+                    serde_json::json!({}),
+                    serde_json::json!({ "rows": summary.rows, "runs": summary.runs }),
+                )),
                 earlier_runs: earlier,
             };
             w.commit_record(&mut record)?;
@@ -324,9 +302,4 @@ async fn read_legacy(
         }
     }
     Ok(out)
-}
-
-/// Whether `store` needs [`Store::upgrade`] (for messages elsewhere).
-pub fn needs_upgrade(store: &Store) -> bool {
-    store.is_legacy()
 }

@@ -393,6 +393,14 @@ impl Store {
     }
 }
 
+/// The day a file holds, from its partition value.
+pub(crate) fn day_of(add: &Add) -> Option<i32> {
+    add.partition_values
+        .get(DAY)
+        .and_then(|v| v.as_deref())
+        .and_then(parse_day)
+}
+
 /// The live files of a loaded table version.
 pub(crate) fn live_files(t: &DeltaTable) -> Result<Vec<LiveFile>> {
     let state = t
@@ -405,14 +413,9 @@ pub(crate) fn live_files(t: &DeltaTable) -> Result<Vec<LiveFile>> {
             // The log's own actions for the file, to re-add it (restore) or remove it.
             #[allow(deprecated)]
             let (add, remove) = (f.add_action(), f.remove_action(true));
-            let day = add
-                .partition_values
-                .get(DAY)
-                .and_then(|v| v.as_deref())
-                .and_then(parse_day);
             LiveFile {
                 path: f.object_store_path().as_ref().to_string(),
-                day,
+                day: day_of(&add),
                 add,
                 remove: Some(remove),
             }

@@ -220,19 +220,23 @@ fn holds_legacy_files(dir: &Path) -> bool {
     })
 }
 
-/// The ledger's lines (`name` for errors) of a store written by an earlier keyrank.
-pub fn parse_ledger(name: &str, text: &str) -> Result<Vec<LedgerEntry>> {
-    text.lines()
+/// The ledger's lines of a store written by an earlier keyrank, and a
+/// `name:line: reason` for each line that is not an entry (skipped, not fatal).
+pub fn parse_ledger(name: &str, text: &str) -> (Vec<LedgerEntry>, Vec<String>) {
+    let mut problems = Vec::new();
+    let entries = text
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| Error::Input {
-                path: name.to_string(),
-                line: i as u64 + 1,
-                message: e.to_string(),
-            })
+        .filter_map(|(i, l)| match serde_json::from_str(l) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                problems.push(format!("{name}:{}: {e}", i + 1));
+                None
+            }
         })
-        .collect()
+        .collect();
+    (entries, problems)
 }
 
 /// What the binary does on Ctrl-C or SIGTERM: a writer that has not committed removes

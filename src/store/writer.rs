@@ -299,11 +299,7 @@ impl Writer {
                 .into_iter()
                 .map(|add| LiveFile {
                     path: add.path.clone(),
-                    day: add
-                        .partition_values
-                        .get(super::delta::DAY)
-                        .and_then(|v| v.as_deref())
-                        .and_then(crate::parse::time::parse_day),
+                    day: super::delta::day_of(&add),
                     add,
                     remove: None,
                 })
