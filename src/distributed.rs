@@ -39,7 +39,7 @@ use crate::ingest::{
 };
 use crate::input::Source;
 use crate::pipeline::{self, Goal, Keyed};
-use crate::privacy::{self, GateReport, KeywordVisitors};
+use crate::privacy::{self, GateReport, Visitors};
 use crate::rollup::{Row, Segment, merge_rows};
 use crate::store::{InputRecord, Store};
 use crate::visits::PageView;
@@ -143,8 +143,10 @@ struct FileStats {
 #[derive(Serialize, Deserialize)]
 struct BucketResult {
     rows: Vec<Row>,
-    /// Distinct visitors per keyword, within this bucket.
+    /// Distinct visitors per keyword and per landing path, within this bucket (capped
+    /// at the gate's k).
     keywords: Vec<(String, u64)>,
+    landings: Vec<(String, u64)>,
     summary: RunSummary,
     files: Vec<FileStats>,
 }
@@ -607,7 +609,7 @@ fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
     hits.sort_unstable_by_key(|(source, hit)| (*source, hit.seq));
     let mut sessions = job.visits.sessionizer();
     let mut summary = RunSummary::default();
-    let mut keyword_visitors = KeywordVisitors::default();
+    let mut visitors = Visitors::capped(job.visits.gate_k);
     let mut last_eviction = 0;
     for (n, (_, hit)) in hits.iter().enumerate() {
         evict_when_due(&mut sessions, n as u64, &mut last_eviction);
@@ -621,7 +623,7 @@ fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
         take_view(
             &mut sessions,
             &mut summary,
-            &mut keyword_visitors,
+            &mut visitors,
             &pv,
             hit.goal.as_ref(),
         );
@@ -629,10 +631,8 @@ fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
     drop(hits);
     let result = BucketResult {
         rows: sessions.rollup.into_rows(),
-        keywords: keyword_visitors
-            .counts()
-            .map(|(k, n)| (k.to_string(), n))
-            .collect(),
+        keywords: named_counts(&visitors.keywords),
+        landings: named_counts(&visitors.landings),
         summary,
         files,
     };
@@ -695,7 +695,7 @@ pub(crate) fn log_pass(
 
     let sealer = Sealer::new(&job.key);
     let mut rows = Vec::new();
-    let mut keyword_visitors = KeywordVisitors::default();
+    let mut visitors = Visitors::default();
     let mut file_stats: Vec<FileStats> = Vec::new();
     for batch in &batches {
         let parts = batch
@@ -707,7 +707,10 @@ pub(crate) fn log_pass(
                 postcard::from_bytes(&sealer.open(sealed)?).map_err(decode_err)?;
             rows.extend(part.rows);
             for (keyword, n) in &part.keywords {
-                keyword_visitors.add_disjoint(keyword, *n);
+                visitors.keywords.add_disjoint(keyword, *n);
+            }
+            for (landing, n) in &part.landings {
+                visitors.landings.add_disjoint(landing, *n);
             }
             summary.add_visit_counts(&part.summary);
             file_stats.extend(part.files);
@@ -745,7 +748,11 @@ pub(crate) fn log_pass(
     // Rows of the same day and dimensions come from several buckets: one row each,
     // before the gate counts what it changes.
     let rows = merge_rows(rows);
-    Ok(privacy::gate(rows, &keyword_visitors, cfg.min_visitors))
+    Ok(privacy::gate(rows, &visitors, crate::ingest::gate_k(cfg)))
+}
+
+fn named_counts(visitors: &privacy::DistinctVisitors) -> Vec<(String, u64)> {
+    visitors.counts().map(|(k, n)| (k.to_string(), n)).collect()
 }
 
 #[cfg(test)]

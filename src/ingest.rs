@@ -9,7 +9,7 @@ use crate::input::{self, LineReader, Source};
 use crate::parse::time::{day_of, format_day};
 use crate::parse::{CookieNames, LogFormat};
 use crate::pipeline::{self, Counts, Front, Goal, Keyed};
-use crate::privacy::{self, KeywordVisitors};
+use crate::privacy::{self, Visitors};
 use crate::purchases::{self, Fx, PurchaseColumns, PurchaseSource};
 use crate::rollup::{Row, Segment};
 use crate::store::{InputRecord, LedgerEntry, Store};
@@ -154,6 +154,8 @@ pub struct RunSummary {
     pub redacted_rows: u64,
     /// Keywords with fewer than `min_visitors` distinct visitors, folded into `(other)`.
     pub folded_keywords: u64,
+    /// Landing paths with fewer than `min_visitors` distinct visitors, folded likewise.
+    pub folded_landings: u64,
     pub min_visitors: u64,
     /// Under `--epsilon`: the budget spent and what the release did.
     pub dp: Option<crate::dp::DpReport>,
@@ -288,8 +290,8 @@ impl std::fmt::Display for RunSummary {
         }
         writeln!(
             f,
-            "  privacy gate      {:>12}  keywords folded into (other) (k = {}), {} rows redacted",
-            self.folded_keywords, self.min_visitors, self.redacted_rows
+            "  privacy gate      {:>12}  keywords and {} landing paths folded into (other) (k = {}), {} rows redacted",
+            self.folded_keywords, self.folded_landings, self.min_visitors, self.redacted_rows
         )?;
         if let Some(dp) = &self.dp {
             writeln!(
@@ -423,11 +425,8 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     };
     summary.redacted_rows = gate.redacted_rows;
     summary.folded_keywords = gate.folded_keywords;
-    summary.min_visitors = if cfg.dp.is_some() {
-        1
-    } else {
-        cfg.min_visitors
-    };
+    summary.folded_landings = gate.folded_landings;
+    summary.min_visitors = gate_k(cfg);
     if cfg.strict && summary.damaged_files > 0 {
         return Err(Error::Other(format!(
             "--strict: {} input(s) damaged or unreadable ({}); nothing was written",
@@ -528,7 +527,7 @@ fn local_pass(
         dp.validate()?;
         sessions.rollup.contributions = Some(Default::default());
     }
-    let mut keyword_visitors = KeywordVisitors::default();
+    let mut visitors = Visitors::capped(gate_k(cfg));
     let progress = progress_bar(cfg.progress);
     let names: Vec<String> = sources.iter().map(Source::display).collect();
     let mut line_counts = vec![0u64; sources.len()];
@@ -567,7 +566,7 @@ fn local_pass(
                 take_view(
                     &mut sessions,
                     summary,
-                    &mut keyword_visitors,
+                    &mut visitors,
                     &pv,
                     view.goal.as_ref(),
                 );
@@ -607,7 +606,7 @@ fn local_pass(
             &mut sessions,
             summary,
             days,
-            &mut keyword_visitors,
+            &mut visitors,
             cfg.worker_threads(),
         )?;
     }
@@ -617,14 +616,20 @@ fn local_pass(
         Some(params) => {
             let (rows, report) = dp_rows(sessions.rollup, params);
             summary.dp = Some(report);
-            privacy::gate(rows, &keyword_visitors, 1)
+            privacy::gate(rows, &visitors, 1)
         }
-        None => privacy::gate(
-            sessions.rollup.into_rows(),
-            &keyword_visitors,
-            cfg.min_visitors,
-        ),
+        None => privacy::gate(sessions.rollup.into_rows(), &visitors, gate_k(cfg)),
     })
+}
+
+/// The k of the visitor threshold: `--min-visitors`, or 1 under DP (partition selection
+/// replaces it).
+pub(crate) fn gate_k(cfg: &IngestConfig) -> u64 {
+    if cfg.dp.is_some() {
+        1
+    } else {
+        cfg.min_visitors
+    }
 }
 
 /// An input's name in the ledger: its file name (no folder), or `-`.
@@ -643,17 +648,18 @@ pub(crate) fn input_name(source: &Source) -> String {
 pub(crate) fn take_view(
     sessions: &mut Sessionizer,
     summary: &mut RunSummary,
-    keyword_visitors: &mut KeywordVisitors,
+    visitors: &mut Visitors,
     pv: &PageView,
     goal: Option<&Goal>,
 ) {
     let visitor = pv.visitor;
     if sessions.page_view(pv) {
         count_visit(summary, pv.acquisition);
+        visitors.landings.add(pv.landing, visitor);
         if let Acquisition::External(c) = pv.acquisition
             && let Some(kw) = &c.keyword
         {
-            keyword_visitors.add(kw, visitor);
+            visitors.keywords.add(kw, visitor);
         }
     }
     let Some(goal) = goal else {
@@ -662,7 +668,7 @@ pub(crate) fn take_view(
     summary.conversions += 1;
     let outcome = match &goal.term {
         Some(term) if sessions.claim_order(goal.conversion.order) => {
-            keyword_visitors.add(term, visitor);
+            visitors.keywords.add(term, visitor);
             sessions.rollup.unit = visitor;
             sessions.credit_keyword(pv.ts, term.clone(), goal.conversion.cents);
             ConversionOutcome::Attributed
@@ -698,6 +704,8 @@ pub(crate) struct VisitSettings {
     half_life_secs: i64,
     write_from: Option<i32>,
     sketches: bool,
+    /// The privacy gate's k: visitor counts per keyword and landing stop there.
+    pub gate_k: u64,
 }
 
 impl VisitSettings {
@@ -708,6 +716,7 @@ impl VisitSettings {
             half_life_secs: cfg.half_life_secs,
             write_from: cfg.write_from,
             sketches: cfg.visitor_sketches,
+            gate_k: gate_k(cfg),
         }
     }
 
@@ -1036,7 +1045,7 @@ fn ingest_purchases(
     sessions: &mut Sessionizer,
     summary: &mut RunSummary,
     days: &mut Spans,
-    keyword_visitors: &mut KeywordVisitors,
+    visitors: &mut Visitors,
     threads: usize,
 ) -> Result<()> {
     let LoadedPurchases {
@@ -1074,7 +1083,7 @@ fn ingest_purchases(
         summary.purchase_conversions += 1;
         if let Some(term) = p.term {
             // No visitor is known: each order stands for one.
-            keyword_visitors.add(&term, p.unit);
+            visitors.keywords.add(&term, p.unit);
             sessions.rollup.unit = p.unit;
             sessions.credit_keyword(p.ts, term, p.cents);
         } else if let Some(visitor) = p.visitor {

@@ -118,60 +118,102 @@ pub fn scrub_channel(channel: &mut crate::classify::Channel) -> bool {
     redacted
 }
 
-/// Distinct visitors per keyword over a run, for the k-visitor threshold.
+/// Distinct visitors per keyword and per landing path over a run, for the k-visitor
+/// threshold.
 #[derive(Debug, Default)]
-pub struct KeywordVisitors {
-    /// Keyword → index into `counts`.
-    ids: FxHashMap<Box<str>, u32>,
-    /// (keyword index, visitor) pairs seen.
-    seen: FxHashSet<(u32, u64)>,
-    counts: Vec<u64>,
+pub struct Visitors {
+    pub keywords: DistinctVisitors,
+    pub landings: DistinctVisitors,
 }
 
-impl KeywordVisitors {
-    pub fn add(&mut self, keyword: &str, visitor: u64) {
-        if is_pseudo_keyword(keyword) {
+impl Visitors {
+    /// Counts that stop at `cap`: the gate only asks whether a name has fewer than
+    /// `cap` visitors, so pairs past it need no memory.
+    pub fn capped(cap: u64) -> Self {
+        Visitors {
+            keywords: DistinctVisitors::capped(cap),
+            landings: DistinctVisitors::capped(cap),
+        }
+    }
+}
+
+/// Distinct visitors per name (a keyword or a landing path). Counts of disjoint
+/// visitor sets add up; a capped count stays exact below its cap, so sums of capped
+/// counts answer "fewer than cap?" the same as the true total.
+#[derive(Debug)]
+pub struct DistinctVisitors {
+    /// Name → index into `counts`.
+    ids: FxHashMap<Box<str>, u32>,
+    /// (name index, visitor) pairs seen.
+    seen: FxHashSet<(u32, u64)>,
+    counts: Vec<u64>,
+    cap: u64,
+}
+
+impl Default for DistinctVisitors {
+    fn default() -> Self {
+        DistinctVisitors::capped(u64::MAX)
+    }
+}
+
+impl DistinctVisitors {
+    pub fn capped(cap: u64) -> Self {
+        DistinctVisitors {
+            ids: FxHashMap::default(),
+            seen: FxHashSet::default(),
+            counts: Vec::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    pub fn add(&mut self, name: &str, visitor: u64) {
+        if is_pseudo_keyword(name) {
             return;
         }
-        let id = self.id(keyword);
-        if self.seen.insert((id, visitor)) {
+        let id = self.id(name);
+        if self.counts[id as usize] < self.cap && self.seen.insert((id, visitor)) {
             self.counts[id as usize] += 1;
         }
     }
 
     /// Adds `n` visitors no other part has seen: counts of disjoint sets of visitors
     /// (a distributed ingest's buckets) add up to the distinct count.
-    pub fn add_disjoint(&mut self, keyword: &str, n: u64) {
-        if !is_pseudo_keyword(keyword) {
-            let id = self.id(keyword);
-            self.counts[id as usize] += n;
+    pub fn add_disjoint(&mut self, name: &str, n: u64) {
+        if !is_pseudo_keyword(name) {
+            let id = self.id(name);
+            let c = &mut self.counts[id as usize];
+            *c = c.saturating_add(n);
         }
     }
 
-    /// Every keyword with its distinct-visitor count.
+    /// Every name with its distinct-visitor count.
     pub fn counts(&self) -> impl Iterator<Item = (&str, u64)> {
         self.ids
             .iter()
             .map(|(k, &id)| (&**k, self.counts[id as usize]))
     }
 
-    fn id(&mut self, keyword: &str) -> u32 {
-        match self.ids.get(keyword) {
+    fn id(&mut self, name: &str) -> u32 {
+        match self.ids.get(name) {
             Some(&id) => id,
             None => {
                 let id = self.counts.len() as u32;
-                self.ids.insert(keyword.into(), id);
+                self.ids.insert(name.into(), id);
                 self.counts.push(0);
                 id
             }
         }
     }
 
-    pub fn count(&self, keyword: &str) -> u64 {
-        self.ids
-            .get(keyword)
-            .map_or(0, |&id| self.counts[id as usize])
+    pub fn count(&self, name: &str) -> u64 {
+        self.ids.get(name).map_or(0, |&id| self.counts[id as usize])
     }
+}
+
+/// Landing paths that identify nobody however few visitors share them: the site's
+/// root, "no landing" (orders with no visit) and pseudo paths such as `(all)`.
+fn is_common_landing(path: &str) -> bool {
+    path.is_empty() || path == "/" || is_pseudo_keyword(path)
 }
 
 /// What the gate did, for the run summary and the ledger.
@@ -180,19 +222,18 @@ pub struct GateReport {
     pub redacted_rows: u64,
     pub folded_keywords: u64,
     pub folded_rows: u64,
+    /// Landing paths fewer than K visitors share, folded into `(other)`.
+    pub folded_landings: u64,
 }
 
 /// Applies the gate to finished rows: redacts personal-looking terms, campaigns and
-/// landing segments, and folds keywords with fewer than `min_visitors` distinct visitors
-/// into `(other)`. Rows that become identical are merged, so every total is kept. The
+/// landing segments, and folds keywords and landing paths with fewer than
+/// `min_visitors` distinct visitors into `(other)`. Rows that become identical are merged, so every total is kept. The
 /// result is sorted by day and dimensions.
-pub fn gate(
-    mut rows: Vec<Row>,
-    visitors: &KeywordVisitors,
-    min_visitors: u64,
-) -> (Vec<Row>, GateReport) {
+pub fn gate(mut rows: Vec<Row>, visitors: &Visitors, min_visitors: u64) -> (Vec<Row>, GateReport) {
     let mut report = GateReport::default();
     let mut folded: FxHashSet<String> = FxHashSet::default();
+    let mut folded_landings: FxHashSet<String> = FxHashSet::default();
     // Rows repeat their landing pages across days and channels: check each path once
     // (`None`: the path is kept as it is).
     let mut paths: FxHashMap<String, Option<String>> = FxHashMap::default();
@@ -200,10 +241,15 @@ pub fn gate(
         report.redacted_rows += scrub_channel(&mut row.channel) as u64;
         if let Some(kw) = &mut row.channel.keyword
             && !is_pseudo_keyword(kw)
-            && visitors.count(kw) < min_visitors
+            && visitors.keywords.count(kw) < min_visitors
         {
             report.folded_rows += 1;
             folded.insert(std::mem::replace(kw, OTHER.to_string()));
+        }
+        if !is_common_landing(&row.landing) && visitors.landings.count(&row.landing) < min_visitors
+        {
+            folded_landings.insert(std::mem::replace(&mut row.landing, OTHER.to_string()));
+            continue;
         }
         let scrubbed = match paths.get(&row.landing) {
             Some(p) => p.clone(),
@@ -221,6 +267,7 @@ pub fn gate(
     // The input is usually sorted already but for the rows the gate changed.
     let merged = crate::rollup::merge_rows(rows);
     report.folded_keywords = folded.len() as u64;
+    report.folded_landings = folded_landings.len() as u64;
     (merged, report)
 }
 
@@ -296,13 +343,13 @@ mod tests {
 
     #[test]
     fn folding_keeps_totals_and_k1_changes_nothing() {
-        let mut v = KeywordVisitors::default();
+        let mut v = Visitors::default();
         for visitor in 0..5 {
-            v.add("common", visitor);
+            v.keywords.add("common", visitor);
         }
-        v.add("rare a", 1);
-        v.add("rare b", 2);
-        v.add("rare b", 2);
+        v.keywords.add("rare a", 1);
+        v.keywords.add("rare b", 2);
+        v.keywords.add("rare b", 2);
         let rows = vec![
             row(1, "common", 5),
             row(1, "rare a", 1),
@@ -341,6 +388,45 @@ mod tests {
             .filter(|r| r.channel.keyword.as_deref() != Some(REDACTED))
             .collect();
         assert_eq!(unscrubbed.len(), rows.len() - 1);
+    }
+
+    #[test]
+    fn landing_paths_few_visitors_share_fold() {
+        let mut v = Visitors::capped(3);
+        for visitor in 0..5 {
+            v.keywords.add("common", visitor);
+            v.landings.add("/shoes", visitor);
+        }
+        v.landings.add("/account/jane/orders", 9);
+        v.landings.add("/account/jane/orders", 9);
+        v.landings.add("/sale", 1);
+        v.landings.add("/sale", 2);
+        assert_eq!(v.landings.count("/shoes"), 3, "capped at k");
+        let at = |landing: &str| Row {
+            landing: landing.into(),
+            ..row(1, "common", 1)
+        };
+        let rows = vec![
+            at("/shoes"),
+            at("/account/jane/orders"),
+            at("/sale"),
+            at("/"),
+            at(""),
+        ];
+        let (gated, report) = gate(rows.clone(), &v, 3);
+        assert_eq!(report.folded_landings, 2);
+        let landings: Vec<(&str, i64)> = gated
+            .iter()
+            .map(|r| (r.landing.as_str(), r.counts.visits))
+            .collect();
+        assert_eq!(
+            landings,
+            [("", 1), ("(other)", 2), ("/", 1), ("/shoes", 1)],
+            "the root and no-landing are never folded; the rest merge"
+        );
+        let (same, report) = gate(rows, &v, 1);
+        assert_eq!(report.folded_landings, 0);
+        assert_eq!(same.len(), 5);
     }
 
     #[test]
