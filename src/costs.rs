@@ -4,7 +4,7 @@
 
 use crate::classify::keyword;
 use crate::error::{Error, Result};
-use crate::ingest::parse_cents;
+use crate::model::{parse_cents, parse_count};
 use crate::parse::time::parse_day;
 use datafusion::arrow::array::{
     ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
@@ -69,7 +69,7 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
         return Err(Error::usage(format!(
             "{}: a cost report needs columns day, keyword and cost (also understood: engine, match type, clicks, impressions, currency); found: {}",
             path.display(),
-            headers.join(", ")
+            crate::input::describe_headers(headers.iter().map(String::as_str))
         )));
     };
     let engine_c = col(&["engine", "source", "network", "searchengine", "platform"]);
@@ -85,6 +85,17 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
         match r.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            // Bytes that are not UTF-8 make their row bad, not the import.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                let line = e.position().map_or(0, |p| p.line());
+                summary.bad_rows += 1;
+                if summary.problems.len() < 10 {
+                    summary
+                        .problems
+                        .push(format!("{name}:{line}: not UTF-8 text"));
+                }
+                continue;
+            }
             Err(e) => return Err(Error::Other(format!("{name}: {e}"))),
         }
         let line = record.position().map_or(0, |p| p.line());
@@ -123,16 +134,10 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
             bad("bad cost (expected a non-negative number like 12.34)");
             continue;
         };
-        let int = |c: Option<usize>| get(c).map(|v| v.replace(',', "").parse::<i64>());
-        let (clicks, impressions) = match (int(clicks_c), int(impr_c)) {
-            (Some(Err(_)), _) | (_, Some(Err(_))) => {
-                bad("bad clicks or impressions");
-                continue;
-            }
-            (c, i) => (
-                c.and_then(|x| x.ok()).unwrap_or(0),
-                i.and_then(|x| x.ok()).unwrap_or(0),
-            ),
+        let count = |c: Option<usize>| get(c).map(parse_count).unwrap_or(Some(0));
+        let (Some(clicks), Some(impressions)) = (count(clicks_c), count(impr_c)) else {
+            bad("bad clicks or impressions (expected a whole number from 0)");
+            continue;
         };
         let currency = match get(cur_c) {
             Some(c) if crate::purchases::is_currency_code(c) => Some(c.to_ascii_uppercase()),

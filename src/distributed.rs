@@ -127,7 +127,7 @@ struct Hit {
 struct FileStats {
     source: u32,
     lines: u64,
-    counts: pipeline::Counts,
+    counts: pipeline::LineCounts,
     /// (line in the file, reason) of its first bad lines.
     problems: Vec<(u64, String)>,
     days: BTreeSet<i32>,
@@ -608,6 +608,8 @@ fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
     // Log order: files oldest first (the job's order), then line order within each.
     hits.sort_unstable_by_key(|(source, hit)| (*source, hit.seq));
     let mut sessions = job.visits.sessionizer();
+    // Buckets' revenue adds up when merged: each may credit its share of the range.
+    sessions.revenue_left = crate::visits::MAX_RUN_CENTS / BUCKETS as i64;
     let mut summary = RunSummary::default();
     let mut visitors = Visitors::capped(job.visits.gate_k);
     let mut last_eviction = 0;

@@ -3,7 +3,7 @@
 //! non-ASCII and mixed-case terms) and a truth file with the exact aggregates a correct
 //! ingest must produce, plus each keyword's true conversion rate.
 
-use crate::attribution::{AttributionModel, DEFAULT_HALF_LIFE_SECS, split_revenue};
+use crate::attribution::{AttributionModel, DEFAULT_HALF_LIFE_SECS};
 use crate::classify::{DIRECT, NONE, NOT_PROVIDED};
 use crate::error::{Error, Result};
 use crate::visits::UNATTRIBUTED;
@@ -734,8 +734,8 @@ fn credit(rows: &mut BTreeMap<RowKey, TruthRow>, touches: &[(RowKey, i64)], ts: 
     };
     let times: Vec<i64> = touches.iter().map(|t| t.1).collect();
     for model in AttributionModel::ALL {
-        let credits = model.credits(&times, ts, DEFAULT_HALF_LIFE_SECS);
-        let revenue = split_revenue(cents, &credits);
+        let credits = rules::credits(model.name(), &times, ts, DEFAULT_HALF_LIFE_SECS);
+        let revenue = rules::revenue(cents, &credits);
         for (((key, _), c), r) in touches.iter().zip(&credits).zip(&revenue) {
             let row = rows.entry(key.clone()).or_insert_with(|| TruthRow {
                 source: key.0.clone(),
@@ -747,6 +747,123 @@ fn credit(rows: &mut BTreeMap<RowKey, TruthRow>, touches: &[(RowKey, i64)], ts: 
             *row.revenue_cents
                 .entry(model.name().to_string())
                 .or_default() += r;
+        }
+    }
+}
+
+/// The attribution rules as the README states them, written apart from
+/// `crate::attribution` (exact fractions where the rule is a fraction) so that the
+/// truth catches a wrong weight or a wrong split there instead of repeating it.
+mod rules {
+    /// One conversion, in millionths.
+    const WHOLE: i128 = 1_000_000;
+
+    /// Each touch's share of one conversion (touches at `times`, oldest first, the
+    /// conversion at `ts`): whole millionths by largest remainder, ties to the earlier.
+    pub fn credits(model: &str, times: &[i64], ts: i64, half_life: i64) -> Vec<i64> {
+        let n = times.len();
+        // Weights as numerators over a common denominator.
+        let (weights, den): (Vec<i128>, i128) = match (model, n) {
+            (_, 1) => (vec![1], 1),
+            ("first", _) => ((0..n).map(|i| (i == 0) as i128).collect(), 1),
+            ("last", _) => ((0..n).map(|i| (i == n - 1) as i128).collect(), 1),
+            ("linear", _) => (vec![1; n], n as i128),
+            ("position", 2) => (vec![1, 1], 2),
+            // 40 % each end, 20 % shared by the middle: over 5 (n − 2).
+            ("position", _) => {
+                let m = n as i128 - 2;
+                let w = (0..n)
+                    .map(|i| if i == 0 || i == n - 1 { 2 * m } else { 1 })
+                    .collect();
+                (w, 5 * m)
+            }
+            ("time_decay", _) => return decayed(times, ts, half_life),
+            (other, _) => panic!("no rule for model {other}"),
+        };
+        largest_remainder(
+            weights
+                .iter()
+                .map(|w| (WHOLE * w / den, WHOLE * w % den))
+                .collect(),
+            WHOLE,
+        )
+    }
+
+    /// Half the weight per half-life before the conversion: not a fraction, so the
+    /// shares are real numbers split the same way.
+    fn decayed(times: &[i64], ts: i64, half_life: i64) -> Vec<i64> {
+        let w: Vec<f64> = times
+            .iter()
+            .map(|t| (-((ts - t).max(0) as f64) / half_life.max(1) as f64).exp2())
+            .collect();
+        let sum: f64 = w.iter().sum();
+        let mut parts: Vec<(i128, f64)> = Vec::with_capacity(w.len());
+        for wi in &w {
+            let exact = WHOLE as f64 * wi / sum;
+            parts.push((exact.floor() as i128, exact - exact.floor()));
+        }
+        let mut out: Vec<i64> = parts.iter().map(|p| p.0 as i64).collect();
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        order.sort_by(|&a, &b| parts[b].1.total_cmp(&parts[a].1).then(a.cmp(&b)));
+        let left = WHOLE as i64 - out.iter().sum::<i64>();
+        for &i in order.iter().cycle().take(left.max(0) as usize) {
+            out[i] += 1;
+        }
+        out
+    }
+
+    /// The revenue of one conversion in whole cents, in proportion to the credits
+    /// (which sum to one conversion): largest remainder, ties to the earlier touch.
+    pub fn revenue(cents: i64, credits: &[i64]) -> Vec<i64> {
+        let total = cents as i128;
+        largest_remainder(
+            credits
+                .iter()
+                .map(|&c| (total * c as i128 / WHOLE, total * c as i128 % WHOLE))
+                .collect(),
+            total,
+        )
+    }
+
+    /// (whole part, remainder) of each exact share → parts summing to `total`.
+    fn largest_remainder(parts: Vec<(i128, i128)>, total: i128) -> Vec<i64> {
+        let mut out: Vec<i128> = parts.iter().map(|p| p.0).collect();
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        order.sort_by(|&a, &b| parts[b].1.cmp(&parts[a].1).then(a.cmp(&b)));
+        let left = total - out.iter().sum::<i128>();
+        for &i in order.iter().take(left as usize) {
+            out[i] += 1;
+        }
+        out.into_iter().map(|x| x as i64).collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_rules_by_hand() {
+            let d = 86_400;
+            assert_eq!(
+                super::credits("position", &[0, d, 2 * d], 3 * d, 7 * d),
+                [400_000, 200_000, 400_000]
+            );
+            assert_eq!(
+                super::credits("linear", &[0, d, 2 * d], 3 * d, 7 * d),
+                [333_334, 333_333, 333_333]
+            );
+            assert_eq!(
+                super::credits("position", &[0, 1, 2, 3, 4], 5, 7 * d),
+                [400_000, 66_667, 66_667, 66_666, 400_000]
+            );
+            // One half-life apart: weights 1/2 and 1.
+            assert_eq!(
+                super::credits("time_decay", &[0, 7 * d], 7 * d, 7 * d),
+                [333_333, 666_667]
+            );
+            assert_eq!(super::revenue(1, &[500_000, 500_000]), [1, 0]);
+            assert_eq!(
+                super::revenue(1000, &[333_334, 333_333, 333_333]),
+                [334, 333, 333]
+            );
         }
     }
 }

@@ -2,8 +2,6 @@
 //! scripts, nothing fetched from elsewhere), readable on screen and in print.
 
 use crate::report::ReportData;
-use datafusion::arrow::array::Array;
-use datafusion::arrow::util::display::array_value_to_string;
 use std::fmt::Write;
 
 const CSS: &str = r#"
@@ -224,11 +222,7 @@ pub fn render(d: &ReportData) -> String {
             rows += 1;
             h.push_str("<tr>");
             for (c, col) in b.columns().iter().enumerate() {
-                let v = if col.is_null(r) {
-                    String::new()
-                } else {
-                    array_value_to_string(col, r).unwrap_or_default()
-                };
+                let v = crate::output::display_cell(col, r);
                 if numeric[c] {
                     totals[c] += v.parse::<f64>().unwrap_or(0.0);
                 }

@@ -8,12 +8,12 @@ use crate::error::{Error, Result};
 use crate::input::{self, LineReader, Source};
 use crate::parse::time::{day_of, format_day};
 use crate::parse::{CookieNames, LogFormat};
-use crate::pipeline::{self, Counts, Front, Goal, Keyed};
+use crate::pipeline::{self, Front, Goal, Keyed, LineCounts};
 use crate::privacy::{self, Visitors};
 use crate::purchases::{self, Fx, PurchaseColumns, PurchaseSource};
 use crate::rollup::{Row, Segment};
 use crate::store::{InputRecord, LedgerEntry, Store};
-use crate::visits::{ConversionOutcome, PageView, Sessionizer};
+use crate::visits::{Conversion, ConversionOutcome, PageView, Sessionizer};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::IsTerminal;
@@ -162,6 +162,9 @@ pub struct RunSummary {
     pub days_written: u64,
     /// Inputs that ended early (truncated or corrupt archive) or could not be read.
     pub damaged_files: u64,
+    /// `file: why` of each of them.
+    #[serde(default)]
+    pub damaged: Vec<String>,
     /// Days with a few lines outside every input's span, left as stored.
     pub days_left_alone: Vec<String>,
     pub rows_written: u64,
@@ -176,9 +179,8 @@ impl RunSummary {
     /// An input that ended early or could not be read: the lines before are kept.
     pub(crate) fn damaged(&mut self, source: &str, why: &str) {
         self.damaged_files += 1;
-        if self.problems.len() < MAX_REPORTED_PROBLEMS {
-            self.problems.push(format!("{source}: {why}"));
-        }
+        // Every damaged input is named, however many bad lines came before.
+        self.damaged.push(format!("{source}: {why}"));
     }
 
     pub(crate) fn problem(&mut self, source: &str, line: u64, reason: &str) {
@@ -207,7 +209,7 @@ impl RunSummary {
         self.duplicate_orders += o.duplicate_orders;
     }
 
-    pub(crate) fn add_counts(&mut self, c: &Counts) {
+    pub(crate) fn add_counts(&mut self, c: &LineCounts) {
         self.parsed += c.parsed;
         self.malformed += c.malformed;
         self.crawlers += c.crawlers;
@@ -241,6 +243,9 @@ impl std::fmt::Display for RunSummary {
                 "  damaged inputs    {:>12}  (lines before the damage kept)",
                 self.damaged_files
             )?;
+            for d in &self.damaged {
+                writeln!(f, "    {d}")?;
+            }
         }
         writeln!(
             f,
@@ -431,7 +436,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
         return Err(Error::Other(format!(
             "--strict: {} input(s) damaged or unreadable ({}); nothing was written",
             summary.damaged_files,
-            summary.problems.join("; ")
+            summary.damaged.join("; ")
         )));
     }
     let (write_days, left_alone) = writable_days(&days, cfg);
@@ -666,15 +671,19 @@ pub(crate) fn take_view(
         return;
     };
     summary.conversions += 1;
+    let conversion = Conversion {
+        order: goal.conversion.order,
+        cents: admitted_cents(sessions, summary, goal.conversion.cents),
+    };
     let outcome = match &goal.term {
-        Some(term) if sessions.claim_order(goal.conversion.order) => {
+        Some(term) if sessions.claim_order(conversion.order) => {
             visitors.keywords.add(term, visitor);
             sessions.rollup.unit = visitor;
-            sessions.credit_keyword(pv.ts, term.clone(), goal.conversion.cents);
+            sessions.credit_keyword(pv.ts, term.clone(), conversion.cents);
             ConversionOutcome::Attributed
         }
         Some(_) => ConversionOutcome::DuplicateOrder,
-        None => sessions.conversion(visitor, pv.ts, &goal.conversion),
+        None => sessions.conversion(visitor, pv.ts, &conversion),
     };
     match outcome {
         ConversionOutcome::Attributed => {}
@@ -1037,6 +1046,17 @@ fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
     })
 }
 
+/// The cents of a conversion as credited: all of them, or none (a bad revenue value,
+/// counted) when they would take the run's revenue past the store's range.
+fn admitted_cents(sessions: &mut Sessionizer, summary: &mut RunSummary, cents: i64) -> i64 {
+    if sessions.admit_revenue(cents) {
+        cents
+    } else {
+        summary.bad_revenue += 1;
+        0
+    }
+}
+
 /// Purchase files: each order counted once across all sources; credited to its
 /// keyword column when it has one, else joined (in DataFusion) to the touches of its
 /// visitor, else `(unattributed)`.
@@ -1081,17 +1101,18 @@ fn ingest_purchases(
         }
         summary.conversions += 1;
         summary.purchase_conversions += 1;
+        let cents = admitted_cents(sessions, summary, p.cents);
         if let Some(term) = p.term {
             // No visitor is known: each order stands for one.
             visitors.keywords.add(&term, p.unit);
             sessions.rollup.unit = p.unit;
-            sessions.credit_keyword(p.ts, term, p.cents);
+            sessions.credit_keyword(p.ts, term, cents);
         } else if let Some(visitor) = p.visitor {
-            to_join.push((p.ts, p.cents, visitor));
+            to_join.push((p.ts, cents, visitor));
         } else {
             summary.unattributed += 1;
             sessions.rollup.unit = p.unit;
-            sessions.credit_unattributed(p.ts, p.cents, empty_landing, Segment::Anonymous);
+            sessions.credit_unattributed(p.ts, cents, empty_landing, Segment::Anonymous);
         }
     }
     days.spans.extend(purchase_span);
@@ -1138,42 +1159,6 @@ fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {
     }
 }
 
-/// Digits of the largest amount (before the decimal point) keyrank accepts.
-pub const MAX_AMOUNT_DIGITS: usize = 10;
-
-/// `12`, `12.5`, `12.34` → cents; negative, more than two decimals, more than
-/// [`MAX_AMOUNT_DIGITS`] whole digits or junk → None.
-pub fn parse_cents(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let (whole, frac) = match t.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (t, ""),
-    };
-    if whole.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    // At most 9,999,999,999.99: sums of a million such amounts still fit the store's
-    // DECIMAL(18,2) and an i64 of cents, so money never wraps.
-    let whole = whole.trim_start_matches('0');
-    if frac.len() > 2 || whole.len() > MAX_AMOUNT_DIGITS {
-        return None;
-    }
-    let w: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let f: i64 = match frac.len() {
-        0 => 0,
-        1 => frac.parse::<i64>().ok()? * 10,
-        _ => frac.parse().ok()?,
-    };
-    Some(w * 100 + f)
-}
-
 /// What a quick look at the start of each input tells: its first timestamp (to read
 /// rotated files oldest first) and which referrer hosts dominate (the site's own).
 struct Prescan {
@@ -1202,7 +1187,13 @@ fn prescan(
             scan.first_ts.push(None);
             continue;
         }
-        let mut reader = LineReader::new(input::open(source)?);
+        // An input that cannot be opened or read here is named and counted by the log
+        // pass, which reads what it can of it; the look ahead just stops.
+        let Ok(opened) = input::open(source) else {
+            scan.first_ts.push(None);
+            continue;
+        };
+        let mut reader = LineReader::new(opened);
         let mut parser = format.parser();
         let mut first = None;
         let budget = if scan.referrers == 0 {
@@ -1211,10 +1202,7 @@ fn prescan(
             200
         };
         for _ in 0..budget {
-            let Some(line) = reader
-                .next_line()
-                .map_err(|e| Error::io(source.display(), e))?
-            else {
+            let Ok(Some(line)) = reader.next_line() else {
                 break;
             };
             let Ok(hit) = parser.parse(line) else {
@@ -1304,25 +1292,6 @@ mod tests {
                 "a.log.1.gz: damaged after 40 bytes (incomplete deflate stream)",
                 "orders.csv:3: bad revenue"
             ]
-        );
-    }
-
-    #[test]
-    fn cents() {
-        assert_eq!(parse_cents("12"), Some(1200));
-        assert_eq!(parse_cents("12.5"), Some(1250));
-        assert_eq!(parse_cents("0.07"), Some(7));
-        assert_eq!(parse_cents(".5"), Some(50));
-        assert_eq!(parse_cents("-3"), None);
-        assert_eq!(parse_cents("1.234"), None);
-        assert_eq!(parse_cents("abc"), None);
-        assert_eq!(parse_cents(""), None);
-        assert_eq!(parse_cents("9999999999.99"), Some(999_999_999_999));
-        assert_eq!(parse_cents("0009999999999.99"), Some(999_999_999_999));
-        assert_eq!(
-            parse_cents("999999999999999.99"),
-            None,
-            "too large: a bad value"
         );
     }
 }

@@ -163,6 +163,23 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// Column names for a message about a file's columns. A "header" that does not look
+/// like a column name (the first row of a file without one, say) is shown as `(?)`:
+/// messages never quote data.
+pub fn describe_headers<'a>(headers: impl IntoIterator<Item = &'a str>) -> String {
+    headers
+        .into_iter()
+        .map(|h| {
+            let plain = h.len() <= 40
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " _-.()".contains(c))
+                && !h.bytes().any(|b| b.is_ascii_digit());
+            if plain { h } else { "(?)" }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn header_key(h: &str) -> String {
     h.chars()
         .filter(|c| c.is_alphanumeric())

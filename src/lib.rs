@@ -17,6 +17,7 @@ pub mod html;
 pub mod ingest;
 pub mod input;
 pub mod join;
+pub mod model;
 pub mod object_stores;
 pub mod output;
 pub mod parse;

@@ -30,7 +30,8 @@ pub fn write(
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
                 format!("{}\n(0 rows)", names.join(" | "))
             } else {
-                datafusion::arrow::util::pretty::pretty_format_batches(batches)?.to_string()
+                let shown = batches.iter().map(readable).collect::<Result<Vec<_>>>()?;
+                datafusion::arrow::util::pretty::pretty_format_batches(&shown)?.to_string()
             };
             writeln!(out, "{text}").map_err(io)?;
         }
@@ -66,15 +67,7 @@ pub fn write(
                     let cells: Vec<String> = b
                         .columns()
                         .iter()
-                        .map(|c| {
-                            if c.is_null(r) {
-                                String::new()
-                            } else {
-                                datafusion::arrow::util::display::array_value_to_string(c, r)
-                                    .unwrap_or_default()
-                                    .replace('|', "\\|")
-                            }
-                        })
+                        .map(|c| display_cell(c, r).replace('|', "\\|"))
                         .collect();
                     text.push_str(&format!("| {} |\n", cells.join(" | ")));
                 }
@@ -90,6 +83,72 @@ pub fn write(
     }
     out.flush().map_err(io)?;
     Ok(())
+}
+
+/// A cell as people read it: whole numbers without a fraction (`164`, not `164.0`),
+/// credits without trailing zeros (`23`, `4.5`), money with its cents, other floats to
+/// four decimals; NULL as nothing. CSV, JSON and Parquet keep the exact types.
+pub fn display_cell(col: &dyn Array, row: usize) -> String {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+    if col.is_null(row) {
+        return String::new();
+    }
+    match col.data_type() {
+        DataType::Float64 => float_text(col.as_primitive::<Float64Type>().value(row)),
+        DataType::Float32 => float_text(col.as_primitive::<Float32Type>().value(row) as f64),
+        DataType::Decimal128(_, scale) if *scale > 2 => trim_fraction(
+            datafusion::arrow::util::display::array_value_to_string(col, row).unwrap_or_default(),
+        ),
+        _ => datafusion::arrow::util::display::array_value_to_string(col, row).unwrap_or_default(),
+    }
+}
+
+fn float_text(v: f64) -> String {
+    if !v.is_finite() {
+        v.to_string()
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v.abs() < 1e-3 {
+        format!("{v:.3e}")
+    } else {
+        trim_fraction(format!("{v:.4}"))
+    }
+}
+
+fn trim_fraction(s: String) -> String {
+    if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// `batch` with every column as the text [`display_cell`] gives it (for tables).
+fn readable(batch: &RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    let b = defuse_formulas(batch)?;
+    let cols: Vec<ArrayRef> = b
+        .columns()
+        .iter()
+        .map(|c| {
+            let text: StringArray = (0..c.len())
+                .map(|r| (!c.is_null(r)).then(|| display_cell(c, r)))
+                .collect();
+            std::sync::Arc::new(text) as ArrayRef
+        })
+        .collect();
+    let fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), DataType::Utf8, true))
+        .collect();
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+        cols,
+    )?)
 }
 
 /// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR
@@ -179,5 +238,67 @@ mod tests {
         let mut md = Vec::new();
         write(&mut md, OutputFormat::Md, &schema, &[batch]).unwrap();
         assert!(String::from_utf8(md).unwrap().contains("| '=HYPERLINK"));
+    }
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        use datafusion::arrow::array::{Decimal128Array, Int64Array};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("visits", DataType::Float64, true),
+            Field::new("conversions", DataType::Decimal128(28, 6), true),
+            Field::new("revenue", DataType::Decimal128(28, 2), true),
+            Field::new("share", DataType::Float64, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Float64Array::from(vec![Some(164.0), Some(2.5), None])),
+                Arc::new(
+                    Decimal128Array::from(vec![Some(23_000_000), Some(4_500_000), Some(0)])
+                        .with_precision_and_scale(28, 6)
+                        .unwrap(),
+                ),
+                Arc::new(
+                    Decimal128Array::from(vec![Some(1250), Some(100), Some(7)])
+                        .with_precision_and_scale(28, 2)
+                        .unwrap(),
+                ),
+                Arc::new(Float64Array::from(vec![0.123456, 1.0 / 3.0, 0.00001234])),
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+            ],
+        )
+        .unwrap();
+        let cells: Vec<Vec<String>> = (0..3)
+            .map(|r| (0..5).map(|c| display_cell(batch.column(c), r)).collect())
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ["164", "23", "12.50", "0.1235", "1"],
+                ["2.5", "4.5", "1.00", "0.3333", "2"],
+                ["", "0", "0.07", "1.234e-5", "3"],
+            ]
+        );
+        let mut table = Vec::new();
+        write(
+            &mut table,
+            OutputFormat::Table,
+            &schema,
+            std::slice::from_ref(&batch),
+        )
+        .unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(
+            table.contains("| 164 ") && !table.contains("23.000000"),
+            "{table}"
+        );
+        let mut csv = Vec::new();
+        write(&mut csv, OutputFormat::Csv, &schema, &[batch]).unwrap();
+        assert!(
+            String::from_utf8(csv)
+                .unwrap()
+                .contains("164.0,23.000000,12.50")
+        );
     }
 }

@@ -101,7 +101,7 @@ struct Block {
 
 /// Line counts of one block, by what became of the line.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub struct Counts {
+pub struct LineCounts {
     pub parsed: u64,
     pub malformed: u64,
     pub crawlers: u64,
@@ -113,8 +113,8 @@ pub struct Counts {
     pub bad_revenue: u64,
 }
 
-impl Counts {
-    pub fn add(&mut self, o: &Counts) {
+impl LineCounts {
+    pub fn add(&mut self, o: &LineCounts) {
         self.parsed += o.parsed;
         self.malformed += o.malformed;
         self.crawlers += o.crawlers;
@@ -150,7 +150,7 @@ pub struct Batch {
     /// Index of the input in the slice given to [`run`].
     pub source: usize,
     pub lines: u64,
-    pub counts: Counts,
+    pub counts: LineCounts,
     /// (line within the block, 1-based; reason) of each bad line, in line order.
     pub problems: Vec<(u64, &'static str)>,
     /// Days of the parsed lines (each run of equal days once).
@@ -181,7 +181,9 @@ pub fn run(
     run_blocks(sources, front, workers, BLOCK_BYTES, consume)
 }
 
-fn run_blocks(
+/// [`run`] with blocks of `block_bytes` (whole lines, more for one longer line): tests
+/// and the fuzzer cut inputs small so lines cross many block edges.
+pub fn run_blocks(
     sources: &[Source],
     front: &Front,
     workers: usize,
@@ -399,7 +401,7 @@ impl Front<'_> {
         batch.landings.clear();
         batch.source = block.source;
         batch.lines = 0;
-        batch.counts = Counts::default();
+        batch.counts = LineCounts::default();
         batch.end = block.end;
         let mut rest = &block.data[..];
         while !rest.is_empty() {
@@ -499,7 +501,7 @@ impl Front<'_> {
             None => 0,
             Some(raw) => {
                 let text = String::from_utf8_lossy(&keyword::percent_decode(raw)).into_owned();
-                crate::ingest::parse_cents(&text).unwrap_or_else(|| {
+                crate::model::parse_cents(&text).unwrap_or_else(|| {
                     batch.counts.bad_revenue += 1;
                     batch
                         .problems

@@ -2,6 +2,7 @@
 //! Each row becomes a [`Purchase`]; a bad row is reported by `file:line` and skipped.
 
 use crate::error::{Error, Result};
+use crate::model::MAX_CENTS;
 use crate::parse::time::parse_any;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -155,7 +156,16 @@ impl Fx {
             return Ok(cents);
         }
         match self.rates.get(&cur) {
-            Some(rate) => Ok((cents as f64 * rate).round() as i64),
+            Some(rate) => {
+                let converted = (cents as f64 * rate).round();
+                // `as` would saturate or turn NaN into 0: a rate that takes an amount
+                // out of range makes the row bad instead.
+                if converted.is_finite() && (0.0..=MAX_CENTS as f64).contains(&converted) {
+                    Ok(converted as i64)
+                } else {
+                    Err("amount out of range after currency conversion".into())
+                }
+            }
             None => Err(format!(
                 "currency {cur} is not the reporting currency {reporting} and has no rate (give one with --fx FILE)"
             )),
@@ -292,7 +302,7 @@ fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Pur
         return Err("negative revenue".into());
     }
     let cents =
-        crate::ingest::parse_cents(revenue).ok_or("bad revenue (expected a number like 12.34)")?;
+        crate::model::parse_cents(revenue).ok_or("bad revenue (expected a number like 12.34)")?;
     let cents = fx.convert(cents, get(Col::Currency).as_deref())?;
     let nonempty = |v: Option<Cow<str>>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     Ok(Purchase {

@@ -170,6 +170,26 @@ pub fn fit(stats: &[KeywordStats]) -> Model {
     }
 }
 
+/// [`rank`] with each row's reason, for every place a ranking is shown (the command,
+/// reports): keywords under `min_visits` visits are marked as leaning on the prior.
+pub fn ranked_with_reasons(stats: &[KeywordStats], min_visits: f64) -> Vec<Ranked> {
+    let (_, mut rows) = rank(stats);
+    for r in rows.iter_mut() {
+        r.reason = if is_pseudo_keyword(&r.keyword) {
+            "pseudo-keyword".into()
+        } else if r.visits < min_visits {
+            format!("few visits ({:.0}): estimate leans on the prior", r.visits)
+        } else {
+            format!(
+                "estimated {:.2}% conversion, {:.2} per visit",
+                r.rate_estimate * 100.0,
+                r.value_per_visit
+            )
+        };
+    }
+    rows
+}
+
 /// Keywords ranked by shrunk expected value per visit (then visits), best first.
 pub fn rank(stats: &[KeywordStats]) -> (Model, Vec<Ranked>) {
     let model = fit(stats);

@@ -471,7 +471,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
             )?;
             let min_visits = num("min_visits", 30.0)?;
             let (rows, total) = if spec.query == ReportQuery::Budget {
-                let total = crate::ingest::parse_cents(&params["total"]).ok_or_else(|| {
+                let total = crate::model::parse_cents(&params["total"]).ok_or_else(|| {
                     Error::usage(format!(
                         "report {}: total must be an amount like 5000.00",
                         spec.name
@@ -504,7 +504,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
                 });
                 (rows, Some(total))
             } else {
-                (crate::rank::rank(&stats).1, None)
+                (crate::rank::ranked_with_reasons(&stats, min_visits), None)
             };
             let top = num("top", 0.0)? as usize;
             let rows: Vec<_> = if top > 0 {

@@ -172,8 +172,25 @@ pub async fn run(
         next.push(next_fire(r, start));
     }
     tokio::pin!(shutdown);
+    // Polled without waiting: registers the signal handlers at once, and tells whether a
+    // stop was asked for while a report ran (that report finished first).
+    macro_rules! stop_asked {
+        () => {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => true,
+                _ = std::future::ready(()) => false,
+            }
+        };
+    }
     loop {
+        if stop_asked!() {
+            return;
+        }
         for (i, r) in reports.iter().enumerate() {
+            if stop_asked!() {
+                return;
+            }
             if let Some(fire) = pending_catch_up[i].take() {
                 let entry = run_one(r, fire, true, &runner, &clock).await;
                 log(&entry);
@@ -201,6 +218,9 @@ pub async fn run(
             let Some(fire) = next[i] else { continue };
             if fire > now {
                 continue;
+            }
+            if stop_asked!() {
+                return;
             }
             let entry = run_one(r, fire, false, &runner, &clock).await;
             log(&entry);

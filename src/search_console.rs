@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::input::header_key;
+use crate::model::parse_count;
 
 pub use crate::store::SEARCH_QUERIES;
 /// The query of clicks Search Console does not name (rare or anonymised queries).
@@ -101,7 +102,8 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
         read_csv(path)?
     };
     let mut summary = ImportSummary::default();
-    let Some((_, first)) = records.first() else {
+    let Some((_, first)) = records.iter().find(|(_, r)| !r.contains_key(NOT_TEXT)) else {
+        summary.bad_rows = records.len() as u64;
         return Ok((Vec::new(), summary));
     };
     let pick = |names: &[&str]| {
@@ -117,7 +119,7 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
     let (Some(query_c), Some(clicks_c)) = (query_c, clicks_c) else {
         return Err(Error::usage(format!(
             "{name}: not a Search Console or Bing Webmaster query export; expected columns date, query, page, country, device, clicks, impressions, position (date and page optional with --day); found: {}",
-            first.keys().cloned().collect::<Vec<_>>().join(", ")
+            crate::input::describe_headers(first.keys().map(String::as_str))
         )));
     };
     if date_c.is_none() && day.is_none() {
@@ -143,6 +145,10 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
                 summary.problems.push(format!("{name}:{line}: {reason}"));
             }
         };
+        if rec.contains_key(NOT_TEXT) {
+            bad("not UTF-8 text");
+            continue;
+        }
         let d = match &date_c {
             Some(_) => match get(&date_c).and_then(|v| parse_day(v.get(..10).unwrap_or(v))) {
                 Some(d) => d,
@@ -153,16 +159,18 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
             },
             None => day.unwrap_or_default(),
         };
-        let clicks = match get(&Some(clicks_c.clone())).map(|v| v.replace(',', "").parse::<f64>()) {
-            Some(Ok(c)) if c >= 0.0 => c.round() as i64,
-            _ => {
-                bad("bad or missing clicks");
+        let Some(clicks) = get(&Some(clicks_c.clone())).and_then(parse_count) else {
+            bad("bad or missing clicks (expected a whole number from 0)");
+            continue;
+        };
+        let impressions = match get(&impr_c).map(parse_count) {
+            None => 0,
+            Some(Some(n)) => n,
+            Some(None) => {
+                bad("bad impressions (expected a whole number from 0)");
                 continue;
             }
         };
-        let impressions = get(&impr_c)
-            .and_then(|v| v.replace(',', "").parse::<f64>().ok())
-            .map_or(0, |v| v.round() as i64);
         let query = match get(&Some(query_c.clone())).and_then(keyword::normalize_text) {
             Some(q) => crate::privacy::scrub(q).0,
             None => {
@@ -179,7 +187,9 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
             device: get(&device_c).map(str::to_lowercase),
             clicks,
             impressions,
-            position: get(&pos_c).and_then(|v| v.parse::<f64>().ok()),
+            position: get(&pos_c)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|p| p.is_finite()),
         });
         summary.rows += 1;
         summary.days.insert(d);
@@ -198,7 +208,14 @@ fn read_csv(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
         .collect();
     let mut out = Vec::new();
     for rec in r.records() {
-        let rec = rec.map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                out.push((e.position().map_or(0, |p| p.line()), not_text()));
+                continue;
+            }
+            Err(e) => return Err(Error::Other(format!("{}: {e}", path.display()))),
+        };
         let line = rec.position().map_or(0, |p| p.line());
         out.push((
             line,
@@ -212,10 +229,24 @@ fn read_csv(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
     Ok(out)
 }
 
+/// The one key of a record whose bytes were not UTF-8 text: a bad row.
+const NOT_TEXT: &str = "\0not text";
+
+fn not_text() -> BTreeMap<String, String> {
+    BTreeMap::from([(NOT_TEXT.to_string(), String::new())])
+}
+
 fn read_jsonl(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
+    let mut lines = crate::input::LineReader::new(reader);
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut i = 0u64;
+    while let Some(line) = lines.next_line().map_err(|e| Error::io(path, e))? {
+        i += 1;
+        let Ok(line) = std::str::from_utf8(line) else {
+            out.push((i, not_text()));
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -231,7 +262,7 @@ fn read_jsonl(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
                 rec.insert(header_key(&k), v);
             }
         }
-        out.push((i as u64 + 1, rec));
+        out.push((i, rec));
     }
     Ok(out)
 }

@@ -54,6 +54,10 @@ pub struct PageView<'a> {
     pub segment: Segment,
 }
 
+/// The most revenue one run may credit, in cents: what the store's DECIMAL(18,2) holds.
+/// Every row's revenue is a share of the run's, so none can pass it either.
+pub const MAX_RUN_CENTS: i64 = 999_999_999_999_999_999;
+
 /// A conversion seen on a goal hit.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Conversion {
@@ -84,6 +88,8 @@ pub struct Sessionizer {
     latest_ts: i64,
     /// Every touch as (visitor, time, dims), kept only when purchases will be joined.
     touch_log: Option<Vec<(u64, i64, u32)>>,
+    /// Revenue this sessionizer may still credit, in cents (see [`MAX_RUN_CENTS`]).
+    pub revenue_left: i64,
     pub rollup: Rollup,
 }
 
@@ -106,7 +112,19 @@ impl Sessionizer {
             write_from: write_from.unwrap_or(i32::MIN),
             latest_ts: i64::MIN,
             touch_log: None,
+            revenue_left: MAX_RUN_CENTS,
             rollup,
+        }
+    }
+
+    /// Whether `cents` more fit the run's revenue; if so they are taken from what is
+    /// left. Money past the store's range is a bad value, never a wrap.
+    pub fn admit_revenue(&mut self, cents: i64) -> bool {
+        if (0..=self.revenue_left).contains(&cents) {
+            self.revenue_left -= cents;
+            true
+        } else {
+            false
         }
     }
 

@@ -190,13 +190,14 @@ impl Args {
                     period: self.dp_period,
                     max_partitions: self.dp_max_rows,
                     max_visits: self.dp_max_visits,
-                    max_revenue_cents: crate::ingest::parse_cents(&self.dp_max_revenue)
-                        .ok_or_else(|| {
+                    max_revenue_cents: crate::model::parse_cents(&self.dp_max_revenue).ok_or_else(
+                        || {
                             crate::Error::usage(format!(
                                 "--dp-max-revenue: not an amount: {}",
                                 self.dp_max_revenue
                             ))
-                        })?,
+                        },
+                    )?,
                     ..crate::dp::DpParams::default()
                 }),
             },

@@ -78,20 +78,7 @@ pub fn load_stats(c: &CommonArgs) -> Result<Vec<KeywordStats>> {
 
 pub fn run_rank(args: RankArgs) -> Result<()> {
     let stats = load_stats(&args.common)?;
-    let (_, mut rows) = crate::rank::rank(&stats);
-    for r in rows.iter_mut() {
-        r.reason = if crate::privacy::is_pseudo_keyword(&r.keyword) {
-            "pseudo-keyword".into()
-        } else if r.visits < args.common.min_visits {
-            format!("few visits ({:.0}): estimate leans on the prior", r.visits)
-        } else {
-            format!(
-                "estimated {:.2}% conversion, {:.2} per visit",
-                r.rate_estimate * 100.0,
-                r.value_per_visit
-            )
-        };
-    }
+    let rows = crate::rank::ranked_with_reasons(&stats, args.common.min_visits);
     let batch = crate::rank::to_batch(&rows, false)?;
     output::write(
         &mut std::io::stdout().lock(),
@@ -102,7 +89,7 @@ pub fn run_rank(args: RankArgs) -> Result<()> {
 }
 
 pub fn run_budget(args: BudgetArgs) -> Result<()> {
-    let total_cents = crate::ingest::parse_cents(&args.total).ok_or_else(|| {
+    let total_cents = crate::model::parse_cents(&args.total).ok_or_else(|| {
         Error::usage(format!(
             "--total expects an amount like 5000 or 5000.00, got {:?}",
             args.total

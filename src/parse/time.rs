@@ -177,20 +177,24 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<i64> {
     Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss - offset)
 }
 
-/// Epoch seconds or milliseconds (values past year 5138 in seconds are taken as millis).
+/// Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by size: any
+/// plausible time (1990 to now) in one unit is out of the others' ranges.
 pub fn parse_epoch(v: f64) -> Option<i64> {
     if !v.is_finite() || v < 0.0 {
         return None;
     }
-    let secs = if v >= 1e11 { v / 1000.0 } else { v };
-    // Far past any real time (1e300, nanoseconds): not a time, never a saturated one.
-    if secs >= 1e13 {
-        return None;
-    }
+    let secs = match v {
+        v if v < 1e11 => v,
+        v if v < 1e14 => v / 1e3,
+        v if v < 1e17 => v / 1e6,
+        // Far past any real time in nanoseconds (1e300): not a time, never a saturated one.
+        v if v < 1e20 => v / 1e9,
+        _ => return None,
+    };
     Some(secs.floor() as i64)
 }
 
-/// Any of the accepted textual forms: CLF, RFC 3339, or digits (epoch s/ms).
+/// Any of the accepted textual forms: CLF, RFC 3339, or digits (epoch s/ms/µs/ns).
 pub fn parse_any(b: &[u8]) -> Option<i64> {
     let b = b.trim_ascii();
     if b.first().is_some_and(|c| c.is_ascii_digit())
@@ -240,11 +244,22 @@ mod tests {
         assert_eq!(parse_clf(b"05/Mar/2024:10:00:00 +9959"), None);
         assert_eq!(parse_clf(b"05/Mar/2024:10:00:00 +0560"), None);
         assert!(parse_clf(b"05/Mar/2024:10:00:00 +1400").is_some());
-        // Epochs in micro- and nanoseconds, and absurd ones, are no time at all, or one
-        // that is not plausible: never a saturated or wrapped day.
+        // One instant in seconds, milliseconds, microseconds and nanoseconds; absurd
+        // epochs are no time at all, never a saturated or wrapped day.
+        for v in [
+            1_709_550_000.0,
+            1.70955e12,
+            1.70955e15,
+            1.70955e18,
+            1_709_550_000.9,
+        ] {
+            assert_eq!(parse_epoch(v), Some(1_709_550_000), "{v}");
+        }
+        assert_eq!(parse_any(b"1709550000000000"), Some(1_709_550_000));
         assert_eq!(parse_epoch(1e300), None);
-        assert_eq!(parse_epoch(1.7e18), None);
-        assert!(parse_epoch(1.7e15).is_none_or(|t| !plausible(t)));
+        assert_eq!(parse_epoch(1e20), None);
+        assert_eq!(parse_epoch(f64::NAN), None);
+        assert_eq!(parse_epoch(-1.0), None);
         assert!(plausible(1_709_550_000));
         assert!(!plausible(EARLIEST - 1));
         assert!(!plausible(chrono::Utc::now().timestamp() + 2 * 86_400));

@@ -231,7 +231,13 @@ pub fn parse_ledger(name: &str, text: &str) -> (Vec<LedgerEntry>, Vec<String>) {
         .filter_map(|(i, l)| match serde_json::from_str(l) {
             Ok(e) => Some(e),
             Err(e) => {
-                problems.push(format!("{name}:{}: {e}", i + 1));
+                // The position and kind of the fault, never the text that caused it.
+                problems.push(format!(
+                    "{name}:{}: not a ledger record ({:?} error at column {})",
+                    i + 1,
+                    e.classify(),
+                    e.column()
+                ));
                 None
             }
         })
@@ -242,10 +248,13 @@ pub fn parse_ledger(name: &str, text: &str) -> (Vec<LedgerEntry>, Vec<String>) {
 /// What the binary does on Ctrl-C or SIGTERM: a writer that has not committed removes
 /// its files (a commit in progress finishes first), then the process exits with 130.
 pub fn install_interrupt_cleanup() {
-    let _ = ctrlc::set_handler(|| {
-        writer::abandon_active_runs();
-        eprintln!("keyrank: interrupted; the store is unchanged (nothing was committed)");
-        std::process::exit(130);
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            writer::abandon_active_runs();
+            eprintln!("keyrank: interrupted; the store is unchanged (nothing was committed)");
+            std::process::exit(130);
+        });
     });
 }
 

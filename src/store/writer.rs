@@ -94,6 +94,9 @@ impl Store {
     /// Takes the store's lock, waiting up to `wait` for another writer to finish, and
     /// cleans up after a writer that was killed. The default wait of the commands.
     pub fn writer(&self, wait: Duration) -> Result<Writer> {
+        // Only a process that writes owns Ctrl-C and SIGTERM this way; a scheduler
+        // handles its own.
+        super::install_interrupt_cleanup();
         if self.url.is_some() {
             return Err(Error::usage(format!(
                 "{}: stores on object storage are read-only",

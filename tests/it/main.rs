@@ -4,6 +4,7 @@ mod cluster;
 mod common;
 mod generated;
 mod handwritten;
+mod hostile;
 mod privacy;
 mod purchases;
 mod ranking;

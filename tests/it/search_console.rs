@@ -123,7 +123,7 @@ fn bad_and_unrecognised_exports() {
         s.problems
     );
     assert!(
-        s.problems[1].ends_with("sc.csv:5: bad or missing clicks"),
+        s.problems[1].contains("sc.csv:5: bad or missing clicks"),
         "{:?}",
         s.problems
     );

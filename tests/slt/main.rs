@@ -1,5 +1,7 @@
 //! Runs every `tests/slt/*.slt` file with sqllogictest against a fresh store built
-//! from `testdata/` (the hand-written log, ingested with k = 1, plus a cost report).
+//! from `testdata/` (the hand-written log, ingested with k = 1, plus a cost report and
+//! a Search Console export). Column types are checked: `I` integers, `R` floats and
+//! decimals, `T` everything else.
 //! `CANNED name k=v …` runs a shipped query from `queries/` with parameters.
 //!
 //! `KEYRANK_SLT_COMPLETE=1 cargo test --test slt` rewrites the expected results.
@@ -69,7 +71,11 @@ impl AsyncDB for Db {
             }
         }
         Ok(DBOutput::Rows {
-            types: vec![DefaultColumnType::Any; schema.fields().len()],
+            types: schema
+                .fields()
+                .iter()
+                .map(|f| column_type(f.data_type()))
+                .collect(),
             rows,
         })
     }
@@ -77,10 +83,14 @@ impl AsyncDB for Db {
     async fn shutdown(&mut self) {}
 }
 
-/// Column types are not pinned (DataFusion's decimal and float types vary by query);
-/// values are.
-fn any_types(_: &Vec<DefaultColumnType>, _: &Vec<DefaultColumnType>) -> bool {
-    true
+fn column_type(t: &datafusion::arrow::datatypes::DataType) -> DefaultColumnType {
+    if t.is_integer() {
+        DefaultColumnType::Integer
+    } else if t.is_floating() || t.is_decimal() {
+        DefaultColumnType::FloatingPoint
+    } else {
+        DefaultColumnType::Text
+    }
 }
 
 fn root() -> PathBuf {
@@ -117,6 +127,20 @@ fn build_store(dir: &Path) -> keyrank::store::Store {
         serde_json::json!({}),
     );
     w.commit(entry).unwrap();
+    let export = root().join("testdata/search_console.csv");
+    let (rows, _) = keyrank::search_console::read(&export, "google", None).unwrap();
+    let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::search_console::store_rows(&mut w, &rows).unwrap();
+    let entry = keyrank::store::LedgerEntry::of_command(
+        &w,
+        "search-console import",
+        keyrank::store::now_rfc3339(),
+        Vec::new(),
+        rows.iter().map(|r| r.day),
+        serde_json::json!({}),
+        serde_json::json!({}),
+    );
+    w.commit(entry).unwrap();
     store
 }
 
@@ -141,7 +165,7 @@ fn main() {
                 let ctx = ctx.clone();
                 async move { Ok::<_, DbError>(Db { ctx }) }
             });
-            runner.with_column_validator(any_types);
+            runner.with_column_validator(sqllogictest::strict_column_validator);
             if complete {
                 runner
                     .update_test_file(
@@ -149,7 +173,7 @@ fn main() {
                         " ",
                         sqllogictest::default_validator,
                         sqllogictest::default_normalizer,
-                        any_types,
+                        sqllogictest::strict_column_validator,
                     )
                     .await
                     .map_err(|e| e.to_string())

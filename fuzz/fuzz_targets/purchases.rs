@@ -1,0 +1,32 @@
+//! Purchase files, CSV and JSON lines (the first byte picks): every row is a purchase
+//! or a bad row, and money stays in range.
+#![no_main]
+use keyrank::purchases::{self, Fx, PurchaseColumns, PurchaseFormat, PurchaseSource};
+use keyrank_fuzz::scratch_file;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let (pick, body) = data.split_first().unwrap_or((&0, &[]));
+    let (name, format) = if pick % 2 == 0 {
+        ("orders.csv", PurchaseFormat::Csv)
+    } else {
+        ("orders.jsonl", PurchaseFormat::Jsonl)
+    };
+    let src = PurchaseSource {
+        path: scratch_file(name, body),
+        format,
+    };
+    let mut fx = Fx::default();
+    let mut bad = 0u64;
+    if let Ok(rows) = purchases::read(&src, &PurchaseColumns::default(), &mut fx, &mut |_, _| {
+        bad += 1
+    }) {
+        for p in rows {
+            assert!(p.cents >= 0 && p.cents < 10_i64.pow(12), "{}", p.cents);
+            assert!(keyrank::parse::time::plausible(p.ts));
+        }
+    }
+    if let Some(c) = &fx.reporting {
+        assert!(purchases::is_currency_code(c));
+    }
+});
