@@ -26,13 +26,22 @@ fn report(e: &keyrank::Error) -> String {
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
         let text = c.to_string();
-        if !said.contains(&text) {
+        if !already_said(&said, &text) {
             out.push_str(&format!("  caused by: {text}\n"));
             said.push_str(&text);
         }
         cause = c.source();
     }
     out
+}
+
+/// Whether `text` (a cause) adds nothing to `said`: it is there whole, or all of it
+/// after a label such as `sql parser error: ` is.
+fn already_said(said: &str, text: &str) -> bool {
+    said.contains(text)
+        || text
+            .match_indices(": ")
+            .any(|(i, _)| text.len() - i > 12 && said.contains(&text[i + 2..]))
 }
 
 /// A reader that went away (`keyrank sql … | head`) ends the command well: whatever

@@ -82,11 +82,12 @@ pub fn scrub(term: String) -> (String, bool) {
 }
 
 /// A landing path with personal-looking segments replaced (`/user/(redacted)`). Each
-/// segment is judged as written and percent-decoded (`jane.doe%40example.com`).
+/// segment is judged as written and decoded (`jane.doe%40example.com`, and `+` as a
+/// space: `+44+20+7946+0958`).
 pub fn scrub_path(path: &str) -> String {
     let personal = |seg: &str| {
         looks_personal(seg)
-            || (seg.contains('%') && {
+            || ((seg.contains('%') || seg.contains('+')) && {
                 let decoded = crate::classify::keyword::percent_decode(seg.as_bytes());
                 looks_personal(&String::from_utf8_lossy(&decoded))
             })
@@ -441,5 +442,8 @@ mod tests {
             "/account/(redacted)/orders"
         );
         assert_eq!(scrub_path("/shoes/red%20boots"), "/shoes/red%20boots");
+        // `+` read as a space joins digit groups into a phone or card number.
+        assert_eq!(scrub_path("/call/4111-11+111121/x"), "/call/(redacted)/x");
+        assert_eq!(scrub_path("/c++/tips"), "/c++/tips");
     }
 }

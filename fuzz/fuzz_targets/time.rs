@@ -1,13 +1,16 @@
-//! Time parsing: every parsed time is plausible, and its day prints and reads back.
+//! Time parsing: every parsed time is a day the store can hold (the log parsers then
+//! drop implausible ones), and a plausible time's day prints and reads back.
 #![no_main]
 use keyrank::parse::time;
 use libfuzzer_sys::fuzz_target;
 
 fn check(ts: Option<i64>) {
     if let Some(ts) = ts {
-        assert!(time::plausible(ts), "{ts}");
+        assert!((-100_000_000_000..10_000_000_000_000).contains(&ts), "{ts}");
         let day = time::day_of(ts);
-        assert_eq!(time::parse_day(&time::format_day(day)), Some(day));
+        if time::plausible(ts) {
+            assert_eq!(time::parse_day(&time::format_day(day)), Some(day));
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! keyrank's one integration-test binary (each binary linking DataFusion is large).
 
+mod cli;
 mod cluster;
 mod common;
 mod generated;
