@@ -22,6 +22,7 @@ use ballista_core::{ConfigProducer, RuntimeProducer};
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::net::SocketAddr;
+use datafusion::logical_expr::AggregateUDF;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,37 @@ fn config() -> SessionConfig {
     crate::sql::keyrank_settings(
         SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false),
     )
+}
+
+/// Aggregate functions the jobs of higher layers run on the cluster (the distributed
+/// ingest's), added by them: the cluster knows nothing of what its jobs compute.
+static JOB_FUNCTIONS: std::sync::RwLock<Vec<AggregateUDF>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds functions every scheduler, executor and client of this process knows. Call it
+/// before starting or reaching a cluster; a function already added is kept once.
+pub fn add_job_functions(functions: impl IntoIterator<Item = AggregateUDF>) {
+    let mut all = JOB_FUNCTIONS.write().unwrap_or_else(|p| p.into_inner());
+    for f in functions {
+        if !all.iter().any(|g| g.name() == f.name()) {
+            all.push(f);
+        }
+    }
+}
+
+fn job_functions() -> Vec<AggregateUDF> {
+    JOB_FUNCTIONS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// [`crate::sql::session`], or with `cluster` (`df://HOST:PORT`) a context whose
+/// queries run on that Ballista cluster.
+pub async fn session_at(store: &Store, cluster: Option<&str>) -> Result<SessionContext> {
+    match cluster {
+        Some(url) => connect(url, store).await,
+        None => crate::sql::session(store).await,
+    }
 }
 
 /// The state the scheduler plans a client's SQL in: Ballista's defaults plus keyrank's
@@ -50,7 +82,7 @@ pub fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<Sess
     for f in crate::udf::aggregate_functions() {
         state.register_udaf(Arc::new(f))?;
     }
-    for f in crate::distributed::functions() {
+    for f in job_functions() {
         state.register_udaf(Arc::new(f))?;
     }
     Ok(state)
@@ -97,7 +129,7 @@ pub async fn connect(url: &str, store: &Store) -> Result<SessionContext> {
         .map_err(|e| Error::usage(format!("--cluster {url}: {e}")))?;
     // Functions go on after the upgrade to Ballista, which replaces the function lists.
     crate::sql::register_all(&ctx, store).await?;
-    for f in crate::distributed::functions() {
+    for f in job_functions() {
         ctx.register_udaf(f);
     }
     Ok(ctx)

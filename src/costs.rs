@@ -9,23 +9,11 @@ use crate::parse::time::parse_day;
 use datafusion::arrow::array::{
     ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::store::AD_COSTS;
 
-pub fn file_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("engine", DataType::Utf8, false),
-        Field::new("keyword", DataType::Utf8, false),
-        Field::new("match_type", DataType::Utf8, true),
-        Field::new("clicks", DataType::Int64, false),
-        Field::new("impressions", DataType::Int64, false),
-        Field::new("cost", crate::store::MONEY, false),
-        Field::new("currency", DataType::Utf8, true),
-    ]))
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostRow {
@@ -177,7 +165,7 @@ fn engine_name(e: &str) -> String {
 
 /// Stores `rows`: each day × engine replaces an earlier import of it. Returns the days.
 pub fn store(w: &mut crate::store::Writer, rows: &[CostRow]) -> Result<u64> {
-    let schema = file_schema();
+    let schema = crate::store::ad_costs_schema();
     let days = crate::store::merge_by_day_and_engine(
         w,
         AD_COSTS,

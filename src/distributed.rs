@@ -690,6 +690,7 @@ pub(crate) fn log_pass(
         .build()
         .map_err(|e| Error::Other(format!("async runtime: {e}")))?;
     let batches = runtime.block_on(async {
+        crate::cluster::add_job_functions(functions());
         let ctx = crate::cluster::connect(url, store).await?;
         let df = ctx.sql(&sql).await?;
         Ok::<_, Error>(df.collect().await?)

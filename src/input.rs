@@ -94,6 +94,9 @@ pub struct LineReader<R> {
     max_line: usize,
 }
 
+/// Lines longer than this (bytes) are malformed unless `--max-line` says otherwise.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+
 /// What [`LineReader`] returns for a line past its cap (no text line holds a NUL).
 pub const OVERLONG: &[u8] = b"\0keyrank:overlong";
 
@@ -105,7 +108,7 @@ impl<R: Read> LineReader<R> {
             start: 0,
             end: 0,
             eof: false,
-            max_line: crate::pipeline::DEFAULT_MAX_LINE,
+            max_line: DEFAULT_MAX_LINE,
         }
     }
 

@@ -86,8 +86,7 @@ pub struct SourceEnd {
     pub damaged: Option<String>,
 }
 
-/// Lines longer than this (bytes) are malformed unless `--max-line` says otherwise.
-pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+pub use crate::input::DEFAULT_MAX_LINE;
 
 /// What the reader puts in place of a line longer than the cap (no log line holds a
 /// NUL byte), so the worker counts it malformed at its own line number.

@@ -110,7 +110,7 @@ pub fn load_stats(
         .build()
         .map_err(|e| crate::Error::Other(format!("async runtime: {e}")))?;
     let (_, batches) = rt.block_on(async {
-        let ctx = crate::sql::session_at(store, cluster).await?;
+        let ctx = crate::cluster::session_at(store, cluster).await?;
         crate::sql::run(&ctx, &sql).await
     })?;
     let bad = || crate::Error::Other("budget_inputs: unexpected column types".into());

@@ -19,7 +19,7 @@ use datafusion::arrow::array::{
     StringBuilder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -31,18 +31,6 @@ pub use crate::store::SEARCH_QUERIES;
 /// The query of clicks Search Console does not name (rare or anonymised queries).
 pub const ANONYMIZED: &str = "(anonymized)";
 
-pub fn file_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("engine", DataType::Utf8, false),
-        Field::new("query", DataType::Utf8, false),
-        Field::new("page", DataType::Utf8, true),
-        Field::new("country", DataType::Utf8, true),
-        Field::new("device", DataType::Utf8, true),
-        Field::new("clicks", DataType::Int64, false),
-        Field::new("impressions", DataType::Int64, false),
-        Field::new("position", DataType::Float64, true),
-    ]))
-}
 
 /// One imported row.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,7 +292,7 @@ fn read_parquet(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
 
 /// Stores rows: each day × engine replaces an earlier import of it. Returns the days.
 pub fn store_rows(w: &mut Writer, rows: &[QueryRow]) -> Result<std::collections::BTreeSet<i32>> {
-    let schema = file_schema();
+    let schema = crate::store::search_queries_schema();
     crate::store::merge_by_day_and_engine(
         w,
         SEARCH_QUERIES,

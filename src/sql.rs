@@ -39,15 +39,6 @@ pub async fn session_over(
     Ok(ctx)
 }
 
-/// [`session`], or with `cluster` (`df://HOST:PORT`) a context whose queries run on
-/// that Ballista cluster.
-pub async fn session_at(store: &Store, cluster: Option<&str>) -> Result<SessionContext> {
-    match cluster {
-        Some(url) => crate::cluster::connect(url, store).await,
-        None => session(store).await,
-    }
-}
-
 /// The settings every keyrank context has, embedded or on a cluster: the
 /// information schema on, and keyrank's own catalog and schema.
 pub fn keyrank_settings(config: SessionConfig) -> SessionConfig {

@@ -61,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
     let store = Store::open(store_dir)?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let ctx = crate::sql::session_at(&store, args.cluster.as_deref()).await?;
+        let ctx = crate::cluster::session_at(&store, args.cluster.as_deref()).await?;
         let (schema, batches) = crate::sql::run(&ctx, &sql).await?;
         output::write(
             &mut std::io::stdout().lock(),

@@ -25,7 +25,7 @@ pub fn run(args: Args) -> Result<()> {
     let store = Store::open(&args.store)?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let ctx = crate::sql::session_at(&store, args.cluster.as_deref()).await?;
+        let ctx = crate::cluster::session_at(&store, args.cluster.as_deref()).await?;
         match &args.query {
             Some(q) => {
                 let (schema, batches) = crate::sql::run(&ctx, q).await?;

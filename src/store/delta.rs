@@ -108,8 +108,8 @@ pub fn table_schema(file_schema: &SchemaRef) -> SchemaRef {
 /// The file columns of each table (without `day`).
 pub fn file_schema_of(table: &str) -> SchemaRef {
     match table {
-        super::AD_COSTS => crate::costs::file_schema(),
-        super::SEARCH_QUERIES => crate::search_console::file_schema(),
+        super::AD_COSTS => super::ad_costs_schema(),
+        super::SEARCH_QUERIES => super::search_queries_schema(),
         _ => super::file_schema(),
     }
 }

@@ -45,6 +45,33 @@ pub const CREDIT: DataType = DataType::Decimal128(18, 6);
 pub const VISITOR_SKETCH: &str = "visitor_sketch";
 
 /// Columns of `keyword_daily` besides `day` (each data file also holds `day`, last).
+/// The file columns of `ad_costs` (without `day`).
+pub fn ad_costs_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("engine", DataType::Utf8, false),
+        Field::new("keyword", DataType::Utf8, false),
+        Field::new("match_type", DataType::Utf8, true),
+        Field::new("clicks", DataType::Int64, false),
+        Field::new("impressions", DataType::Int64, false),
+        Field::new("cost", MONEY, false),
+        Field::new("currency", DataType::Utf8, true),
+    ]))
+}
+
+/// The file columns of `search_queries` (without `day`).
+pub fn search_queries_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("engine", DataType::Utf8, false),
+        Field::new("query", DataType::Utf8, false),
+        Field::new("page", DataType::Utf8, true),
+        Field::new("country", DataType::Utf8, true),
+        Field::new("device", DataType::Utf8, true),
+        Field::new("clicks", DataType::Int64, false),
+        Field::new("impressions", DataType::Int64, false),
+        Field::new("position", DataType::Float64, true),
+    ]))
+}
+
 pub fn file_schema() -> SchemaRef {
     let mut fields = vec![
         Field::new("source", DataType::Utf8, false),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 fn canned_queries_and_ranking_on_two_executors_equal_the_embedded_run() {
     let dir = tempfile::tempdir().unwrap();
     let (_, store) = generated_store(dir.path(), 3_000, 21);
+    keyrank::cluster::add_job_functions(keyrank::distributed::functions());
     let cluster = LocalCluster::start(2, 2).expect("a local cluster starts");
     let url = Some(cluster.url());
 
@@ -103,7 +104,7 @@ fn an_unreachable_scheduler_is_named_in_the_error() {
         .port();
     let url = format!("df://127.0.0.1:{port}");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let err = match rt.block_on(keyrank::sql::session_at(&store, Some(&url))) {
+    let err = match rt.block_on(keyrank::cluster::session_at(&store, Some(&url))) {
         Ok(_) => panic!("connected to {url}, where nothing listens"),
         Err(e) => e.to_string(),
     };
@@ -158,6 +159,7 @@ fn ingest_on_two_executors_writes_the_store_an_embedded_ingest_writes() {
     use keyrank::generate::{GOAL, LOG_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT, VISITOR_COOKIE};
     let dir = tempfile::tempdir().unwrap();
     crate::common::generated(dir.path(), 4_000, 8);
+    keyrank::cluster::add_job_functions(keyrank::distributed::functions());
     let cluster = LocalCluster::start(2, 2).expect("a local cluster starts");
 
     // The plain log, and the log with a visitor cookie (other visitor keys).

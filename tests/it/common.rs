@@ -64,7 +64,7 @@ pub fn query_at(store: &Path, sql: &str, cluster: Option<&str>) -> Vec<Vec<Strin
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = Store::open(store).unwrap();
-        let ctx = keyrank::sql::session_at(&store, cluster).await.unwrap();
+        let ctx = keyrank::cluster::session_at(&store, cluster).await.unwrap();
         let (_, batches) = keyrank::sql::run(&ctx, sql).await.unwrap();
         let mut rows = Vec::new();
         for b in &batches {
