@@ -19,7 +19,7 @@ use keyrank::generate::{
     VISITOR_COOKIE, generate,
 };
 use keyrank::ingest::{IngestConfig, run};
-use keyrank::purchases::{PurchaseFormat, PurchaseSource};
+use keyrank::ingest::purchases::{PurchaseFormat, PurchaseSource};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -57,7 +57,7 @@ fn child(dir: &Path, mode: &str) {
     if let Some(how) = mode.strip_prefix("split") {
         cfg.inputs = split_files(dir);
         if let Ok(executors) = how.trim_start_matches('+').parse::<usize>() {
-            keyrank::cluster::add_job_functions(keyrank::distributed::functions());
+            keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions());
             let cluster = keyrank::cluster::LocalCluster::start(executors, 2).expect("cluster");
             cfg.cluster = Some(cluster.url().to_string());
             let start = Instant::now();

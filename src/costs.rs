@@ -41,13 +41,13 @@ fn find(headers: &[String], names: &[&str]) -> Option<usize> {
 
 /// Reads a cost report. Bad rows are counted and reported by `file:line`.
 pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, ImportSummary)> {
-    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
+    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
     let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let headers: Vec<String> = r
         .headers()
         .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
         .iter()
-        .map(crate::input::header_key)
+        .map(crate::parse::input::header_key)
         .collect();
     let col = |names: &[&str]| find(&headers, names);
     let day_c = col(&["day", "date", "reportdate"]);
@@ -57,7 +57,7 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
         return Err(Error::usage(format!(
             "{}: a cost report needs columns day, keyword and cost (also understood: engine, match type, clicks, impressions, currency); found: {}",
             path.display(),
-            crate::input::describe_headers(headers.iter().map(String::as_str))
+            crate::parse::input::describe_headers(headers.iter().map(String::as_str))
         )));
     };
     let engine_c = col(&["engine", "source", "network", "searchengine", "platform"]);
@@ -128,7 +128,7 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
             continue;
         };
         let currency = match get(cur_c) {
-            Some(c) if crate::purchases::is_currency_code(c) => Some(c.to_ascii_uppercase()),
+            Some(c) if crate::model::is_currency_code(c) => Some(c.to_ascii_uppercase()),
             Some(_) => {
                 bad("bad currency (expected a three-letter ISO 4217 code such as EUR)");
                 continue;

@@ -6,7 +6,7 @@
 use crate::attribution::{AttributionModel, DEFAULT_HALF_LIFE_SECS};
 use crate::classify::{DIRECT, NONE, NOT_PROVIDED};
 use crate::error::{Error, Result};
-use crate::visits::UNATTRIBUTED;
+use crate::ingest::visits::UNATTRIBUTED;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -691,8 +691,8 @@ fn keyword_truth(orders: &[Order]) -> Vec<TruthRow> {
     for o in orders {
         let key = match &o.term {
             Some(t) => (
-                crate::visits::SEARCH_PREFERENCE_SOURCE.to_string(),
-                crate::visits::SEARCH_PREFERENCE_MEDIUM.to_string(),
+                crate::ingest::visits::SEARCH_PREFERENCE_SOURCE.to_string(),
+                crate::ingest::visits::SEARCH_PREFERENCE_MEDIUM.to_string(),
                 Some(t.clone()),
             ),
             None => (

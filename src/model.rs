@@ -51,6 +51,12 @@ pub fn parse_cents(text: &str) -> Option<i64> {
     Some(w * 100 + f)
 }
 
+/// Three ASCII letters, as ISO 4217 codes are (`EUR`, `usd`).
+pub fn is_currency_code(text: &str) -> bool {
+    let t = text.trim();
+    t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::input::header_key;
+use crate::parse::input::header_key;
 use crate::model::parse_count;
 
 pub use crate::store::SEARCH_QUERIES;
@@ -107,7 +107,7 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
     let (Some(query_c), Some(clicks_c)) = (query_c, clicks_c) else {
         return Err(Error::usage(format!(
             "{name}: not a Search Console or Bing Webmaster query export; expected columns date, query, page, country, device, clicks, impressions, position (date and page optional with --day); found: {}",
-            crate::input::describe_headers(first.keys().map(String::as_str))
+            crate::parse::input::describe_headers(first.keys().map(String::as_str))
         )));
     };
     if date_c.is_none() && day.is_none() {
@@ -186,7 +186,7 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
 }
 
 fn read_csv(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
-    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
+    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
     let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let headers: Vec<String> = r
         .headers()
@@ -225,8 +225,8 @@ fn not_text() -> BTreeMap<String, String> {
 }
 
 fn read_jsonl(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
-    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
-    let mut lines = crate::input::LineReader::new(reader);
+    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
+    let mut lines = crate::parse::input::LineReader::new(reader);
     let mut out = Vec::new();
     let mut i = 0u64;
     while let Some(line) = lines.next_line().map_err(|e| Error::io(path, e))? {

@@ -1,7 +1,7 @@
 //! Purchase files, CSV and JSON lines (the first byte picks): every row is a purchase
 //! or a bad row, and money stays in range.
 #![no_main]
-use keyrank::purchases::{self, Fx, PurchaseColumns, PurchaseFormat, PurchaseSource};
+use keyrank::ingest::purchases::{self, Fx, PurchaseColumns, PurchaseFormat, PurchaseSource};
 use keyrank_fuzz::scratch_file;
 use libfuzzer_sys::fuzz_target;
 

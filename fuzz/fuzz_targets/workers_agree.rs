@@ -4,10 +4,10 @@
 #![no_main]
 use keyrank::classify::Classifier;
 use keyrank::classify::engines::EngineTable;
-use keyrank::input::Source;
+use keyrank::parse::input::Source;
 use keyrank::parse::{CookieNames, LogFormat};
-use keyrank::pipeline::{self, Front, Keyed};
-use keyrank::visits::{PageView, Sessionizer};
+use keyrank::ingest::pipeline::{self, Front, Keyed};
+use keyrank::ingest::visits::{PageView, Sessionizer};
 use keyrank_fuzz::scratch_file;
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;

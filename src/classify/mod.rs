@@ -11,6 +11,13 @@ use engines::{Engine, EngineTable, KeywordParam};
 use rustc_hash::FxHashSet;
 
 /// The keyword of a search visit whose engine sent no term.
+/// The keyword of a conversion no touch in the window can take credit for.
+pub const UNATTRIBUTED: &str = "(unattributed)";
+/// Source and medium of a conversion credited by a search-preference cookie or a
+/// purchase record's keyword column: the term is known, the visit is not.
+pub const SEARCH_PREFERENCE_SOURCE: &str = "(search preference)";
+pub const SEARCH_PREFERENCE_MEDIUM: &str = "cookie";
+
 pub const NOT_PROVIDED: &str = "(not provided)";
 pub const DIRECT: &str = "(direct)";
 pub const NONE: &str = "(none)";
@@ -162,7 +169,7 @@ impl Classifier {
     }
 
     /// Whether a user agent is a crawler (or missing). Ingest's workers remember the
-    /// verdict per agent; see [`crate::pipeline`].
+    /// verdict per agent; see [`crate::ingest::pipeline`].
     pub fn is_crawler(&self, user_agent: &[u8]) -> bool {
         user_agent.is_empty() || user_agent == b"-" || self.crawlers.is_match(user_agent)
     }

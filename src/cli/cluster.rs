@@ -43,7 +43,7 @@ pub fn run_scheduler(args: SchedulerArgs) -> Result<()> {
             args.bind
         ))
     })?;
-    cluster::add_job_functions(crate::distributed::functions());
+    cluster::add_job_functions(crate::ingest::distributed::functions());
     super::runtime()?.block_on(cluster::run_scheduler(bind, &args.external_host))
 }
 
@@ -56,7 +56,7 @@ pub fn run_executor(args: ExecutorArgs) -> Result<()> {
             args.bind_host
         )));
     }
-    cluster::add_job_functions(crate::distributed::functions());
+    cluster::add_job_functions(crate::ingest::distributed::functions());
     super::runtime()?.block_on(cluster::run_executor(ExecutorOptions {
         scheduler_host,
         scheduler_port,

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::ingest::{IngestConfig, run as run_ingest};
-use crate::purchases::{PurchaseColumns, PurchaseFormat, PurchaseSource};
+use crate::ingest::purchases::{PurchaseColumns, PurchaseFormat, PurchaseSource};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -79,7 +79,7 @@ pub struct Args {
     #[command(flatten)]
     pub wait: super::WaitArg,
     /// Lines longer than this many bytes are malformed (their bytes are skipped).
-    #[arg(long, default_value_t = crate::pipeline::DEFAULT_MAX_LINE)]
+    #[arg(long, default_value_t = crate::ingest::pipeline::DEFAULT_MAX_LINE)]
     pub max_line: usize,
     /// Stop before writing anything when an input is damaged (a truncated or corrupt
     /// .gz/.zst) or unreadable; by default the lines before the damage are kept.

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::report::Config;
-use crate::schedule::{self, Clock};
+use crate::report::schedule::{self, Clock};
 use chrono::NaiveDate;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 
 mod apache;
 mod json;
+pub mod input;
 pub mod time;
 
 pub use apache::ApacheFormat;

@@ -264,9 +264,9 @@ fn purchase_amounts_that_are_not_money_are_bad_rows() {
     let store = dir.path().join("store");
     let summary = ingest(&store, &[&log], |c| {
         c.sites = vec![SITE.into()];
-        c.purchases = vec![keyrank::purchases::PurchaseSource {
+        c.purchases = vec![keyrank::ingest::purchases::PurchaseSource {
             path: purchases.clone(),
-            format: keyrank::purchases::PurchaseFormat::Csv,
+            format: keyrank::ingest::purchases::PurchaseFormat::Csv,
         }];
         c.min_visitors = 1;
     });

@@ -4,7 +4,7 @@
 use crate::common::{ingest, query, units};
 use keyrank::attribution::AttributionModel;
 use keyrank::generate::*;
-use keyrank::purchases::{PurchaseFormat, PurchaseSource};
+use keyrank::ingest::purchases::{PurchaseFormat, PurchaseSource};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! A report as one self-contained HTML file: inline CSS and hand-built SVG charts (no
 //! scripts, nothing fetched from elsewhere), readable on screen and in print.
 
-use crate::report::ReportData;
+use crate::report::data::ReportData;
 use std::fmt::Write;
 
 const CSS: &str = r#"

@@ -3,15 +3,18 @@
 //! template and a cron schedule. Running one renders every format to a temp file and
 //! renames it into place, so a reader never sees half a report.
 
+mod data;
+pub mod html;
+pub mod schedule;
+
+pub use data::ReportData;
+
 use crate::error::{Error, Result};
 use crate::output::OutputFormat;
 use chrono::{Datelike, Duration, NaiveDate};
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::Schema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use toml::Spanned;
 
 /// The config file as written.
@@ -393,17 +396,6 @@ pub struct RunOutcome {
     pub outputs: Vec<PathBuf>,
 }
 
-/// The data of a report, ready for every format.
-pub struct ReportData {
-    pub title: String,
-    pub period: (NaiveDate, NaiveDate),
-    pub as_of: NaiveDate,
-    pub schema: Arc<Schema>,
-    pub batches: Vec<RecordBatch>,
-    /// For rank and budget: the ranked keywords (drive the charts).
-    pub ranked: Option<Vec<crate::rank::Ranked>>,
-    pub budget_total_cents: Option<i64>,
-}
 
 /// Runs a report as of `as_of` and writes its outputs.
 pub fn run_report(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<RunOutcome> {
@@ -554,7 +546,7 @@ pub fn render(data: &ReportData, f: Format) -> Result<Vec<u8>> {
             );
             crate::output::write(&mut out, OutputFormat::Md, &data.schema, &data.batches)?;
         }
-        Format::Html => out = crate::html::render(data).into_bytes(),
+        Format::Html => out = crate::report::html::render(data).into_bytes(),
         Format::Parquet => {
             let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(
                 &mut out,

@@ -3,6 +3,7 @@
 //! touches; a conversion shares its credit among the touches in the lookback window
 //! under each attribution model.
 
+pub use crate::classify::{SEARCH_PREFERENCE_MEDIUM, SEARCH_PREFERENCE_SOURCE, UNATTRIBUTED};
 use crate::attribution::{AttributionModel, CREDIT_UNIT, split_exact_into};
 use crate::classify::{Acquisition, Channel};
 use crate::parse::time::day_of;
@@ -12,12 +13,6 @@ use smallvec::{SmallVec, smallvec};
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30 * 60;
 pub const DEFAULT_LOOKBACK_SECS: i64 = 30 * 86_400;
-/// The keyword of a conversion no touch in the window can take credit for.
-pub const UNATTRIBUTED: &str = "(unattributed)";
-/// Source and medium of a conversion credited by a search-preference cookie or a
-/// purchase record's keyword column: the term is known, the visit is not.
-pub const SEARCH_PREFERENCE_SOURCE: &str = "(search preference)";
-pub const SEARCH_PREFERENCE_MEDIUM: &str = "cookie";
 /// Touches kept per visitor; older ones beyond this are forgotten first.
 const MAX_TOUCHES: usize = 256;
 

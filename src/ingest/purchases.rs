@@ -2,7 +2,7 @@
 //! Each row becomes a [`Purchase`]; a bad row is reported by `file:line` and skipped.
 
 use crate::error::{Error, Result};
-use crate::model::MAX_CENTS;
+use crate::model::{MAX_CENTS, is_currency_code};
 use crate::parse::time::parse_any;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -173,11 +173,6 @@ impl Fx {
     }
 }
 
-/// Three ASCII letters, as ISO 4217 codes are (`EUR`, `usd`).
-pub fn is_currency_code(text: &str) -> bool {
-    let t = text.trim();
-    t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic())
-}
 
 fn bad_fx(path: &Path, i: usize, msg: &str) -> Error {
     Error::Input {
@@ -322,7 +317,7 @@ fn read_csv(
     on_record: &mut OnRecord,
     invalid: &mut Vec<u64>,
 ) -> Result<()> {
-    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
+    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
     let delimiter = if path.to_string_lossy().contains(".tsv") {
         b'\t'
     } else {
@@ -366,8 +361,8 @@ fn read_jsonl(
     on_record: &mut OnRecord,
     invalid: &mut Vec<u64>,
 ) -> Result<()> {
-    let reader = crate::input::open(&crate::input::Source::File(path.to_path_buf()))?;
-    let mut lines = crate::input::LineReader::new(reader);
+    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
+    let mut lines = crate::parse::input::LineReader::new(reader);
     let mut n = 0u64;
     while let Some(line) = lines.next_line().map_err(|e| Error::io(path, e))? {
         n += 1;

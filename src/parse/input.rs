@@ -82,7 +82,7 @@ pub fn open(source: &Source) -> Result<Box<dyn BufRead + Send>> {
 }
 
 /// Reads lines in large chunks (for the short reads: prescan, JSON-lines purchases;
-/// ingest's own reading is [`crate::pipeline`]'s). `\r\n` endings are trimmed; the
+/// ingest's own reading is [`crate::ingest::pipeline`]'s). `\r\n` endings are trimmed; the
 /// last line need not end in a newline.
 pub struct LineReader<R> {
     inner: R,

@@ -1,345 +1,35 @@
 //! Ingest: runs the pipeline parse → classify → visits/attribution → store over a
 //! set of log files and writes the days they cover. Returns a [`RunSummary`].
 
-use crate::classify::engines::EngineTable;
+mod config;
+pub mod distributed;
+mod front;
+mod summary;
+pub mod join;
+pub mod pipeline;
+pub mod purchases;
+pub mod visits;
+
+pub use config::IngestConfig;
+pub(crate) use config::gate_k;
+pub(crate) use front::*;
+pub use summary::{RunSummary, Spans};
+
 use crate::classify::keyword;
-use crate::classify::{Acquisition, Classifier, NOT_PROVIDED, canonical_host};
+use crate::classify::{Classifier, canonical_host};
 use crate::error::{Error, Result};
-use crate::input::{self, LineReader, Source};
+use crate::parse::input::{self, LineReader, Source};
 use crate::parse::time::{day_of, format_day};
-use crate::parse::{CookieNames, LogFormat};
-use crate::pipeline::{self, Front, Goal, Keyed, LineCounts};
+use crate::parse::LogFormat;
+use pipeline::{Front, Keyed};
 use crate::privacy::{self, Visitors};
-use crate::purchases::{self, Fx, PurchaseColumns, PurchaseSource};
+use purchases::Fx;
 use crate::rollup::{Row, Segment};
 use crate::store::{InputRecord, LedgerEntry, Store};
-use crate::visits::{Conversion, ConversionOutcome, PageView, Sessionizer};
-use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::ingest::visits::{PageView, Sessionizer};
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Instant;
-
-/// How many bad lines are reported by position; all are counted.
-const MAX_REPORTED_PROBLEMS: usize = 10;
-/// Idle visitors are forgotten at most this often (in lines read).
-const MIN_EVICT_LINES: u64 = 65_536;
-
-/// Everything `keyrank ingest` needs, validated.
-#[derive(Debug, Clone)]
-pub struct IngestConfig {
-    pub store: PathBuf,
-    pub inputs: Vec<String>,
-    pub log_format: String,
-    pub json_fields: String,
-    pub sites: Vec<String>,
-    pub engines_files: Vec<PathBuf>,
-    pub goals: Vec<String>,
-    pub revenue_param: String,
-    pub order_param: String,
-    pub visitor_cookie: Option<String>,
-    pub login_cookie: Option<String>,
-    /// A cookie that carries the visitor's search term to the checkout.
-    pub keyword_cookie: Option<String>,
-    pub purchases: Vec<PurchaseSource>,
-    pub purchase_cols: PurchaseColumns,
-    pub fx_file: Option<PathBuf>,
-    /// The reporting currency; default: the first currency seen.
-    pub currency: Option<String>,
-    /// k-visitor threshold: rarer keywords are folded into `(other)`; 1 disables.
-    pub min_visitors: u64,
-    pub timeout_secs: i64,
-    pub lookback_secs: i64,
-    /// Half-life of the time_decay model.
-    pub half_life_secs: i64,
-    /// Days before this are read as lookback context only.
-    pub write_from: Option<i32>,
-    /// Replace every day the input has lines for, also days outside each input's
-    /// span (`--replace-days`); see [`writable_days`].
-    pub replace_days: bool,
-    /// How long to wait for another writer of the store (`--wait`).
-    pub wait: std::time::Duration,
-    /// Lines longer than this many bytes are malformed, and memory stays bounded.
-    pub max_line: usize,
-    /// A damaged or unreadable input stops the run before anything is written.
-    pub strict: bool,
-    pub progress: bool,
-    /// Differential privacy (`--epsilon`): bounded, noisy, selected release.
-    pub dp: Option<crate::dp::DpParams>,
-    /// Parse-and-classify threads; 0 = one per core. Results do not depend on it.
-    pub threads: usize,
-    /// A Ballista scheduler (`df://HOST:PORT`): parse, classify and attribute on its
-    /// executors instead of here. See [`crate::distributed`].
-    pub cluster: Option<String>,
-    /// Store each row's visitors as a mergeable sketch (`--visitor-sketches`); see
-    /// [`crate::sketch`] for what that writes.
-    pub visitor_sketches: bool,
-}
-
-impl IngestConfig {
-    fn worker_threads(&self) -> usize {
-        match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
-    }
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        IngestConfig {
-            store: PathBuf::from("store"),
-            inputs: Vec::new(),
-            log_format: "combined".into(),
-            json_fields: String::new(),
-            sites: Vec::new(),
-            engines_files: Vec::new(),
-            goals: Vec::new(),
-            revenue_param: "revenue".into(),
-            order_param: "order_id".into(),
-            visitor_cookie: None,
-            login_cookie: None,
-            keyword_cookie: None,
-            purchases: Vec::new(),
-            purchase_cols: PurchaseColumns::default(),
-            fx_file: None,
-            currency: None,
-            min_visitors: crate::privacy::DEFAULT_MIN_VISITORS,
-            timeout_secs: crate::visits::DEFAULT_TIMEOUT_SECS,
-            lookback_secs: crate::visits::DEFAULT_LOOKBACK_SECS,
-            half_life_secs: crate::attribution::DEFAULT_HALF_LIFE_SECS,
-            write_from: None,
-            replace_days: false,
-            wait: std::time::Duration::from_secs(crate::store::writer::DEFAULT_WAIT_SECS),
-            max_line: crate::pipeline::DEFAULT_MAX_LINE,
-            strict: false,
-            progress: false,
-            dp: None,
-            threads: 0,
-            cluster: None,
-            visitor_sketches: false,
-        }
-    }
-}
-
-/// Counts of one run, printed on stderr and kept in the ledger.
-#[derive(Debug, Default, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct RunSummary {
-    pub lines_read: u64,
-    pub parsed: u64,
-    pub malformed: u64,
-    pub crawlers: u64,
-    pub assets: u64,
-    pub error_status: u64,
-    pub redirects: u64,
-    pub other_methods: u64,
-    pub page_views: u64,
-    pub visits: u64,
-    pub direct_visits: u64,
-    pub search_visits: u64,
-    pub keyword_visits: u64,
-    pub not_provided_visits: u64,
-    pub campaign_visits: u64,
-    pub referral_visits: u64,
-    pub search_visits_by_engine: BTreeMap<String, u64>,
-    pub conversions: u64,
-    pub unattributed: u64,
-    pub duplicate_orders: u64,
-    pub bad_revenue: u64,
-    pub purchase_rows: u64,
-    pub purchase_conversions: u64,
-    pub bad_purchases: u64,
-    pub reporting_currency: Option<String>,
-    /// Rows whose keyword looked like personal data and became `(redacted)`.
-    pub redacted_rows: u64,
-    /// Keywords with fewer than `min_visitors` distinct visitors, folded into `(other)`.
-    pub folded_keywords: u64,
-    /// Landing paths with fewer than `min_visitors` distinct visitors, folded likewise.
-    pub folded_landings: u64,
-    pub min_visitors: u64,
-    /// Under `--epsilon`: the budget spent and what the release did.
-    pub dp: Option<crate::dp::DpReport>,
-    pub days_written: u64,
-    /// Inputs that ended early (truncated or corrupt archive) or could not be read.
-    pub damaged_files: u64,
-    /// `file: why` of each of them.
-    #[serde(default)]
-    pub damaged: Vec<String>,
-    /// Days with a few lines outside every input's span, left as stored.
-    pub days_left_alone: Vec<String>,
-    pub rows_written: u64,
-    pub site_hosts: Vec<String>,
-    pub elapsed_secs: f64,
-    pub lines_per_sec: f64,
-    /// `file:line: reason` of the first few bad lines; never their content.
-    pub problems: Vec<String>,
-}
-
-impl RunSummary {
-    /// An input that ended early or could not be read: the lines before are kept.
-    pub(crate) fn damaged(&mut self, source: &str, why: &str) {
-        self.damaged_files += 1;
-        // Every damaged input is named, however many bad lines came before.
-        self.damaged.push(format!("{source}: {why}"));
-    }
-
-    pub(crate) fn problem(&mut self, source: &str, line: u64, reason: &str) {
-        if self.problems.len() < MAX_REPORTED_PROBLEMS {
-            self.problems.push(format!("{source}:{line}: {reason}"));
-        }
-    }
-
-    /// Adds what visits and attribution counted in another part of the run.
-    pub(crate) fn add_visit_counts(&mut self, o: &RunSummary) {
-        self.visits += o.visits;
-        self.direct_visits += o.direct_visits;
-        self.search_visits += o.search_visits;
-        self.keyword_visits += o.keyword_visits;
-        self.not_provided_visits += o.not_provided_visits;
-        self.campaign_visits += o.campaign_visits;
-        self.referral_visits += o.referral_visits;
-        for (engine, n) in &o.search_visits_by_engine {
-            *self
-                .search_visits_by_engine
-                .entry(engine.clone())
-                .or_default() += n;
-        }
-        self.conversions += o.conversions;
-        self.unattributed += o.unattributed;
-        self.duplicate_orders += o.duplicate_orders;
-    }
-
-    pub(crate) fn add_counts(&mut self, c: &LineCounts) {
-        self.parsed += c.parsed;
-        self.malformed += c.malformed;
-        self.crawlers += c.crawlers;
-        self.error_status += c.error_status;
-        self.other_methods += c.other_methods;
-        self.assets += c.assets;
-        self.redirects += c.redirects;
-        self.page_views += c.page_views;
-        self.bad_revenue += c.bad_revenue;
-    }
-
-    /// Share of search visits without a term, 0 when there were none.
-    pub fn not_provided_share(&self) -> f64 {
-        if self.search_visits == 0 {
-            0.0
-        } else {
-            self.not_provided_visits as f64 / self.search_visits as f64
-        }
-    }
-}
-
-impl std::fmt::Display for RunSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "keyrank ingest summary")?;
-        writeln!(f, "  lines read        {:>12}", self.lines_read)?;
-        writeln!(f, "  parsed            {:>12}", self.parsed)?;
-        writeln!(f, "  malformed         {:>12}", self.malformed)?;
-        if self.damaged_files > 0 {
-            writeln!(
-                f,
-                "  damaged inputs    {:>12}  (lines before the damage kept)",
-                self.damaged_files
-            )?;
-            for d in &self.damaged {
-                writeln!(f, "    {d}")?;
-            }
-        }
-        writeln!(
-            f,
-            "  excluded          {:>12}  (crawlers {}, assets {}, error status {}, redirects {}, other methods {})",
-            self.crawlers + self.assets + self.error_status + self.redirects + self.other_methods,
-            self.crawlers,
-            self.assets,
-            self.error_status,
-            self.redirects,
-            self.other_methods
-        )?;
-        writeln!(f, "  page views        {:>12}", self.page_views)?;
-        writeln!(
-            f,
-            "  visits            {:>12}  (search {}, campaign {}, referral {}, direct {})",
-            self.visits,
-            self.search_visits,
-            self.campaign_visits,
-            self.referral_visits,
-            self.direct_visits
-        )?;
-        writeln!(
-            f,
-            "  search visits     {:>12}  (with keyword {}, not provided {}, {:.1}%)",
-            self.search_visits,
-            self.keyword_visits,
-            self.not_provided_visits,
-            100.0 * self.not_provided_share()
-        )?;
-        for (engine, n) in &self.search_visits_by_engine {
-            writeln!(f, "    {engine:<24} {n:>8}")?;
-        }
-        writeln!(
-            f,
-            "  conversions       {:>12}  (unattributed {}, duplicate orders skipped {}, bad revenue {})",
-            self.conversions, self.unattributed, self.duplicate_orders, self.bad_revenue
-        )?;
-        if self.purchase_rows > 0 || self.bad_purchases > 0 {
-            writeln!(
-                f,
-                "  purchase rows     {:>12}  (conversions {}, bad rows {}, currency {})",
-                self.purchase_rows,
-                self.purchase_conversions,
-                self.bad_purchases,
-                self.reporting_currency.as_deref().unwrap_or("-")
-            )?;
-        }
-        writeln!(
-            f,
-            "  privacy gate      {:>12}  keywords and {} landing paths folded into (other) (k = {}), {} rows redacted",
-            self.folded_keywords, self.folded_landings, self.min_visitors, self.redacted_rows
-        )?;
-        if let Some(dp) = &self.dp {
-            writeln!(
-                f,
-                "  differential privacy  ε = {}, δ = {:e}: {} rows released, {} contributions over the per-visitor bound dropped",
-                dp.epsilon, dp.delta, dp.partitions_released, dp.contributions_dropped
-            )?;
-        }
-        writeln!(
-            f,
-            "  days written      {:>12}  ({} rows)",
-            self.days_written, self.rows_written
-        )?;
-        if !self.days_left_alone.is_empty() {
-            writeln!(
-                f,
-                "  days left alone   {:>12}  ({}: lines outside every input's span; --replace-days writes them)",
-                self.days_left_alone.len(),
-                self.days_left_alone.join(", ")
-            )?;
-        }
-        if self.site_hosts.is_empty() {
-            writeln!(
-                f,
-                "  site hosts        none given or detected: use --site HOST, or links between your own pages count as referrals"
-            )?;
-        } else {
-            writeln!(f, "  site hosts        {}", self.site_hosts.join(", "))?;
-        }
-        writeln!(
-            f,
-            "  elapsed           {:>11.2}s  ({:.0} lines/s)",
-            self.elapsed_secs, self.lines_per_sec
-        )?;
-        if !self.problems.is_empty() {
-            writeln!(f, "  first problems:")?;
-            for p in &self.problems {
-                writeln!(f, "    {p}")?;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Runs an ingest. Progress (when enabled) goes to stderr; the summary is returned.
 pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
@@ -351,7 +41,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     if cfg
         .currency
         .as_deref()
-        .is_some_and(|c| !crate::purchases::is_currency_code(c))
+        .is_some_and(|c| !crate::model::is_currency_code(c))
     {
         return Err(Error::usage(
             "--currency: expected a three-letter ISO 4217 code such as EUR",
@@ -406,10 +96,10 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     let mut days = Spans::default();
     let mut inputs = Vec::new();
     let (rows, gate) = match &cfg.cluster {
-        Some(url) => crate::distributed::log_pass(
+        Some(url) => crate::ingest::distributed::log_pass(
             url,
             &store,
-            crate::distributed::Job {
+            crate::ingest::distributed::Job {
                 cfg,
                 spec,
                 sources: &sources,
@@ -463,31 +153,6 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     )?;
     writer.commit(entry)?;
     Ok(summary)
-}
-
-/// The days of a run's input, and each input's span: the days from its first line to
-/// its last, in file order.
-#[derive(Debug, Default, Clone)]
-pub struct Spans {
-    pub days: BTreeSet<i32>,
-    /// (first day, last day) of each input with lines.
-    pub spans: Vec<(i32, i32)>,
-}
-
-impl Spans {
-    /// Days of one input, in the order its lines had them.
-    pub fn add_input(&mut self, ordered_days: impl IntoIterator<Item = i32>) {
-        let mut first = None;
-        let mut last = None;
-        for d in ordered_days {
-            first.get_or_insert(d);
-            last = Some(d);
-            self.days.insert(d);
-        }
-        if let (Some(a), Some(b)) = (first, last) {
-            self.spans.push((a.min(b), a.max(b)));
-        }
-    }
 }
 
 /// Which days a run replaces. A day is replaced when the input has lines on it, it is
@@ -625,207 +290,6 @@ fn local_pass(
         }
         None => privacy::gate(sessions.rollup.into_rows(), &visitors, gate_k(cfg)),
     })
-}
-
-/// The k of the visitor threshold: `--min-visitors`, or 1 under DP (partition selection
-/// replaces it).
-pub(crate) fn gate_k(cfg: &IngestConfig) -> u64 {
-    if cfg.dp.is_some() {
-        1
-    } else {
-        cfg.min_visitors
-    }
-}
-
-/// An input's name in the ledger: its file name (no folder), or `-`.
-pub(crate) fn input_name(source: &Source) -> String {
-    match source {
-        Source::Stdin => "-".into(),
-        Source::File(p) => p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    }
-}
-
-/// One page view through visits and attribution, and its goal when it is a goal hit.
-/// Every ingest, embedded or on a cluster's executors, runs its hits through this.
-pub(crate) fn take_view(
-    sessions: &mut Sessionizer,
-    summary: &mut RunSummary,
-    visitors: &mut Visitors,
-    pv: &PageView,
-    goal: Option<&Goal>,
-) {
-    let visitor = pv.visitor;
-    if sessions.page_view(pv) {
-        count_visit(summary, pv.acquisition);
-        visitors.landings.add(pv.landing, visitor);
-        if let Acquisition::External(c) = pv.acquisition
-            && let Some(kw) = &c.keyword
-        {
-            visitors.keywords.add(kw, visitor);
-        }
-    }
-    let Some(goal) = goal else {
-        return;
-    };
-    summary.conversions += 1;
-    let conversion = Conversion {
-        order: goal.conversion.order,
-        cents: admitted_cents(sessions, summary, goal.conversion.cents),
-    };
-    let outcome = match &goal.term {
-        Some(term) if sessions.claim_order(conversion.order) => {
-            visitors.keywords.add(term, visitor);
-            sessions.rollup.unit = visitor;
-            sessions.credit_keyword(pv.ts, term.clone(), conversion.cents);
-            ConversionOutcome::Attributed
-        }
-        Some(_) => ConversionOutcome::DuplicateOrder,
-        None => sessions.conversion(visitor, pv.ts, &conversion),
-    };
-    match outcome {
-        ConversionOutcome::Attributed => {}
-        ConversionOutcome::Unattributed => summary.unattributed += 1,
-        ConversionOutcome::DuplicateOrder => {
-            summary.conversions -= 1;
-            summary.duplicate_orders += 1;
-        }
-    }
-}
-
-/// Forgets idle visitors once `progress` (lines or hits) has moved on by as many as
-/// there are visitors: eviction walks them all, so this keeps it linear.
-pub(crate) fn evict_when_due(sessions: &mut Sessionizer, progress: u64, last: &mut u64) {
-    if progress - *last >= (sessions.visitor_count() as u64).max(MIN_EVICT_LINES) {
-        *last = progress;
-        sessions.evict_idle();
-    }
-}
-
-/// The settings of visits and attribution; a distributed ingest ships them to the
-/// executors that run its buckets.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
-pub(crate) struct VisitSettings {
-    timeout_secs: i64,
-    lookback_secs: i64,
-    half_life_secs: i64,
-    write_from: Option<i32>,
-    sketches: bool,
-    /// The privacy gate's k: visitor counts per keyword and landing stop there.
-    pub gate_k: u64,
-}
-
-impl VisitSettings {
-    pub fn of(cfg: &IngestConfig) -> Self {
-        VisitSettings {
-            timeout_secs: cfg.timeout_secs,
-            lookback_secs: cfg.lookback_secs,
-            half_life_secs: cfg.half_life_secs,
-            write_from: cfg.write_from,
-            sketches: cfg.visitor_sketches,
-            gate_k: gate_k(cfg),
-        }
-    }
-
-    /// A sessionizer with these settings, empty.
-    pub fn sessionizer(&self) -> Sessionizer {
-        let mut sessions = Sessionizer::new(
-            self.timeout_secs,
-            self.lookback_secs,
-            self.half_life_secs,
-            self.write_from,
-        );
-        sessions.rollup.sketches = self.sketches;
-        sessions
-    }
-}
-
-/// The settings a run's front (log format, cookies, classifier, goals) is built from;
-/// a distributed ingest ships them to the executors.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub(crate) struct FrontSpec {
-    pub log_format: String,
-    pub json_fields: String,
-    pub visitor_cookie: Option<String>,
-    pub keyword_cookie: Option<String>,
-    pub login_cookie: Option<String>,
-    pub engines_files: Vec<PathBuf>,
-    /// The site's own hosts (given, or detected by the prescan).
-    pub sites: Vec<String>,
-    pub goals: Vec<String>,
-    pub revenue_param: String,
-    pub order_param: String,
-    /// Lines longer than this are malformed (`--max-line`).
-    pub max_line: usize,
-}
-
-impl FrontSpec {
-    fn of(cfg: &IngestConfig) -> Self {
-        FrontSpec {
-            log_format: cfg.log_format.clone(),
-            json_fields: cfg.json_fields.clone(),
-            visitor_cookie: cfg.visitor_cookie.clone(),
-            keyword_cookie: cfg.keyword_cookie.clone(),
-            login_cookie: cfg.login_cookie.clone(),
-            engines_files: cfg.engines_files.clone(),
-            sites: cfg.sites.clone(),
-            goals: cfg.goals.clone(),
-            revenue_param: cfg.revenue_param.clone(),
-            max_line: cfg.max_line,
-            order_param: cfg.order_param.clone(),
-        }
-    }
-}
-
-/// What a [`FrontSpec`] builds: the cookie slots, the log format and the classifier.
-pub(crate) struct FrontParts {
-    cookies: CookieNames,
-    visitor_slot: Option<usize>,
-    keyword_slot: Option<usize>,
-    login_slot: Option<usize>,
-    pub format: LogFormat,
-    pub classifier: Classifier,
-}
-
-impl FrontParts {
-    pub fn build(spec: &FrontSpec) -> Result<Self> {
-        let mut cookies = CookieNames::default();
-        let mut slot = |name: &Option<String>| name.as_deref().map(|n| cookies.add(n)).transpose();
-        let visitor_slot = slot(&spec.visitor_cookie)?;
-        let keyword_slot = slot(&spec.keyword_cookie)?;
-        let login_slot = slot(&spec.login_cookie)?;
-        let format = LogFormat::from_spec(&spec.log_format, &spec.json_fields, &cookies)?;
-        let mut engines = EngineTable::builtin();
-        for f in &spec.engines_files {
-            engines.extend_from_matomo_file(f)?;
-        }
-        Ok(FrontParts {
-            cookies,
-            visitor_slot,
-            keyword_slot,
-            login_slot,
-            format,
-            classifier: Classifier::new(engines, &spec.sites),
-        })
-    }
-
-    pub fn front<'a>(&'a self, spec: &'a FrontSpec, key: Keyed) -> Front<'a> {
-        Front {
-            format: &self.format,
-            classifier: &self.classifier,
-            cookies: &self.cookies,
-            goals: &spec.goals,
-            revenue_param: &spec.revenue_param,
-            order_param: &spec.order_param,
-            visitor_slot: self.visitor_slot,
-            keyword_slot: self.keyword_slot,
-            login_slot: self.login_slot,
-            key,
-            max_line: spec.max_line,
-        }
-    }
 }
 
 /// The run's record in the store's history.
@@ -1046,17 +510,6 @@ fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
     })
 }
 
-/// The cents of a conversion as credited: all of them, or none (a bad revenue value,
-/// counted) when they would take the run's revenue past the store's range.
-fn admitted_cents(sessions: &mut Sessionizer, summary: &mut RunSummary, cents: i64) -> i64 {
-    if sessions.admit_revenue(cents) {
-        cents
-    } else {
-        summary.bad_revenue += 1;
-        0
-    }
-}
-
 /// Purchase files: each order counted once across all sources; credited to its
 /// keyword column when it has one, else joined (in DataFusion) to the touches of its
 /// visitor, else `(unattributed)`.
@@ -1117,7 +570,7 @@ fn ingest_purchases(
     }
     days.spans.extend(purchase_span);
     let touches = sessions.take_touch_log();
-    let matched = crate::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
+    let matched = crate::ingest::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
     let per_unit = sessions.rollup.contributions.is_some();
     let mut attributed = Vec::with_capacity(to_join.len());
     for (i, &(ts, cents, visitor)) in to_join.iter().enumerate() {
@@ -1134,29 +587,6 @@ fn ingest_purchases(
     }
     sessions.credit_touches_many(&attributed, threads);
     Ok(())
-}
-
-fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {
-    summary.visits += 1;
-    match acquisition {
-        Acquisition::Direct | Acquisition::Internal => summary.direct_visits += 1,
-        Acquisition::External(c) if c.is_organic_search() => {
-            summary.search_visits += 1;
-            match summary.search_visits_by_engine.get_mut(&c.source) {
-                Some(n) => *n += 1,
-                None => {
-                    summary.search_visits_by_engine.insert(c.source.clone(), 1);
-                }
-            }
-            if c.keyword.as_deref() == Some(NOT_PROVIDED) {
-                summary.not_provided_visits += 1;
-            } else {
-                summary.keyword_visits += 1;
-            }
-        }
-        Acquisition::External(c) if c.medium == "referral" => summary.referral_visits += 1,
-        Acquisition::External(_) => summary.campaign_visits += 1,
-    }
 }
 
 /// What a quick look at the start of each input tells: its first timestamp (to read
@@ -1266,13 +696,14 @@ fn progress_bar(enabled: bool) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn history_problems_name_files_not_folders() {
         let cfg = IngestConfig {
-            purchases: vec![crate::purchases::PurchaseSource {
+            purchases: vec![crate::ingest::purchases::PurchaseSource {
                 path: PathBuf::from("/srv/shop/orders.csv"),
-                format: crate::purchases::PurchaseFormat::Csv,
+                format: crate::ingest::purchases::PurchaseFormat::Csv,
             }],
             ..IngestConfig::default()
         };

@@ -12,11 +12,11 @@
 
 use crate::classify::{Acquisition, Classifier, Exclusion, keyword};
 use crate::error::{Error, Result};
-use crate::input::{self, Source};
+use crate::parse::input::{self, Source};
 use crate::parse::time::day_of;
 use crate::parse::{CookieNames, LineParser, LogFormat, query_param, split_uri};
 use crate::rollup::Segment;
-use crate::visits::Conversion;
+use crate::ingest::visits::Conversion;
 use rustc_hash::FxHashMap;
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
@@ -86,7 +86,7 @@ pub struct SourceEnd {
     pub damaged: Option<String>,
 }
 
-pub use crate::input::DEFAULT_MAX_LINE;
+pub use crate::parse::input::DEFAULT_MAX_LINE;
 
 /// What the reader puts in place of a line longer than the cap (no log line holds a
 /// NUL byte), so the worker counts it malformed at its own line number.

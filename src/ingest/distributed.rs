@@ -33,16 +33,17 @@
 //! files must be visible to every executor under the same path.
 
 use crate::error::{Error, Result};
-use crate::ingest::{
-    FrontParts, FrontSpec, IngestConfig, RunSummary, VisitSettings, evict_when_due, input_name,
-    take_view,
+use crate::ingest::config::{IngestConfig, gate_k};
+use crate::ingest::front::{
+    FrontParts, FrontSpec, VisitSettings, evict_when_due, input_name, take_view,
 };
-use crate::input::Source;
-use crate::pipeline::{self, Goal, Keyed};
+use crate::ingest::summary::{RunSummary, Spans};
+use crate::parse::input::Source;
+use crate::ingest::pipeline::{self, Goal, Keyed};
 use crate::privacy::{self, GateReport, Visitors};
 use crate::rollup::{Row, Segment, merge_rows};
 use crate::store::{InputRecord, Store};
-use crate::visits::PageView;
+use crate::ingest::visits::PageView;
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use datafusion::arrow::array::{
@@ -609,7 +610,7 @@ fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
     hits.sort_unstable_by_key(|(source, hit)| (*source, hit.seq));
     let mut sessions = job.visits.sessionizer();
     // Buckets' revenue adds up when merged: each may credit its share of the range.
-    sessions.revenue_left = crate::visits::MAX_RUN_CENTS / BUCKETS as i64;
+    sessions.revenue_left = crate::ingest::visits::MAX_RUN_CENTS / BUCKETS as i64;
     let mut summary = RunSummary::default();
     let mut visitors = Visitors::capped(job.visits.gate_k);
     let mut last_eviction = 0;
@@ -661,7 +662,7 @@ pub(crate) fn log_pass(
     store: &Store,
     job: Job<'_>,
     summary: &mut RunSummary,
-    days: &mut crate::ingest::Spans,
+    days: &mut Spans,
     inputs: &mut Vec<InputRecord>,
 ) -> Result<(Vec<Row>, GateReport)> {
     let mut files = Vec::with_capacity(job.sources.len());
@@ -751,7 +752,7 @@ pub(crate) fn log_pass(
     // Rows of the same day and dimensions come from several buckets: one row each,
     // before the gate counts what it changes.
     let rows = merge_rows(rows);
-    Ok(privacy::gate(rows, &visitors, crate::ingest::gate_k(cfg)))
+    Ok(privacy::gate(rows, &visitors, gate_k(cfg)))
 }
 
 fn named_counts(visitors: &privacy::DistinctVisitors) -> Vec<(String, u64)> {
