@@ -18,8 +18,8 @@ use keyrank::generate::{
     GOAL, GenerateConfig, LOG_FILE, PURCHASES_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT,
     VISITOR_COOKIE, generate,
 };
-use keyrank::ingest::{IngestConfig, run};
 use keyrank::ingest::purchases::{PurchaseFormat, PurchaseSource};
+use keyrank::ingest::{IngestConfig, run};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;

@@ -20,9 +20,9 @@ use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::{ConfigProducer, RuntimeProducer};
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::logical_expr::AggregateUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::net::SocketAddr;
-use datafusion::logical_expr::AggregateUDF;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
 /// The session settings of every cluster context: Ballista's, with keyrank's catalog.
 fn config() -> SessionConfig {
-    crate::sql::keyrank_settings(
+    crate::query::keyrank_settings(
         SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false),
     )
 }
@@ -58,12 +58,12 @@ fn job_functions() -> Vec<AggregateUDF> {
         .clone()
 }
 
-/// [`crate::sql::session`], or with `cluster` (`df://HOST:PORT`) a context whose
+/// [`crate::query::session`], or with `cluster` (`df://HOST:PORT`) a context whose
 /// queries run on that Ballista cluster.
 pub async fn session_at(store: &Store, cluster: Option<&str>) -> Result<SessionContext> {
     match cluster {
         Some(url) => connect(url, store).await,
-        None => crate::sql::session(store).await,
+        None => crate::query::session(store).await,
     }
 }
 
@@ -74,12 +74,12 @@ pub fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<Sess
     // the scheduler lists a store's files.
     let state = ballista_core::utils::default_session_builder(config)?;
     let mut state = SessionStateBuilder::new_from_existing(state)
-        .with_runtime_env(crate::object_stores::runtime_env()?)
+        .with_runtime_env(crate::store::object_stores::runtime_env()?)
         .build();
-    for f in crate::udf::scalar_functions() {
+    for f in crate::query::udf::scalar_functions() {
         state.register_udf(Arc::new(f))?;
     }
-    for f in crate::udf::aggregate_functions() {
+    for f in crate::query::udf::aggregate_functions() {
         state.register_udaf(Arc::new(f))?;
     }
     for f in job_functions() {
@@ -92,7 +92,7 @@ pub fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<Sess
 fn executor_runtime(
     _: &SessionConfig,
 ) -> datafusion::common::Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
-    crate::object_stores::runtime_env()
+    crate::store::object_stores::runtime_env()
 }
 
 /// The functions an executor resolves plan nodes with: DataFusion's and keyrank's.
@@ -121,14 +121,14 @@ pub async fn connect(url: &str, store: &Store) -> Result<SessionContext> {
     }
     let state = SessionStateBuilder::new()
         .with_config(config())
-        .with_runtime_env(crate::object_stores::runtime_env()?)
+        .with_runtime_env(crate::store::object_stores::runtime_env()?)
         .with_default_features()
         .build();
     let ctx = SessionContext::remote_with_state(url, state)
         .await
         .map_err(|e| Error::usage(format!("--cluster {url}: {e}")))?;
     // Functions go on after the upgrade to Ballista, which replaces the function lists.
-    crate::sql::register_all(&ctx, store).await?;
+    crate::query::register_all(&ctx, store).await?;
     for f in job_functions() {
         ctx.register_udaf(f);
     }

@@ -3,10 +3,10 @@
 //! non-ASCII and mixed-case terms) and a truth file with the exact aggregates a correct
 //! ingest must produce, plus each keyword's true conversion rate.
 
-use crate::attribution::{AttributionModel, DEFAULT_HALF_LIFE_SECS};
+use crate::classify::UNATTRIBUTED;
 use crate::classify::{DIRECT, NONE, NOT_PROVIDED};
 use crate::error::{Error, Result};
-use crate::ingest::visits::UNATTRIBUTED;
+use crate::model::attribution::{AttributionModel, DEFAULT_HALF_LIFE_SECS};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -691,8 +691,8 @@ fn keyword_truth(orders: &[Order]) -> Vec<TruthRow> {
     for o in orders {
         let key = match &o.term {
             Some(t) => (
-                crate::ingest::visits::SEARCH_PREFERENCE_SOURCE.to_string(),
-                crate::ingest::visits::SEARCH_PREFERENCE_MEDIUM.to_string(),
+                crate::classify::SEARCH_PREFERENCE_SOURCE.to_string(),
+                crate::classify::SEARCH_PREFERENCE_MEDIUM.to_string(),
                 Some(t.clone()),
             ),
             None => (
@@ -709,7 +709,7 @@ fn keyword_truth(orders: &[Order]) -> Vec<TruthRow> {
         });
         for m in AttributionModel::ALL {
             *row.conversions.entry(m.name().to_string()).or_default() +=
-                crate::attribution::CREDIT_UNIT;
+                crate::model::attribution::CREDIT_UNIT;
             *row.revenue_cents.entry(m.name().to_string()).or_default() += o.cents;
         }
     }
@@ -752,7 +752,7 @@ fn credit(rows: &mut BTreeMap<RowKey, TruthRow>, touches: &[(RowKey, i64)], ts: 
 }
 
 /// The attribution rules as the README states them, written apart from
-/// `crate::attribution` (exact fractions where the rule is a fraction) so that the
+/// `crate::model::attribution` (exact fractions where the rule is a fraction) so that the
 /// truth catches a wrong weight or a wrong split there instead of repeating it.
 mod rules {
     /// One conversion, in millionths.

@@ -3,7 +3,7 @@
 //! keywords by expected value per unit cost, with exploration for thin data.
 
 use crate::privacy::is_pseudo_keyword;
-use crate::udf::{BetaPrior, DEFAULT_Z, shrunk, wilson};
+use crate::query::udf::{BetaPrior, DEFAULT_Z, shrunk, wilson};
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rand::SeedableRng;
@@ -94,7 +94,7 @@ pub fn load_stats(
     use datafusion::arrow::array::{Array, Float64Array, StringArray};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::DataType;
-    let q = crate::queries::find("budget_inputs")?;
+    let q = crate::query::queries::find("budget_inputs")?;
     let mut params = std::collections::BTreeMap::new();
     if let Some(f) = from {
         params.insert("from".to_string(), f.to_string());
@@ -111,7 +111,7 @@ pub fn load_stats(
         .map_err(|e| crate::Error::Other(format!("async runtime: {e}")))?;
     let (_, batches) = rt.block_on(async {
         let ctx = crate::cluster::session_at(store, cluster).await?;
-        crate::sql::run(&ctx, &sql).await
+        crate::query::run(&ctx, &sql).await
     })?;
     let bad = || crate::Error::Other("budget_inputs: unexpected column types".into());
     let mut out = Vec::new();
@@ -400,7 +400,7 @@ pub fn budget(stats: &[KeywordStats], p: &BudgetParams) -> crate::Result<Vec<Ran
             "internal: {left} of the budget could not be placed within the shares"
         )));
     }
-    let amounts = crate::attribution::split_exact(p.total_cents, &shares);
+    let amounts = crate::model::attribution::split_exact(p.total_cents, &shares);
     for (j, &i) in eligible.iter().enumerate() {
         let r = &mut ranked[i];
         r.share = amounts[j] as f64 / p.total_cents.max(1) as f64;

@@ -1,7 +1,7 @@
 //! Visitor sketches as stored: bytes decode or are refused; a decoded sketch estimates,
 //! merges and encodes back to itself.
 #![no_main]
-use keyrank::sketch::Sketch;
+use keyrank::model::sketch::Sketch;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

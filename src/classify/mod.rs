@@ -10,18 +10,10 @@ use encoding_rs::Encoding;
 use engines::{Engine, EngineTable, KeywordParam};
 use rustc_hash::FxHashSet;
 
-/// The keyword of a search visit whose engine sent no term.
-/// The keyword of a conversion no touch in the window can take credit for.
-pub const UNATTRIBUTED: &str = "(unattributed)";
-/// Source and medium of a conversion credited by a search-preference cookie or a
-/// purchase record's keyword column: the term is known, the visit is not.
-pub const SEARCH_PREFERENCE_SOURCE: &str = "(search preference)";
-pub const SEARCH_PREFERENCE_MEDIUM: &str = "cookie";
-
-pub const NOT_PROVIDED: &str = "(not provided)";
-pub const DIRECT: &str = "(direct)";
-pub const NONE: &str = "(none)";
-pub const NOT_SET: &str = "(not set)";
+pub use crate::model::channel::{
+    Channel, DIRECT, NONE, NOT_PROVIDED, NOT_SET, SEARCH_PREFERENCE_MEDIUM,
+    SEARCH_PREFERENCE_SOURCE, UNATTRIBUTED,
+};
 
 /// Why a hit is not a page view by a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,34 +23,6 @@ pub enum Exclusion {
     Method,
     Asset,
     Redirect,
-}
-
-/// Where a visit came from: source, medium, keyword and campaign of a `keyword_daily` row.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Channel {
-    pub source: String,
-    pub medium: String,
-    pub keyword: Option<String>,
-    pub campaign: Option<String>,
-}
-
-impl Channel {
-    pub fn direct() -> Self {
-        Channel {
-            source: DIRECT.into(),
-            medium: NONE.into(),
-            keyword: None,
-            campaign: None,
-        }
-    }
-
-    pub fn is_direct(&self) -> bool {
-        self.source == DIRECT && self.medium == NONE
-    }
-
-    pub fn is_organic_search(&self) -> bool {
-        self.medium == "organic"
-    }
 }
 
 /// What a hit says about acquisition.

@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
     let store = Store::create(&a.store)?;
     let mut read = Vec::new();
     for f in &a.files {
-        read.push((f, crate::costs::read(f, a.engine.as_deref())?));
+        read.push((f, crate::import::costs::read(f, a.engine.as_deref())?));
     }
     // Every file of the command is one commit: all of them, or (on error) none.
     let mut w = store.writer(a.wait.duration())?;
@@ -46,7 +46,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut all_days = std::collections::BTreeSet::new();
     let (mut rows_in, mut bad) = (0, 0);
     for (f, (rows, summary)) in &read {
-        let days = crate::costs::store(&mut w, rows)?;
+        let days = crate::import::costs::store(&mut w, rows)?;
         all_days.extend(rows.iter().map(|r| r.day));
         inputs.push(crate::store::input_record(f)?);
         rows_in += summary.rows;

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
 use crate::ingest::{IngestConfig, run as ingest};
-use crate::output::{self, OutputFormat};
+use crate::query::output::{self, OutputFormat};
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,15 +54,15 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = ingest(&cfg)?;
     eprint!("{summary}");
-    let q = crate::queries::find("keyword_ranking")?;
+    let q = crate::query::queries::find("keyword_ranking")?;
     let mut params = BTreeMap::new();
     params.insert("limit".to_string(), "15".to_string());
     let sql = q.render(&params)?;
     let store = Store::open(&store)?;
     let rt = super::runtime()?;
     rt.block_on(async {
-        let ctx = crate::sql::session(&store).await?;
-        let (schema, batches) = crate::sql::run(&ctx, &sql).await?;
+        let ctx = crate::query::session(&store).await?;
+        let (schema, batches) = crate::query::run(&ctx, &sql).await?;
         println!(
             "\nTop keywords by last-touch conversions ({} conversions in the sample):",
             truth.conversions

@@ -1,8 +1,8 @@
 //! `keyrank ingest`: access logs in, per-keyword daily aggregates out.
 
 use crate::error::Result;
-use crate::ingest::{IngestConfig, run as run_ingest};
 use crate::ingest::purchases::{PurchaseColumns, PurchaseFormat, PurchaseSource};
+use crate::ingest::{IngestConfig, run as run_ingest};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -94,15 +94,15 @@ pub struct Args {
     #[arg(long)]
     pub epsilon: Option<f64>,
     /// δ of the DP release (partition selection; and the Gaussian noise).
-    #[arg(long, default_value_t = crate::dp::DEFAULT_DELTA, requires = "epsilon")]
+    #[arg(long, default_value_t = crate::privacy::dp::DEFAULT_DELTA, requires = "epsilon")]
     pub delta: f64,
     /// Noise added to released counts and sums under --epsilon.
     #[arg(long, value_enum, default_value = "laplace", requires = "epsilon")]
-    pub dp_noise: crate::dp::Noise,
+    pub dp_noise: crate::privacy::dp::Noise,
     /// Under --epsilon: the time grain of released rows, each dated with its
     /// period's first day (run: the run's first day).
     #[arg(long, value_enum, default_value = "run", requires = "epsilon")]
-    pub dp_period: crate::dp::Period,
+    pub dp_period: crate::privacy::dp::Period,
     /// Under --epsilon: (period, channel) rows one visitor may contribute to.
     #[arg(long, default_value_t = 2, requires = "epsilon")]
     pub dp_max_rows: usize,
@@ -183,7 +183,7 @@ impl Args {
             visitor_sketches: self.visitor_sketches,
             dp: match self.epsilon {
                 None => None,
-                Some(epsilon) => Some(crate::dp::DpParams {
+                Some(epsilon) => Some(crate::privacy::dp::DpParams {
                     epsilon,
                     delta: self.delta,
                     noise: self.dp_noise,
@@ -198,7 +198,7 @@ impl Args {
                             ))
                         },
                     )?,
-                    ..crate::dp::DpParams::default()
+                    ..crate::privacy::dp::DpParams::default()
                 }),
             },
         })

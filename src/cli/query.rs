@@ -1,8 +1,8 @@
 //! `keyrank query`: run a canned query from queries/.
 
 use crate::error::{Error, Result};
-use crate::output::{self, OutputFormat};
-use crate::queries;
+use crate::query::output::{self, OutputFormat};
+use crate::query::queries;
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> Result<()> {
     let rt = super::runtime()?;
     rt.block_on(async {
         let ctx = crate::cluster::session_at(&store, args.cluster.as_deref()).await?;
-        let (schema, batches) = crate::sql::run(&ctx, &sql).await?;
+        let (schema, batches) = crate::query::run(&ctx, &sql).await?;
         output::write(
             &mut std::io::stdout().lock(),
             args.format,

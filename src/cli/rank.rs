@@ -2,7 +2,7 @@
 //! estimate, and a recommended split of a marketing budget.
 
 use crate::error::{Error, Result};
-use crate::output::{self, OutputFormat};
+use crate::query::output::{self, OutputFormat};
 use crate::rank::{BudgetParams, KeywordStats, Method};
 use crate::store::Store;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! `keyrank search-console import|recover`: organic keywords after "(not provided)".
 
 use crate::error::Result;
-use crate::search_console::{read, recover, store_rows};
+use crate::import::search_console::{read, recover, store_rows};
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<()> {
                     s.rows,
                     s.days.len(),
                     s.anonymized_rows,
-                    crate::search_console::ANONYMIZED,
+                    crate::import::search_console::ANONYMIZED,
                     s.bad_rows
                 );
                 for p in &s.problems {
@@ -131,7 +131,7 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-fn report(s: crate::search_console::RecoverySummary) {
+fn report(s: crate::import::search_console::RecoverySummary) {
     eprintln!(
         "recovery: {} days, {} page rows apportioned, {} visits moved from (not provided) to queries, {} estimated rows",
         s.days, s.pages_recovered, s.visits_apportioned, s.estimated_rows

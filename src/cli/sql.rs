@@ -1,7 +1,7 @@
 //! `keyrank sql`: any SQL over the store, or an interactive shell.
 
 use crate::error::{Error, Result};
-use crate::output::{self, OutputFormat};
+use crate::query::output::{self, OutputFormat};
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ pub fn run(args: Args) -> Result<()> {
         let ctx = crate::cluster::session_at(&store, args.cluster.as_deref()).await?;
         match &args.query {
             Some(q) => {
-                let (schema, batches) = crate::sql::run(&ctx, q).await?;
+                let (schema, batches) = crate::query::run(&ctx, q).await?;
                 output::write(
                     &mut std::io::stdout().lock(),
                     args.format,
@@ -75,7 +75,7 @@ async fn shell(ctx: &datafusion::prelude::SessionContext, format: OutputFormat) 
         }
         let _ = rl.add_history_entry(buf.trim());
         let sql = std::mem::take(&mut buf);
-        match crate::sql::run(ctx, sql.trim().trim_end_matches(';')).await {
+        match crate::query::run(ctx, sql.trim().trim_end_matches(';')).await {
             Ok((schema, batches)) => {
                 output::write(&mut std::io::stdout().lock(), format, &schema, &batches)?
             }

@@ -43,14 +43,14 @@ pub struct IngestConfig {
     pub strict: bool,
     pub progress: bool,
     /// Differential privacy (`--epsilon`): bounded, noisy, selected release.
-    pub dp: Option<crate::dp::DpParams>,
+    pub dp: Option<crate::privacy::dp::DpParams>,
     /// Parse-and-classify threads; 0 = one per core. Results do not depend on it.
     pub threads: usize,
     /// A Ballista scheduler (`df://HOST:PORT`): parse, classify and attribute on its
     /// executors instead of here. See [`crate::ingest::distributed`].
     pub cluster: Option<String>,
     /// Store each row's visitors as a mergeable sketch (`--visitor-sketches`); see
-    /// [`crate::sketch`] for what that writes.
+    /// [`crate::model::sketch`] for what that writes.
     pub visitor_sketches: bool,
 }
 
@@ -85,7 +85,7 @@ impl Default for IngestConfig {
             min_visitors: crate::privacy::DEFAULT_MIN_VISITORS,
             timeout_secs: crate::ingest::visits::DEFAULT_TIMEOUT_SECS,
             lookback_secs: crate::ingest::visits::DEFAULT_LOOKBACK_SECS,
-            half_life_secs: crate::attribution::DEFAULT_HALF_LIFE_SECS,
+            half_life_secs: crate::model::attribution::DEFAULT_HALF_LIFE_SECS,
             write_from: None,
             replace_days: false,
             wait: std::time::Duration::from_secs(crate::store::writer::DEFAULT_WAIT_SECS),

@@ -37,13 +37,13 @@ use crate::ingest::config::{IngestConfig, gate_k};
 use crate::ingest::front::{
     FrontParts, FrontSpec, VisitSettings, evict_when_due, input_name, take_view,
 };
-use crate::ingest::summary::{RunSummary, Spans};
-use crate::parse::input::Source;
 use crate::ingest::pipeline::{self, Goal, Keyed};
-use crate::privacy::{self, GateReport, Visitors};
-use crate::rollup::{Row, Segment, merge_rows};
-use crate::store::{InputRecord, Store};
+use crate::ingest::summary::{RunSummary, Spans};
 use crate::ingest::visits::PageView;
+use crate::model::rollup::{Row, Segment, merge_rows};
+use crate::parse::input::Source;
+use crate::privacy::{self, GateReport, Visitors};
+use crate::store::{InputRecord, Store};
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use datafusion::arrow::array::{

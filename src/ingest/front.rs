@@ -2,18 +2,18 @@
 //! line goes through, the settings of visits, and one page view through visits and
 //! attribution.
 
+use super::config::{IngestConfig, gate_k};
+use super::pipeline::{Front, Goal, Keyed};
+use super::summary::RunSummary;
 use crate::classify::engines::EngineTable;
 use crate::classify::{Acquisition, Classifier, NOT_PROVIDED};
 use crate::error::Result;
+use crate::ingest::visits::{Conversion, ConversionOutcome, PageView, Sessionizer};
 use crate::parse::input::Source;
 use crate::parse::{CookieNames, LogFormat};
-use super::pipeline::{Front, Goal, Keyed};
 use crate::privacy::Visitors;
-use crate::ingest::visits::{Conversion, ConversionOutcome, PageView, Sessionizer};
 use serde::Serialize;
 use std::path::PathBuf;
-use super::config::{IngestConfig, gate_k};
-use super::summary::RunSummary;
 
 /// Idle visitors are forgotten at most this often (in lines read).
 pub(crate) const MIN_EVICT_LINES: u64 = 65_536;
@@ -211,7 +211,11 @@ impl FrontParts {
 
 /// The cents of a conversion as credited: all of them, or none (a bad revenue value,
 /// counted) when they would take the run's revenue past the store's range.
-pub(crate) fn admitted_cents(sessions: &mut Sessionizer, summary: &mut RunSummary, cents: i64) -> i64 {
+pub(crate) fn admitted_cents(
+    sessions: &mut Sessionizer,
+    summary: &mut RunSummary,
+    cents: i64,
+) -> i64 {
     if sessions.admit_revenue(cents) {
         cents
     } else {

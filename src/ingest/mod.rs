@@ -4,10 +4,10 @@
 mod config;
 pub mod distributed;
 mod front;
-mod summary;
 pub mod join;
 pub mod pipeline;
 pub mod purchases;
+mod summary;
 pub mod visits;
 
 pub use config::IngestConfig;
@@ -18,15 +18,15 @@ pub use summary::{RunSummary, Spans};
 use crate::classify::keyword;
 use crate::classify::{Classifier, canonical_host};
 use crate::error::{Error, Result};
+use crate::ingest::visits::{PageView, Sessionizer};
+use crate::model::rollup::{Row, Segment};
+use crate::parse::LogFormat;
 use crate::parse::input::{self, LineReader, Source};
 use crate::parse::time::{day_of, format_day};
-use crate::parse::LogFormat;
-use pipeline::{Front, Keyed};
 use crate::privacy::{self, Visitors};
-use purchases::Fx;
-use crate::rollup::{Row, Segment};
 use crate::store::{InputRecord, LedgerEntry, Store};
-use crate::ingest::visits::{PageView, Sessionizer};
+use pipeline::{Front, Keyed};
+use purchases::Fx;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -137,7 +137,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     summary.days_written = crate::store::write_days(&mut writer, &write_days, &rows)? as u64;
     // Rewritten days lose their estimated rows: recompute them from Search Console data.
     if !write_days.is_empty() {
-        crate::search_console::recover(&mut writer, &write_days, 1)?;
+        crate::import::search_console::recover(&mut writer, &write_days, 1)?;
     }
     summary.rows_written = rows.len() as u64;
     summary.elapsed_secs = started.elapsed().as_secs_f64();
@@ -375,10 +375,10 @@ fn with_file_names(problems: &[String], cfg: &IngestConfig, sources: &[Source]) 
 /// (day, channel) partitions, with personal-looking terms redacted first so a
 /// selected partition can never carry one, then bounded, selected and noised.
 fn dp_rows(
-    mut rollup: crate::rollup::Rollup,
-    params: &crate::dp::DpParams,
-) -> (Vec<crate::rollup::Row>, crate::dp::DpReport) {
-    use crate::rollup::Interner;
+    mut rollup: crate::model::rollup::Rollup,
+    params: &crate::privacy::dp::DpParams,
+) -> (Vec<crate::model::rollup::Row>, crate::privacy::dp::DpReport) {
+    use crate::model::rollup::Interner;
     let contributions = rollup.contributions.take().unwrap_or_default();
     let run_start = contributions
         .values()
@@ -394,7 +394,7 @@ fn dp_rows(
             channels.intern(&c)
         })
     };
-    let units: Vec<Vec<((i32, u32), crate::rollup::Counts)>> = contributions
+    let units: Vec<Vec<((i32, u32), crate::model::rollup::Counts)>> = contributions
         .into_values()
         .map(|rows| {
             rows.into_iter()
@@ -402,13 +402,14 @@ fn dp_rows(
                 .collect()
         })
         .collect();
-    let (released, report) = crate::dp::release(units, params, &mut crate::dp::secure_rng());
+    let (released, report) =
+        crate::privacy::dp::release(units, params, &mut crate::privacy::dp::secure_rng());
     let rows = released
         .into_iter()
         .map(|((day, pid), counts)| Row {
             day,
             channel: channels.get(pid).clone(),
-            landing: crate::dp::ALL_LANDINGS.to_string(),
+            landing: crate::privacy::dp::ALL_LANDINGS.to_string(),
             segment: Segment::All,
             counts,
             estimated: false,
@@ -570,7 +571,8 @@ fn ingest_purchases(
     }
     days.spans.extend(purchase_span);
     let touches = sessions.take_touch_log();
-    let matched = crate::ingest::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
+    let matched =
+        crate::ingest::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
     let per_unit = sessions.rollup.contributions.is_some();
     let mut attributed = Vec::with_capacity(to_join.len());
     for (i, &(ts, cents, visitor)) in to_join.iter().enumerate() {

@@ -12,11 +12,11 @@
 
 use crate::classify::{Acquisition, Classifier, Exclusion, keyword};
 use crate::error::{Error, Result};
+use crate::ingest::visits::Conversion;
+use crate::model::rollup::Segment;
 use crate::parse::input::{self, Source};
 use crate::parse::time::day_of;
 use crate::parse::{CookieNames, LineParser, LogFormat, query_param, split_uri};
-use crate::rollup::Segment;
-use crate::ingest::visits::Conversion;
 use rustc_hash::FxHashMap;
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;

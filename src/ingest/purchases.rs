@@ -173,7 +173,6 @@ impl Fx {
     }
 }
 
-
 fn bad_fx(path: &Path, i: usize, msg: &str) -> Error {
     Error::Input {
         path: path.display().to_string(),

@@ -43,7 +43,7 @@ pub struct RunSummary {
     pub folded_landings: u64,
     pub min_visitors: u64,
     /// Under `--epsilon`: the budget spent and what the release did.
-    pub dp: Option<crate::dp::DpReport>,
+    pub dp: Option<crate::privacy::dp::DpReport>,
     pub days_written: u64,
     /// Inputs that ended early (truncated or corrupt archive) or could not be read.
     pub damaged_files: u64,

@@ -3,11 +3,11 @@
 //! touches; a conversion shares its credit among the touches in the lookback window
 //! under each attribution model.
 
-pub use crate::classify::{SEARCH_PREFERENCE_MEDIUM, SEARCH_PREFERENCE_SOURCE, UNATTRIBUTED};
-use crate::attribution::{AttributionModel, CREDIT_UNIT, split_exact_into};
 use crate::classify::{Acquisition, Channel};
+pub use crate::classify::{SEARCH_PREFERENCE_MEDIUM, SEARCH_PREFERENCE_SOURCE, UNATTRIBUTED};
+use crate::model::attribution::{AttributionModel, CREDIT_UNIT, split_exact_into};
+use crate::model::rollup::{Counts, DimsKey, MODELS, Rollup, Segment};
 use crate::parse::time::day_of;
-use crate::rollup::{Counts, DimsKey, MODELS, Rollup, Segment};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::{SmallVec, smallvec};
 
@@ -389,8 +389,8 @@ fn share_conversion(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attribution::DEFAULT_HALF_LIFE_SECS;
     use crate::classify::Channel;
+    use crate::model::attribution::DEFAULT_HALF_LIFE_SECS;
 
     const DAY: i64 = 86_400;
 

@@ -2,8 +2,8 @@
 //! Apache path; JSON lines keep their strings in the parser's own buffers.
 
 mod apache;
-mod json;
 pub mod input;
+mod json;
 pub mod time;
 
 pub use apache::ApacheFormat;

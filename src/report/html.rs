@@ -222,14 +222,14 @@ pub fn render(d: &ReportData) -> String {
             rows += 1;
             h.push_str("<tr>");
             for (c, col) in b.columns().iter().enumerate() {
-                let v = crate::output::display_cell(col, r);
+                let v = crate::query::output::display_cell(col, r);
                 if numeric[c] {
                     totals[c] += v.parse::<f64>().unwrap_or(0.0);
                 }
                 let shown = if numeric[c] {
                     std::borrow::Cow::Borrowed(v.as_str())
                 } else {
-                    crate::output::defuse_formula(&v)
+                    crate::query::output::defuse_formula(&v)
                 };
                 let _ = write!(
                     h,

@@ -10,7 +10,7 @@ pub mod schedule;
 pub use data::ReportData;
 
 use crate::error::{Error, Result};
-use crate::output::OutputFormat;
+use crate::query::output::OutputFormat;
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -169,7 +169,7 @@ impl Config {
                 .map_err(|_| at(tz.span(), format!("unknown time zone {:?}", tz.get_ref())))?,
             None => chrono_tz::UTC,
         };
-        let canned = crate::queries::builtin()?;
+        let canned = crate::query::queries::builtin()?;
         let mut reports = Vec::new();
         let mut names = std::collections::HashSet::new();
         for r in raw.reports {
@@ -396,7 +396,6 @@ pub struct RunOutcome {
     pub outputs: Vec<PathBuf>,
 }
 
-
 /// Runs a report as of `as_of` and writes its outputs.
 pub fn run_report(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<RunOutcome> {
     let data = compute(cfg, spec, as_of)?;
@@ -440,14 +439,14 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
     };
     let (schema, batches, ranked, total) = match &spec.query {
         ReportQuery::Canned(name) => {
-            let q = crate::queries::find(name)?;
+            let q = crate::query::queries::find(name)?;
             let known: Vec<&str> = q.params.iter().map(|p| p.name.as_str()).collect();
             params.retain(|k, _| known.contains(&k.as_str()));
             let sql = q.render(&params)?;
             let rt = runtime()?;
             let (schema, batches) = rt.block_on(async {
-                let ctx = crate::sql::session(&store).await?;
-                crate::sql::run(&ctx, &sql).await
+                let ctx = crate::query::session(&store).await?;
+                crate::query::run(&ctx, &sql).await
             })?;
             (schema, batches, None, None)
         }
@@ -531,10 +530,10 @@ pub fn render(data: &ReportData, f: Format) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     match f {
         Format::Csv => {
-            crate::output::write(&mut out, OutputFormat::Csv, &data.schema, &data.batches)?
+            crate::query::output::write(&mut out, OutputFormat::Csv, &data.schema, &data.batches)?
         }
         Format::Json => {
-            crate::output::write(&mut out, OutputFormat::Json, &data.schema, &data.batches)?
+            crate::query::output::write(&mut out, OutputFormat::Json, &data.schema, &data.batches)?
         }
         Format::Md => {
             out.extend_from_slice(
@@ -544,7 +543,7 @@ pub fn render(data: &ReportData, f: Format) -> Result<Vec<u8>> {
                 )
                 .as_bytes(),
             );
-            crate::output::write(&mut out, OutputFormat::Md, &data.schema, &data.batches)?;
+            crate::query::output::write(&mut out, OutputFormat::Md, &data.schema, &data.batches)?;
         }
         Format::Html => out = crate::report::html::render(data).into_bytes(),
         Format::Parquet => {

@@ -177,7 +177,7 @@ impl Store {
                 let origin = datafusion::execution::object_store::ObjectStoreUrl::parse(
                     &base[..url::Position::BeforePath],
                 )?;
-                Ok(crate::object_stores::runtime_env()?.object_store(origin)?)
+                Ok(crate::store::object_stores::runtime_env()?.object_store(origin)?)
             }
         }
     }

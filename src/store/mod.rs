@@ -16,10 +16,12 @@ pub mod writer;
 pub use delta::{Snapshot, StoreVersion, TableState};
 pub use writer::Writer;
 
-use crate::attribution::AttributionModel;
+pub mod object_stores;
+
 use crate::error::{Error, Result};
+use crate::model::attribution::AttributionModel;
+use crate::model::rollup::Row;
 use crate::parse::time::format_day;
-use crate::rollup::Row;
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Int64Builder, RecordBatch,
     StringBuilder,
@@ -41,7 +43,7 @@ pub const MONEY: DataType = DataType::Decimal128(18, 2);
 /// Conversions: exact decimals with six places (fractional credit of shared models).
 pub const CREDIT: DataType = DataType::Decimal128(18, 6);
 
-/// The column of each row's mergeable distinct-visitor sketch ([`crate::sketch`]).
+/// The column of each row's mergeable distinct-visitor sketch ([`crate::model::sketch`]).
 pub const VISITOR_SKETCH: &str = "visitor_sketch";
 
 /// Columns of `keyword_daily` besides `day` (each data file also holds `day`, last).
@@ -118,7 +120,7 @@ impl Store {
     /// A store folder to write to, created if needed. Nothing is written until a
     /// writer commits; a store written by an earlier keyrank must be upgraded first.
     pub fn create(root: &Path) -> Result<Self> {
-        if crate::object_stores::store_url(&root.to_string_lossy()).is_some() {
+        if crate::store::object_stores::store_url(&root.to_string_lossy()).is_some() {
             return Err(Error::usage(format!(
                 "{}: keyrank writes stores to a local or mounted folder; a store on object \
                  storage is read by sql, query, rank, budget and report (copy a written \
@@ -138,7 +140,7 @@ impl Store {
 
     /// Opens an existing store; a missing folder is a usage error that says what to do.
     pub fn open(root: &Path) -> Result<Self> {
-        if let Some(url) = crate::object_stores::store_url(&root.to_string_lossy()) {
+        if let Some(url) = crate::store::object_stores::store_url(&root.to_string_lossy()) {
             return Ok(Store {
                 root: root.to_path_buf(),
                 url: Some(url.map_err(Error::usage)?),

@@ -15,7 +15,7 @@ fn canned_queries_and_ranking_on_two_executors_equal_the_embedded_run() {
     let url = Some(cluster.url());
 
     let mut compared = 0;
-    for q in keyrank::queries::builtin().unwrap() {
+    for q in keyrank::query::queries::builtin().unwrap() {
         let sql = q.render(&BTreeMap::new()).unwrap();
         let mut embedded = query_at(&store, &sql, None);
         let mut remote = query_at(&store, &sql, url);
@@ -33,7 +33,7 @@ fn canned_queries_and_ranking_on_two_executors_equal_the_embedded_run() {
     // The same store named by an object store URL (file://, resolved like s3:// by
     // the scheduler and every executor) answers the same.
     let as_url = std::path::PathBuf::from(format!("file://{}", store.display()));
-    for q in keyrank::queries::builtin().unwrap() {
+    for q in keyrank::query::queries::builtin().unwrap() {
         let sql = q.render(&BTreeMap::new()).unwrap();
         let mut embedded = query_at(&store, &sql, None);
         let mut remote = query_at(&as_url, &sql, url);
@@ -234,7 +234,7 @@ fn ingest_on_two_executors_writes_the_store_an_embedded_ingest_writes() {
             (a - b).abs() / a < 0.10,
             "distinct visitors {a} embedded, {b} on the cluster"
         );
-        for q in keyrank::queries::builtin().unwrap() {
+        for q in keyrank::query::queries::builtin().unwrap() {
             let sql = q.render(&BTreeMap::new()).unwrap();
             let mut a = query_at(&embedded, &sql, None);
             let mut b = query_at(&remote, &sql, None);

@@ -65,7 +65,7 @@ pub fn query_at(store: &Path, sql: &str, cluster: Option<&str>) -> Vec<Vec<Strin
     rt.block_on(async {
         let store = Store::open(store).unwrap();
         let ctx = keyrank::cluster::session_at(&store, cluster).await.unwrap();
-        let (_, batches) = keyrank::sql::run(&ctx, sql).await.unwrap();
+        let (_, batches) = keyrank::query::run(&ctx, sql).await.unwrap();
         let mut rows = Vec::new();
         for b in &batches {
             for r in 0..b.num_rows() {

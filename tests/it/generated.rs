@@ -1,8 +1,8 @@
 //! `keyrank generate` → `keyrank ingest` → SQL equals the generator's truth file exactly.
 
 use crate::common::{ingest, query, units};
-use keyrank::attribution::AttributionModel;
 use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, Truth, TruthRow, generate};
+use keyrank::model::attribution::AttributionModel;
 use std::collections::BTreeMap;
 
 fn sql_rows(store: &std::path::Path) -> BTreeMap<(String, String, Option<String>), TruthRow> {

@@ -6,6 +6,7 @@ mod common;
 mod generated;
 mod handwritten;
 mod hostile;
+mod layers;
 mod privacy;
 mod purchases;
 mod ranking;

@@ -284,7 +284,7 @@ fn differential_privacy_bounds_selects_and_records_epsilon() {
     ingest(&exact, &[&log], base);
     let summary = ingest(&private, &[&log], |c| {
         base(c);
-        c.dp = Some(keyrank::dp::DpParams {
+        c.dp = Some(keyrank::privacy::dp::DpParams {
             epsilon: 1.0,
             ..Default::default()
         });

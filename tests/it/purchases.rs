@@ -2,9 +2,9 @@
 //! orders counted once across sources, bad rows, and daily runs over rotated files.
 
 use crate::common::{ingest, query, units};
-use keyrank::attribution::AttributionModel;
 use keyrank::generate::*;
 use keyrank::ingest::purchases::{PurchaseFormat, PurchaseSource};
+use keyrank::model::attribution::AttributionModel;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -28,14 +28,17 @@ fn recovery_tracks_true_terms_and_keeps_totals() {
     let observed = query(&store_dir, &kw_sql(false));
 
     let store = Store::open(&store_dir).unwrap();
-    let (rows, s) =
-        keyrank::search_console::read(&dir.path().join(SEARCH_CONSOLE_FILE), "google", None)
-            .unwrap();
+    let (rows, s) = keyrank::import::search_console::read(
+        &dir.path().join(SEARCH_CONSOLE_FILE),
+        "google",
+        None,
+    )
+    .unwrap();
     assert_eq!(s.bad_rows, 0);
     assert!(s.anonymized_rows > 0, "the export anonymises some rows");
     let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
-    keyrank::search_console::store_rows(&mut w, &rows).unwrap();
-    let r = keyrank::search_console::recover(&mut w, &[], 1).unwrap();
+    keyrank::import::search_console::store_rows(&mut w, &rows).unwrap();
+    let r = keyrank::import::search_console::recover(&mut w, &[], 1).unwrap();
     w.commit(crate::common::test_entry("search-console import"))
         .unwrap();
     assert!(r.pages_recovered > 0 && r.visits_apportioned > 0);
@@ -51,7 +54,7 @@ fn recovery_tracks_true_terms_and_keeps_totals() {
     let all = "SELECT keyword, estimated, SUM(visits), SUM(conversions_first) FROM keyword_daily GROUP BY 1, 2 ORDER BY 1, 2";
     let once = query(&store_dir, all);
     let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
-    keyrank::search_console::recover(&mut w, &[], 1).unwrap();
+    keyrank::import::search_console::recover(&mut w, &[], 1).unwrap();
     w.commit(crate::common::test_entry("search-console recover"))
         .unwrap();
     assert_eq!(query(&store_dir, all), once);
@@ -89,7 +92,7 @@ fn recovery_tracks_true_terms_and_keeps_totals() {
     );
 
     // The generated export counts one click per Google organic visit: no gap anywhere.
-    let sql = keyrank::queries::find("search_console_gap")
+    let sql = keyrank::query::queries::find("search_console_gap")
         .unwrap()
         .render(&Default::default())
         .unwrap();
@@ -115,7 +118,7 @@ fn bad_and_unrecognised_exports() {
          2024-03-04,boots,https://shop.example/boots,many,10,4\n",
     )
     .unwrap();
-    let (rows, s) = keyrank::search_console::read(&p, "google", None).unwrap();
+    let (rows, s) = keyrank::import::search_console::read(&p, "google", None).unwrap();
     assert_eq!((s.rows, s.bad_rows, s.anonymized_rows), (2, 2, 1));
     assert!(
         s.problems[0].ends_with("sc.csv:4: bad or missing date (expected YYYY-MM-DD)"),
@@ -130,7 +133,7 @@ fn bad_and_unrecognised_exports() {
     assert_eq!(rows[0].page.as_deref(), Some("/shoes/red"));
     let q = dir.path().join("other.csv");
     std::fs::write(&q, "a,b\n1,2\n").unwrap();
-    let e = keyrank::search_console::read(&q, "google", None)
+    let e = keyrank::import::search_console::read(&q, "google", None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("expected columns date, query, page"), "{e}");
@@ -141,8 +144,8 @@ fn bad_and_unrecognised_exports() {
         "Top queries,Clicks,Impressions,CTR,Position\nred shoes,10,100,10%,2.1\n",
     )
     .unwrap();
-    assert!(keyrank::search_console::read(&ui, "google", None).is_err());
-    let (rows, _) = keyrank::search_console::read(&ui, "google", Some(19_800)).unwrap();
+    assert!(keyrank::import::search_console::read(&ui, "google", None).is_err());
+    let (rows, _) = keyrank::import::search_console::read(&ui, "google", Some(19_800)).unwrap();
     assert_eq!(
         (rows[0].query.as_str(), rows[0].clicks, rows[0].page.clone()),
         ("red shoes", 10, None)

@@ -39,14 +39,14 @@ impl AsyncDB for Db {
                 let mut words = rest.split_whitespace();
                 let name = words.next().unwrap_or_default();
                 let params: Vec<String> = words.map(String::from).collect();
-                let q = keyrank::queries::find(name).map_err(|e| DbError(e.to_string()))?;
-                let params =
-                    keyrank::queries::parse_params(&params).map_err(|e| DbError(e.to_string()))?;
+                let q = keyrank::query::queries::find(name).map_err(|e| DbError(e.to_string()))?;
+                let params = keyrank::query::queries::parse_params(&params)
+                    .map_err(|e| DbError(e.to_string()))?;
                 q.render(&params).map_err(|e| DbError(e.to_string()))?
             }
             None => sql.to_string(),
         };
-        let (schema, batches) = keyrank::sql::run(&self.ctx, &sql)
+        let (schema, batches) = keyrank::query::run(&self.ctx, &sql)
             .await
             .map_err(|e| DbError(e.to_string()))?;
         if schema.fields().is_empty() {
@@ -114,9 +114,9 @@ fn build_store(dir: &Path) -> keyrank::store::Store {
     };
     keyrank::ingest::run(&cfg).expect("ingest testdata");
     let store = keyrank::store::Store::open(dir).unwrap();
-    let (rows, _) = keyrank::costs::read(&root().join("testdata/costs.csv"), None).unwrap();
+    let (rows, _) = keyrank::import::costs::read(&root().join("testdata/costs.csv"), None).unwrap();
     let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
-    keyrank::costs::store(&mut w, &rows).unwrap();
+    keyrank::import::costs::store(&mut w, &rows).unwrap();
     let entry = keyrank::store::LedgerEntry::of_command(
         &w,
         "costs import",
@@ -128,9 +128,9 @@ fn build_store(dir: &Path) -> keyrank::store::Store {
     );
     w.commit(entry).unwrap();
     let export = root().join("testdata/search_console.csv");
-    let (rows, _) = keyrank::search_console::read(&export, "google", None).unwrap();
+    let (rows, _) = keyrank::import::search_console::read(&export, "google", None).unwrap();
     let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
-    keyrank::search_console::store_rows(&mut w, &rows).unwrap();
+    keyrank::import::search_console::store_rows(&mut w, &rows).unwrap();
     let entry = keyrank::store::LedgerEntry::of_command(
         &w,
         "search-console import",
@@ -160,7 +160,7 @@ fn main() {
         let store = build_store(dir.path());
         let result = rt.block_on(async {
             // One fresh context per file.
-            let ctx = keyrank::sql::session(&store).await.unwrap();
+            let ctx = keyrank::query::session(&store).await.unwrap();
             let mut runner = Runner::new(move || {
                 let ctx = ctx.clone();
                 async move { Ok::<_, DbError>(Db { ctx }) }

@@ -2,9 +2,9 @@
 //! segment. This is all that leaves a run; visitor keys stay in [`Rollup`]'s
 //! distinct-visitor set in memory and are dropped with it.
 
-use crate::attribution::AttributionModel;
-use crate::classify::Channel;
-use crate::sketch::Sketch;
+use crate::model::attribution::AttributionModel;
+use crate::model::channel::Channel;
+use crate::model::sketch::Sketch;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::hash::Hash;
 
@@ -180,7 +180,7 @@ pub struct Rollup {
     /// (day, dims, visitor key): for the distinct-visitor count of each row.
     seen: FxHashSet<(i32, u32, u64)>,
     /// Under differential privacy: each privacy unit's own contributions, kept in
-    /// memory until [`crate::dp::release`] bounds them.
+    /// memory until [`crate::privacy::dp::release`] bounds them.
     pub contributions: Option<Contributions>,
     /// The privacy unit (visitor or order) the next page view or credit belongs to.
     pub unit: u64,

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 pub use crate::store::AD_COSTS;
 
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostRow {
     pub day: i32,

@@ -1,5 +1,9 @@
 //! What every layer shares: money and counts as keyrank reads them, with the ranges
 //! that keep every sum from wrapping.
+pub mod attribution;
+pub mod channel;
+pub mod rollup;
+pub mod sketch;
 
 /// Digits of the largest amount (before the decimal point) keyrank accepts.
 pub const MAX_AMOUNT_DIGITS: usize = 10;

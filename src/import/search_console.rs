@@ -8,11 +8,11 @@
 //! exactly as ingested (`WHERE NOT estimated` is the observed view) and every total
 //! over all rows is unchanged.
 
-use crate::attribution::AttributionModel;
 use crate::classify::{NOT_PROVIDED, keyword};
 use crate::error::{Error, Result};
+use crate::model::attribution::AttributionModel;
+use crate::model::rollup::{Counts, Row, Segment};
 use crate::parse::time::{format_day, parse_day};
-use crate::rollup::{Counts, Row, Segment};
 use crate::store::{KEYWORD_DAILY, Writer};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Builder, Int64Builder, RecordBatch,
@@ -24,13 +24,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::parse::input::header_key;
 use crate::model::parse_count;
+use crate::parse::input::header_key;
 
 pub use crate::store::SEARCH_QUERIES;
 /// The query of clicks Search Console does not name (rare or anonymised queries).
 pub const ANONYMIZED: &str = "(anonymized)";
-
 
 /// One imported row.
 #[derive(Debug, Clone, PartialEq)]
@@ -359,9 +358,9 @@ pub fn recover(w: &mut Writer, days: &[i32], window_days: i64) -> Result<Recover
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("async runtime: {e}")))?;
-    let ctx = rt.block_on(crate::sql::session_over(w.store(), &pending))?;
+    let ctx = rt.block_on(crate::query::session_over(w.store(), &pending))?;
     let sql_days = |sql: &str| -> Result<Vec<RecordBatch>> {
-        Ok(rt.block_on(async { crate::sql::run(&ctx, sql).await })?.1)
+        Ok(rt.block_on(async { crate::query::run(&ctx, sql).await })?.1)
     };
     let days: Vec<i32> = if days.is_empty() {
         let b = sql_days("SELECT DISTINCT CAST(day AS INT) FROM keyword_daily ORDER BY 1")?;
@@ -473,9 +472,9 @@ fn negate(c: &Counts) -> Counts {
 fn apportion(c: &Counts, weights: &[f64]) -> Vec<Counts> {
     let split = |total: i64| -> Vec<i64> {
         if total >= 0 {
-            crate::attribution::split_exact(total, weights)
+            crate::model::attribution::split_exact(total, weights)
         } else {
-            crate::attribution::split_exact(-total, weights)
+            crate::model::attribution::split_exact(-total, weights)
                 .into_iter()
                 .map(|x| -x)
                 .collect()
@@ -578,7 +577,7 @@ fn read_day(sql: &dyn Fn(&str) -> Result<Vec<RecordBatch>>, day: &str) -> Result
                 counts,
                 estimated: est.value(i),
                 sketch: (!sketches.is_null(i))
-                    .then(|| crate::sketch::Sketch::from_bytes(sketches.value(i)))
+                    .then(|| crate::model::sketch::Sketch::from_bytes(sketches.value(i)))
                     .flatten(),
             });
         }

@@ -1,6 +1,10 @@
 //! The one place that builds a DataFusion `SessionContext` over a store and registers
 //! its tables. Everything that runs SQL (the CLI, tests, benches) goes through here.
 
+pub mod output;
+pub mod queries;
+pub mod udf;
+
 use crate::error::Result;
 use crate::store::Store;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -28,7 +32,7 @@ pub async fn session_over(
 ) -> Result<SessionContext> {
     // DATAFUSION_* environment variables still apply.
     let config = keyrank_settings(SessionConfig::from_env()?);
-    let runtime = crate::object_stores::runtime_env()?;
+    let runtime = crate::store::object_stores::runtime_env()?;
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
@@ -69,7 +73,7 @@ pub async fn register_snapshot(
     entries.extend(history.into_iter().filter_map(|h| h.run));
     entries.retain(|e| e.command == "ingest");
     ctx.register_table("ingest_runs", Arc::new(ledger_table(&entries)?))?;
-    crate::udf::register(ctx);
+    crate::query::udf::register(ctx);
     Ok(())
 }
 

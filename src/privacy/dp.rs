@@ -7,8 +7,8 @@
 //! visitor, its order). A partition is one (day, channel) row: landing page and segment
 //! are not released under DP. Noise comes from ChaCha20 seeded by the operating system.
 
-use crate::attribution::{AttributionModel, CREDIT_UNIT};
-use crate::rollup::Counts;
+use crate::model::attribution::{AttributionModel, CREDIT_UNIT};
+use crate::model::rollup::Counts;
 use rand::Rng;
 use rustc_hash::FxHashMap;
 use std::hash::Hash;

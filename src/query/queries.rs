@@ -10,28 +10,31 @@ use std::collections::BTreeMap;
 pub const BUILTIN: &[(&str, &str)] = &[
     (
         "keyword_ranking",
-        include_str!("../queries/keyword_ranking.sql"),
+        include_str!("../../queries/keyword_ranking.sql"),
     ),
-    ("engine_share", include_str!("../queries/engine_share.sql")),
+    (
+        "engine_share",
+        include_str!("../../queries/engine_share.sql"),
+    ),
     (
         "keyword_trend",
-        include_str!("../queries/keyword_trend.sql"),
+        include_str!("../../queries/keyword_trend.sql"),
     ),
     (
         "landing_by_keyword",
-        include_str!("../queries/landing_by_keyword.sql"),
+        include_str!("../../queries/landing_by_keyword.sql"),
     ),
     (
         "model_comparison",
-        include_str!("../queries/model_comparison.sql"),
+        include_str!("../../queries/model_comparison.sql"),
     ),
     (
         "budget_inputs",
-        include_str!("../queries/budget_inputs.sql"),
+        include_str!("../../queries/budget_inputs.sql"),
     ),
     (
         "search_console_gap",
-        include_str!("../queries/search_console_gap.sql"),
+        include_str!("../../queries/search_console_gap.sql"),
     ),
 ];
 

@@ -7,7 +7,7 @@
 //! - `beta_prior(successes, trials)`: aggregate; fits an empirical-Bayes Beta prior
 //!   across its rows by the method of moments, as a struct `{alpha, beta}`.
 //! - `distinct_visitors(visitor_sketch)`: aggregate; distinct visitors of the rows it
-//!   groups, from their mergeable sketches ([`crate::sketch`]).
+//!   groups, from their mergeable sketches ([`crate::model::sketch`]).
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StructArray};
 use datafusion::arrow::compute::cast;
@@ -45,7 +45,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
 /// keyrank's aggregate functions.
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
     vec![
-        AggregateUDF::from(crate::sketch::DistinctVisitors::new()),
+        AggregateUDF::from(crate::model::sketch::DistinctVisitors::new()),
         create_udaf(
             "beta_prior",
             vec![DataType::Float64, DataType::Float64],

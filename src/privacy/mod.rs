@@ -2,7 +2,9 @@
 //! personal data become `(redacted)`, and terms seen by fewer than K distinct visitors
 //! over the run are folded into `(other)` with all their counts, so totals still add up.
 
-use crate::rollup::Row;
+pub mod dp;
+
+use crate::model::rollup::Row;
 use regex::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::LazyLock;
@@ -266,7 +268,7 @@ pub fn gate(mut rows: Vec<Row>, visitors: &Visitors, min_visitors: u64) -> (Vec<
         }
     }
     // The input is usually sorted already but for the rows the gate changed.
-    let merged = crate::rollup::merge_rows(rows);
+    let merged = crate::model::rollup::merge_rows(rows);
     report.folded_keywords = folded.len() as u64;
     report.folded_landings = folded_landings.len() as u64;
     (merged, report)
@@ -276,7 +278,7 @@ pub fn gate(mut rows: Vec<Row>, visitors: &Visitors, min_visitors: u64) -> (Vec<
 mod tests {
     use super::*;
     use crate::classify::Channel;
-    use crate::rollup::{Counts, Segment};
+    use crate::model::rollup::{Counts, Segment};
 
     #[test]
     fn personal_looking_terms() {
