@@ -27,6 +27,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(c) = &fx.reporting {
-        assert!(purchases::is_currency_code(c));
+        assert!(keyrank::model::is_currency_code(c));
     }
 });

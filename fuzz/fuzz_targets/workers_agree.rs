@@ -4,10 +4,10 @@
 #![no_main]
 use keyrank::classify::Classifier;
 use keyrank::classify::engines::EngineTable;
-use keyrank::parse::input::Source;
-use keyrank::parse::{CookieNames, LogFormat};
 use keyrank::ingest::pipeline::{self, Front, Keyed};
 use keyrank::ingest::visits::{PageView, Sessionizer};
+use keyrank::parse::input::Source;
+use keyrank::parse::{CookieNames, LogFormat};
 use keyrank_fuzz::scratch_file;
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
@@ -67,7 +67,10 @@ fn aggregate(
         }
         if let Some(end) = &batch.end {
             lines = 0;
-            seen.push(format!("end {} {} {:?}", end.fingerprint, end.bytes, end.damaged));
+            seen.push(format!(
+                "end {} {} {:?}",
+                end.fingerprint, end.bytes, end.damaged
+            ));
         }
         Ok(())
     })
