@@ -279,28 +279,41 @@ fn purchase_amounts_that_are_not_money_are_bad_rows() {
     }
 }
 
-/// Peak resident memory of a child, sampled until it exits (Linux: VmHWM).
+/// A child's output and its own peak resident memory (`wait4`'s rusage of exactly that
+/// child, so tests running beside it do not count). `wait4` reaps the child, so std's
+/// `wait` is not called.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str]) -> (Output, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
     let mut child = Command::new(env!("CARGO_BIN_EXE_keyrank"))
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0;
-    while child.try_wait().unwrap().is_none() {
-        if let Ok(s) = std::fs::read_to_string(&status)
-            && let Some(kib) = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak_kib = peak_kib.max(kib);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    (child.wait_with_output().unwrap(), peak_kib * 1024)
+    // Drain both pipes while the child runs, so it never blocks on a full one.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).map(|_| v)
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).map(|_| v)
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, child.id() as libc::pid_t, "wait4");
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: out_reader.join().unwrap().unwrap(),
+        stderr: err_reader.join().unwrap().unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024)
 }
 
 #[test]
@@ -365,6 +378,10 @@ fn damaged_empty_random_and_explosive_files_are_named_and_bounded() {
     for damaged in ["cut.log.gz", "cut.log.zst"] {
         assert!(stderr.contains(damaged), "{damaged} not named: {stderr}");
     }
+    assert!(
+        small_peak > 1 << 20 && peak >= small_peak,
+        "{small_peak} {peak}"
+    );
     // One 100 MiB line costs a bounded amount: two read blocks plus 64 MiB.
     let bound = 2 * (1 << 20) + (64 << 20);
     assert!(
