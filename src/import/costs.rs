@@ -34,6 +34,16 @@ pub struct ImportSummary {
     pub problems: Vec<String>,
 }
 
+impl ImportSummary {
+    /// One bad row of `file`, counted; the first ten are named by line, never quoted.
+    fn bad_row(&mut self, file: &str, line: u64, reason: &str) {
+        self.bad_rows += 1;
+        if self.problems.len() < 10 {
+            self.problems.push(format!("{file}:{line}: {reason}"));
+        }
+    }
+}
+
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     headers.iter().position(|h| names.contains(&h.as_str()))
 }
@@ -74,13 +84,11 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
             Ok(true) => {}
             // Bytes that are not UTF-8 make their row bad, not the import.
             Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                let line = e.position().map_or(0, |p| p.line());
-                summary.bad_rows += 1;
-                if summary.problems.len() < 10 {
-                    summary
-                        .problems
-                        .push(format!("{name}:{line}: not UTF-8 text"));
-                }
+                summary.bad_row(
+                    &name,
+                    e.position().map_or(0, |p| p.line()),
+                    "not UTF-8 text",
+                );
                 continue;
             }
             Err(e) => return Err(Error::Other(format!("{name}: {e}"))),
@@ -91,12 +99,7 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let mut bad = |reason: &str| {
-            summary.bad_rows += 1;
-            if summary.problems.len() < 10 {
-                summary.problems.push(format!("{name}:{line}: {reason}"));
-            }
-        };
+        let mut bad = |reason: &str| summary.bad_row(&name, line, reason);
         let Some(day) = get(Some(day_c)).and_then(parse_day) else {
             bad("bad or missing day (expected YYYY-MM-DD)");
             continue;

@@ -755,7 +755,7 @@ pub(crate) fn log_pass(
     Ok(privacy::gate(rows, &visitors, gate_k(cfg)))
 }
 
-fn named_counts(visitors: &privacy::DistinctVisitors) -> Vec<(String, u64)> {
+fn named_counts(visitors: &privacy::VisitorCounts) -> Vec<(String, u64)> {
     visitors.counts().map(|(k, n)| (k.to_string(), n)).collect()
 }
 

@@ -125,8 +125,8 @@ pub fn scrub_channel(channel: &mut crate::classify::Channel) -> bool {
 /// threshold.
 #[derive(Debug, Default)]
 pub struct Visitors {
-    pub keywords: DistinctVisitors,
-    pub landings: DistinctVisitors,
+    pub keywords: VisitorCounts,
+    pub landings: VisitorCounts,
 }
 
 impl Visitors {
@@ -134,8 +134,8 @@ impl Visitors {
     /// `cap` visitors, so pairs past it need no memory.
     pub fn capped(cap: u64) -> Self {
         Visitors {
-            keywords: DistinctVisitors::capped(cap),
-            landings: DistinctVisitors::capped(cap),
+            keywords: VisitorCounts::capped(cap),
+            landings: VisitorCounts::capped(cap),
         }
     }
 }
@@ -144,7 +144,7 @@ impl Visitors {
 /// visitor sets add up; a capped count stays exact below its cap, so sums of capped
 /// counts answer "fewer than cap?" the same as the true total.
 #[derive(Debug)]
-pub struct DistinctVisitors {
+pub struct VisitorCounts {
     /// Name → index into `counts`.
     ids: FxHashMap<Box<str>, u32>,
     /// (name index, visitor) pairs seen.
@@ -153,15 +153,15 @@ pub struct DistinctVisitors {
     cap: u64,
 }
 
-impl Default for DistinctVisitors {
+impl Default for VisitorCounts {
     fn default() -> Self {
-        DistinctVisitors::capped(u64::MAX)
+        VisitorCounts::capped(u64::MAX)
     }
 }
 
-impl DistinctVisitors {
+impl VisitorCounts {
     pub fn capped(cap: u64) -> Self {
-        DistinctVisitors {
+        VisitorCounts {
             ids: FxHashMap::default(),
             seen: FxHashSet::default(),
             counts: Vec::new(),

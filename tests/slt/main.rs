@@ -115,33 +115,39 @@ fn build_store(dir: &Path) -> keyrank::store::Store {
     keyrank::ingest::run(&cfg).expect("ingest testdata");
     let store = keyrank::store::Store::open(dir).unwrap();
     let (rows, _) = keyrank::import::costs::read(&root().join("testdata/costs.csv"), None).unwrap();
-    let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
-    keyrank::import::costs::store(&mut w, &rows).unwrap();
-    let entry = keyrank::store::LedgerEntry::of_command(
-        &w,
-        "costs import",
-        keyrank::store::now_rfc3339(),
-        Vec::new(),
-        rows.iter().map(|r| r.day),
-        serde_json::json!({}),
-        serde_json::json!({}),
-    );
-    w.commit(entry).unwrap();
+    commit_import(&store, "costs import", rows.iter().map(|r| r.day), |w| {
+        keyrank::import::costs::store(w, &rows).map(|_| ())
+    });
     let export = root().join("testdata/search_console.csv");
     let (rows, _) = keyrank::import::search_console::read(&export, "google", None).unwrap();
+    commit_import(
+        &store,
+        "search-console import",
+        rows.iter().map(|r| r.day),
+        |w| keyrank::import::search_console::store_rows(w, &rows).map(|_| ()),
+    );
+    store
+}
+
+/// One import written and committed with its history entry, as the CLI does.
+fn commit_import(
+    store: &keyrank::store::Store,
+    command: &str,
+    days: impl IntoIterator<Item = i32>,
+    write: impl FnOnce(&mut keyrank::store::Writer) -> keyrank::Result<()>,
+) {
     let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
-    keyrank::import::search_console::store_rows(&mut w, &rows).unwrap();
+    write(&mut w).unwrap();
     let entry = keyrank::store::LedgerEntry::of_command(
         &w,
-        "search-console import",
+        command,
         keyrank::store::now_rfc3339(),
         Vec::new(),
-        rows.iter().map(|r| r.day),
+        days,
         serde_json::json!({}),
         serde_json::json!({}),
     );
     w.commit(entry).unwrap();
-    store
 }
 
 fn main() {
