@@ -105,10 +105,7 @@ pub fn load_stats(
     params.insert("model".to_string(), model.to_string());
     params.insert("estimated".to_string(), estimated.to_string());
     let sql = q.render(&params)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| crate::Error::Other(format!("async runtime: {e}")))?;
+    let rt = crate::model::runtime::runtime()?;
     let (_, batches) = rt.block_on(async {
         let ctx = crate::cluster::session_at(store, cluster).await?;
         crate::query::run(&ctx, &sql).await

@@ -151,7 +151,7 @@ impl Args {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(IngestConfig {
+        let cfg = IngestConfig {
             store: self.store.clone(),
             inputs: self.files.clone(),
             log_format: self.log_format.clone(),
@@ -168,6 +168,7 @@ impl Args {
             purchase_cols: PurchaseColumns::parse(&self.purchase_cols)?,
             fx_file: self.fx.clone(),
             currency: self.currency.clone(),
+            // 0 and 1 both mean "no threshold".
             min_visitors: self.min_visitors.max(1),
             timeout_secs: self.visit_timeout,
             lookback_secs: self.lookback,
@@ -201,7 +202,9 @@ impl Args {
                     ..crate::privacy::dp::DpParams::default()
                 }),
             },
-        })
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 

@@ -12,7 +12,7 @@ mod search_console;
 mod sql;
 mod store;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -95,13 +95,7 @@ impl WaitArg {
     }
 }
 
-/// A tokio runtime for the commands that run SQL.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
-}
+pub(crate) use crate::model::runtime::runtime;
 
 /// `30d`, `12h`, `30m`, `45s`; a bare number is days.
 pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {

@@ -5,12 +5,15 @@
 use crate::classify::keyword;
 use crate::error::{Error, Result};
 use crate::model::{parse_cents, parse_count};
+use crate::parse::input::header_key;
 use crate::parse::time::parse_day;
 use datafusion::arrow::array::{
     ArrayRef, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use std::path::Path;
 use std::sync::Arc;
+
+pub use super::ImportSummary;
 
 pub use crate::store::AD_COSTS;
 
@@ -26,38 +29,13 @@ pub struct CostRow {
     pub currency: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ImportSummary {
-    pub rows: u64,
-    pub bad_rows: u64,
-    pub days: u64,
-    pub problems: Vec<String>,
-}
-
-impl ImportSummary {
-    /// One bad row of `file`, counted; the first ten are named by line, never quoted.
-    fn bad_row(&mut self, file: &str, line: u64, reason: &str) {
-        self.bad_rows += 1;
-        if self.problems.len() < 10 {
-            self.problems.push(format!("{file}:{line}: {reason}"));
-        }
-    }
-}
-
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
     headers.iter().position(|h| names.contains(&h.as_str()))
 }
 
 /// Reads a cost report. Bad rows are counted and reported by `file:line`.
 pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, ImportSummary)> {
-    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
-    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let headers: Vec<String> = r
-        .headers()
-        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
-        .iter()
-        .map(crate::parse::input::header_key)
-        .collect();
+    let (mut r, headers) = crate::parse::input::csv_file(path, b',', header_key)?;
     let col = |names: &[&str]| find(&headers, names);
     let day_c = col(&["day", "date", "reportdate"]);
     let kw_c = col(&["keyword", "searchkeyword", "searchterm", "term", "query"]);
@@ -152,6 +130,7 @@ pub fn read(path: &Path, default_engine: Option<&str>) -> Result<(Vec<CostRow>, 
             currency,
         });
         summary.rows += 1;
+        summary.days.insert(day);
     }
     Ok((rows, summary))
 }

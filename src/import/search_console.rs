@@ -20,7 +20,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -46,14 +46,7 @@ pub struct QueryRow {
     pub position: Option<f64>,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ImportSummary {
-    pub rows: u64,
-    pub bad_rows: u64,
-    pub anonymized_rows: u64,
-    pub days: BTreeSet<i32>,
-    pub problems: Vec<String>,
-}
+pub use super::ImportSummary;
 
 /// A page URL as a landing path: `https://shop.example/boots?x=1` → `/boots`.
 pub fn page_path(url: &str) -> String {
@@ -126,12 +119,7 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
                 .map(|v| v.trim())
                 .filter(|v| !v.is_empty())
         };
-        let mut bad = |reason: &str| {
-            summary.bad_rows += 1;
-            if summary.problems.len() < 10 {
-                summary.problems.push(format!("{name}:{line}: {reason}"));
-            }
-        };
+        let mut bad = |reason: &str| summary.bad_row(&name, *line, reason);
         if rec.contains_key(NOT_TEXT) {
             bad("not UTF-8 text");
             continue;
@@ -185,14 +173,7 @@ pub fn read(path: &Path, engine: &str, day: Option<i32>) -> Result<(Vec<QueryRow
 }
 
 fn read_csv(path: &Path) -> Result<Vec<(u64, BTreeMap<String, String>)>> {
-    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
-    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let headers: Vec<String> = r
-        .headers()
-        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
-        .iter()
-        .map(header_key)
-        .collect();
+    let (mut r, headers) = crate::parse::input::csv_file(path, b',', header_key)?;
     let mut out = Vec::new();
     for rec in r.records() {
         let rec = match rec {
@@ -354,10 +335,7 @@ pub fn recover(w: &mut Writer, days: &[i32], window_days: i64) -> Result<Recover
     if pending.table(SEARCH_QUERIES).files.is_empty() {
         return Ok(summary);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("async runtime: {e}")))?;
+    let rt = crate::model::runtime::runtime()?;
     let ctx = rt.block_on(crate::query::session_over(w.store(), &pending))?;
     let sql_days = |sql: &str| -> Result<Vec<RecordBatch>> {
         Ok(rt.block_on(async { crate::query::run(&ctx, sql).await })?.1)

@@ -4,7 +4,6 @@
 use crate::error::Result;
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::prelude::SessionContext;
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
@@ -66,12 +65,9 @@ pub fn purchases_to_touches(
             Arc::new(UInt32Array::from_iter_values(touches.iter().map(|t| t.2))),
         ],
     )?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| crate::error::Error::Other(format!("async runtime: {e}")))?;
+    let rt = crate::model::runtime::runtime()?;
     let batches = rt.block_on(async {
-        let ctx = SessionContext::new();
+        let ctx = crate::store::object_stores::session_context()?;
         ctx.register_batch("purchases", p)?;
         ctx.register_batch("touches", t)?;
         let sql = format!(

@@ -5,7 +5,9 @@ mod config;
 pub mod distributed;
 mod front;
 pub mod join;
+mod orders;
 pub mod pipeline;
+mod prescan;
 pub mod purchases;
 mod summary;
 pub mod visits;
@@ -14,6 +16,9 @@ pub use config::IngestConfig;
 pub(crate) use config::gate_k;
 pub(crate) use front::*;
 pub use summary::{RunSummary, Spans};
+
+use orders::*;
+use prescan::*;
 
 use crate::classify::keyword;
 use crate::classify::{Classifier, canonical_host};
@@ -35,36 +40,7 @@ use std::time::Instant;
 pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    if cfg.inputs.is_empty() {
-        return Err(Error::usage("no input files given (use - for stdin)"));
-    }
-    if cfg
-        .currency
-        .as_deref()
-        .is_some_and(|c| !crate::model::is_currency_code(c))
-    {
-        return Err(Error::usage(
-            "--currency: expected a three-letter ISO 4217 code such as EUR",
-        ));
-    }
-    if cfg.visitor_sketches && cfg.dp.is_some() {
-        return Err(Error::usage(
-            "--visitor-sketches would count visitors beside a differentially private \
-             release: use one or the other",
-        ));
-    }
-    if cfg.cluster.is_some() {
-        if !cfg.purchases.is_empty() {
-            return Err(Error::usage(
-                "--purchases cannot be joined on a cluster yet: ingest them without --cluster",
-            ));
-        }
-        if cfg.dp.is_some() {
-            return Err(Error::usage(
-                "--epsilon is not available with --cluster yet: ingest without --cluster",
-            ));
-        }
-    }
+    cfg.validate()?;
     let mut spec = FrontSpec::of(cfg);
     let mut front_parts = FrontParts::build(&spec)?;
     let mut sources = input::expand(&cfg.inputs)?;
@@ -193,8 +169,7 @@ fn local_pass(
     if !cfg.purchases.is_empty() {
         sessions.record_touches();
     }
-    if let Some(dp) = &cfg.dp {
-        dp.validate()?;
+    if cfg.dp.is_some() {
         sessions.rollup.contributions = Some(Default::default());
     }
     let mut visitors = Visitors::capped(gate_k(cfg));
@@ -308,28 +283,7 @@ fn ledger(
         started_at,
         inputs,
         write_days.iter().copied(),
-        serde_json::json!({
-            "log_format": cfg.log_format,
-            "sites": summary.site_hosts,
-            "engines_files": cfg.engines_files.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
-            "goals": cfg.goals,
-            "revenue_param": cfg.revenue_param,
-            "order_param": cfg.order_param,
-            "visitor_cookie": cfg.visitor_cookie.is_some(),
-            "keyword_cookie": cfg.keyword_cookie.is_some(),
-            "purchases": cfg.purchases.iter().filter_map(|p| p.path.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>(),
-            "reporting_currency": summary.reporting_currency,
-            "timeout_secs": cfg.timeout_secs,
-            "lookback_secs": cfg.lookback_secs,
-            "half_life_secs": cfg.half_life_secs,
-            "write_from": cfg.write_from.map(format_day),
-            "replace_days": cfg.replace_days,
-            "min_visitors": summary.min_visitors,
-            "dp": cfg.dp,
-            "epsilon_spent": cfg.dp.as_ref().map(|d| d.epsilon),
-            "cluster": cfg.cluster.is_some(),
-            "visitor_sketches": cfg.visitor_sketches,
-        }),
+        cfg.settings(summary)?,
         // Under DP the store keeps only noisy numbers: no exact counts in the ledger.
         match &summary.dp {
             Some(dp) => serde_json::json!({ "dp": dp, "rows_written": summary.rows_written }),
@@ -417,273 +371,6 @@ fn dp_rows(
         })
         .collect();
     (rows, report)
-}
-
-/// The purchase files of a run, read, converted to the reporting currency, keyed
-/// and sorted by time: everything that does not need the log's visits, done on the
-/// loader thread while the log is ingested.
-struct LoadedPurchases {
-    orders: Vec<Order>,
-    reporting_currency: Option<String>,
-    /// (file, line, reason) of each bad row, in file order.
-    bad: Vec<(String, u64, String)>,
-}
-
-/// One valid purchase row; identifiers are keyed hashes, never the values.
-#[derive(Default)]
-struct Order {
-    ts: i64,
-    cents: i64,
-    /// The order id, when the row has one: counted once across all sources.
-    order: Option<u64>,
-    /// The privacy unit of a row without a known visitor: its order, else the row.
-    unit: u64,
-    visitor: Option<u64>,
-    /// The normalised keyword column.
-    term: Option<String>,
-    /// An earlier row of the purchase files has the same order id.
-    duplicate: bool,
-}
-
-fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
-    let mut fx = match &cfg.fx_file {
-        Some(p) => Fx::load(p, cfg.currency.clone())?,
-        None => Fx {
-            reporting: cfg.currency.as_ref().map(|c| c.to_ascii_uppercase()),
-            ..Fx::default()
-        },
-    };
-    let mut orders = Vec::new();
-    let mut bad = Vec::new();
-    for (file, src) in cfg.purchases.iter().enumerate() {
-        let name = src.path.display().to_string();
-        let mut on_bad = |line: u64, reason: String| bad.push((name.clone(), line, reason));
-        let rows = purchases::read(src, &cfg.purchase_cols, &mut fx, &mut on_bad)?;
-        orders.extend(rows.into_iter().map(|p| {
-            let order = p.order.as_deref().map(|o| key.hash(&[b"o", o.as_bytes()]));
-            Order {
-                ts: p.ts,
-                cents: p.cents,
-                order,
-                unit: order.unwrap_or_else(|| {
-                    key.hash(&[b"p", &(file as u64).to_le_bytes(), &p.line.to_le_bytes()])
-                }),
-                visitor: p
-                    .visitor
-                    .as_deref()
-                    .map(|v| key.hash(&[b"c", v.as_bytes()])),
-                term: p
-                    .keyword
-                    .as_deref()
-                    .and_then(|k| keyword::normalize(k.as_bytes(), None)),
-                duplicate: false,
-            }
-        }));
-    }
-    // Oldest first, file order on ties: sort (time, row) keys, not the rows.
-    let mut by_time: Vec<(i64, u32)> = orders
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.ts, i as u32))
-        .collect();
-    by_time.sort_unstable();
-    let mut orders: Vec<Order> = by_time
-        .iter()
-        .map(|&(_, i)| std::mem::take(&mut orders[i as usize]))
-        .collect();
-    // An order id repeated in the purchase files counts once, at its oldest row:
-    // sorting (id, position) puts that row first among its twins.
-    let mut ids: Vec<(u64, u32)> = orders
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| o.order.map(|id| (id, i as u32)))
-        .collect();
-    ids.sort_unstable();
-    for pair in ids.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            orders[pair[1].1 as usize].duplicate = true;
-        }
-    }
-    Ok(LoadedPurchases {
-        orders,
-        reporting_currency: fx.reporting,
-        bad,
-    })
-}
-
-/// Purchase files: each order counted once across all sources; credited to its
-/// keyword column when it has one, else joined (in DataFusion) to the touches of its
-/// visitor, else `(unattributed)`.
-fn ingest_purchases(
-    loaded: LoadedPurchases,
-    sessions: &mut Sessionizer,
-    summary: &mut RunSummary,
-    days: &mut Spans,
-    visitors: &mut Visitors,
-    threads: usize,
-) -> Result<()> {
-    let LoadedPurchases {
-        orders,
-        reporting_currency,
-        bad,
-    } = loaded;
-    for (name, line, reason) in &bad {
-        summary.bad_purchases += 1;
-        summary.problem(name, *line, reason);
-    }
-    summary.reporting_currency = reporting_currency;
-    summary.purchase_rows = orders.len() as u64 + summary.bad_purchases;
-    let empty_landing = sessions.rollup.landings.intern_str("");
-    let mut to_join: Vec<(i64, i64, u64)> = Vec::new();
-    let mut last_day = None;
-    let mut purchase_span = None;
-    for p in orders {
-        // Purchase rows come after the whole log: only the log's goal hits and
-        // earlier rows (marked by the loader) can have claimed the order.
-        if p.duplicate || p.order.is_some_and(|o| sessions.order_claimed(o)) {
-            summary.duplicate_orders += 1;
-            continue;
-        }
-        let day = day_of(p.ts);
-        if last_day != Some(day) {
-            days.days.insert(day);
-            last_day = Some(day);
-            // Purchase files are inputs too: their days, first to last, are covered.
-            purchase_span = Some(
-                purchase_span.map_or((day, day), |(a, b): (i32, i32)| (a.min(day), b.max(day))),
-            );
-        }
-        summary.conversions += 1;
-        summary.purchase_conversions += 1;
-        let cents = admitted_cents(sessions, summary, p.cents);
-        if let Some(term) = p.term {
-            // No visitor is known: each order stands for one.
-            visitors.keywords.add(&term, p.unit);
-            sessions.rollup.unit = p.unit;
-            sessions.credit_keyword(p.ts, term, cents);
-        } else if let Some(visitor) = p.visitor {
-            to_join.push((p.ts, cents, visitor));
-        } else {
-            summary.unattributed += 1;
-            sessions.rollup.unit = p.unit;
-            sessions.credit_unattributed(p.ts, cents, empty_landing, Segment::Anonymous);
-        }
-    }
-    days.spans.extend(purchase_span);
-    let touches = sessions.take_touch_log();
-    let matched =
-        crate::ingest::join::purchases_to_touches(&to_join, &touches, sessions.lookback())?;
-    let per_unit = sessions.rollup.contributions.is_some();
-    let mut attributed = Vec::with_capacity(to_join.len());
-    for (i, &(ts, cents, visitor)) in to_join.iter().enumerate() {
-        sessions.rollup.unit = visitor;
-        let window = matched.get(i);
-        if window.is_empty() {
-            summary.unattributed += 1;
-            sessions.credit_unattributed(ts, cents, empty_landing, Segment::Anonymous);
-        } else if per_unit {
-            sessions.credit_touches(ts, window, cents);
-        } else {
-            attributed.push((ts, cents, window));
-        }
-    }
-    sessions.credit_touches_many(&attributed, threads);
-    Ok(())
-}
-
-/// What a quick look at the start of each input tells: its first timestamp (to read
-/// rotated files oldest first) and which referrer hosts dominate (the site's own).
-struct Prescan {
-    first_ts: Vec<Option<i64>>,
-    referrer_hosts: HashMap<String, u64>,
-    referrers: u64,
-}
-
-const PRESCAN_LINES: usize = 20_000;
-
-/// Reads the head of each input: its first time stamp (to order rotated files) and,
-/// when `find_site` is set, the referrer hosts of up to [`PRESCAN_LINES`] lines.
-fn prescan(
-    sources: &[Source],
-    format: &LogFormat,
-    classifier: &Classifier,
-    find_site: bool,
-) -> Result<Prescan> {
-    let mut scan = Prescan {
-        first_ts: Vec::new(),
-        referrer_hosts: HashMap::new(),
-        referrers: 0,
-    };
-    for source in sources {
-        if *source == Source::Stdin {
-            scan.first_ts.push(None);
-            continue;
-        }
-        // An input that cannot be opened or read here is named and counted by the log
-        // pass, which reads what it can of it; the look ahead just stops.
-        let Ok(opened) = input::open(source) else {
-            scan.first_ts.push(None);
-            continue;
-        };
-        let mut reader = LineReader::new(opened);
-        let mut parser = format.parser();
-        let mut first = None;
-        let budget = if scan.referrers == 0 {
-            PRESCAN_LINES
-        } else {
-            200
-        };
-        for _ in 0..budget {
-            let Ok(Some(line)) = reader.next_line() else {
-                break;
-            };
-            let Ok(hit) = parser.parse(line) else {
-                continue;
-            };
-            first.get_or_insert(hit.ts);
-            if !find_site {
-                break;
-            }
-            if budget < PRESCAN_LINES || classifier.exclusion(&hit, false).is_some() {
-                continue;
-            }
-            if let Some(r) = hit.referer()
-                && let Some(url) = crate::classify::RefUrl::parse(r)
-                && classifier.engines().lookup(&url.host).is_none()
-            {
-                scan.referrers += 1;
-                *scan
-                    .referrer_hosts
-                    .entry(canonical_host(&url.host))
-                    .or_default() += 1;
-            }
-        }
-        scan.first_ts.push(first);
-    }
-    Ok(scan)
-}
-
-impl Prescan {
-    /// The referrer host behind at least 30% of the referred page views, if any: on a
-    /// site's own log that is the site itself (people clicking from page to page).
-    fn likely_site_host(&self) -> Option<String> {
-        let (host, n) = self.referrer_hosts.iter().max_by_key(|(h, n)| (**n, *h))?;
-        (*n * 10 >= self.referrers * 3 && *n >= 5).then(|| host.clone())
-    }
-}
-
-/// Oldest input first, so visits and lookback run forward in time across rotated files.
-fn order_by_first_time(sources: &mut [Source], first_ts: &[Option<i64>]) {
-    let mut keyed: Vec<(Option<i64>, usize, Source)> = sources
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(i, s)| (first_ts[i], i, s))
-        .collect();
-    keyed.sort_by_key(|(ts, i, _)| (ts.unwrap_or(i64::MAX), *i));
-    for (slot, (_, _, s)) in sources.iter_mut().zip(keyed) {
-        *slot = s;
-    }
 }
 
 fn progress_bar(enabled: bool) -> indicatif::ProgressBar {

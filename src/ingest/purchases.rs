@@ -316,22 +316,13 @@ fn read_csv(
     on_record: &mut OnRecord,
     invalid: &mut Vec<u64>,
 ) -> Result<()> {
-    let reader = crate::parse::input::open(&crate::parse::input::Source::File(path.to_path_buf()))?;
     let delimiter = if path.to_string_lossy().contains(".tsv") {
         b'\t'
     } else {
         b','
     };
-    let mut r = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(reader);
-    let headers: Vec<String> = r
-        .headers()
-        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let (mut r, headers) =
+        crate::parse::input::csv_file(path, delimiter, |h| h.trim().to_ascii_lowercase())?;
     let at = cols.positions(&headers);
     let mut record = csv::StringRecord::new();
     loop {

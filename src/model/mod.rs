@@ -3,6 +3,7 @@
 pub mod attribution;
 pub mod channel;
 pub mod rollup;
+pub mod runtime;
 pub mod sketch;
 
 /// Digits of the largest amount (before the decimal point) keyrank accepts.

@@ -4,7 +4,8 @@
 //! A row's `visitors` is exact for that row, but rows cannot be added up into distinct
 //! visitors: a visitor who came on three days is in three rows. The row's sketch can:
 //! the union of sketches counts each visitor once, so `distinct_visitors(visitor_sketch)`
-//! gives distinct visitors over any days, keywords or landings a query groups, to about
+//! gives distinct visitors over any days, keywords or landings a query groups
+//! (the aggregate is in [`crate::query::udf`]), to about
 //! 1.6 % (exact below [`SPARSE_MAX`] visitors). Sketches also merge what the buckets of a
 //! distributed ingest saw, like exact counts do.
 //!
@@ -15,18 +16,7 @@
 //! one ingest run. The bytes are a pure function of the set of visitors, so the same
 //! visitors give the same bytes however they were merged.
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{DataFusionError, ScalarValue};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-
-/// The SQL aggregate over sketches.
-pub const DISTINCT_VISITORS_FN: &str = "distinct_visitors";
 
 /// Register index bits.
 const P: u32 = 12;
@@ -186,110 +176,6 @@ impl Sketch {
             (&DENSE, rest) if rest.len() == REGISTERS => Some(Sketch::Dense(rest.to_vec())),
             _ => None,
         }
-    }
-}
-
-/// `distinct_visitors(visitor_sketch)`: distinct visitors of the rows it aggregates,
-/// from the union of their sketches (NULL sketches are skipped).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct DistinctVisitors {
-    signature: Signature,
-}
-
-impl DistinctVisitors {
-    pub fn new() -> Self {
-        DistinctVisitors {
-            signature: Signature::uniform(
-                1,
-                vec![
-                    DataType::Binary,
-                    DataType::BinaryView,
-                    DataType::LargeBinary,
-                ],
-                Volatility::Immutable,
-            ),
-        }
-    }
-}
-
-impl Default for DistinctVisitors {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl AggregateUDFImpl for DistinctVisitors {
-    fn name(&self) -> &str {
-        DISTINCT_VISITORS_FN
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
-        Ok(DataType::Int64)
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> datafusion::common::Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(
-            format_state_name(args.name, "sketch"),
-            DataType::Binary,
-            true,
-        ))])
-    }
-
-    fn accumulator(
-        &self,
-        _args: AccumulatorArgs,
-    ) -> datafusion::common::Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SketchUnion::default()))
-    }
-}
-
-#[derive(Debug, Default)]
-struct SketchUnion {
-    sketch: Sketch,
-}
-
-impl SketchUnion {
-    fn add(&mut self, values: &ArrayRef) -> datafusion::common::Result<()> {
-        let values = cast(values, &DataType::Binary)?;
-        for bytes in values.as_binary::<i32>().iter().flatten() {
-            let s = Sketch::from_bytes(bytes).ok_or_else(|| {
-                DataFusionError::Execution(format!(
-                    "{DISTINCT_VISITORS_FN}: a value that is not a visitor sketch"
-                ))
-            })?;
-            self.sketch.union(&s);
-        }
-        Ok(())
-    }
-}
-
-impl Accumulator for SketchUnion {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        self.add(&values[0])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        self.add(&states[0])
-    }
-
-    fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(self.sketch.to_bytes()))])
-    }
-
-    fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
-        Ok(ScalarValue::Int64(Some(self.sketch.estimate() as i64)))
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self)
-            + match &self.sketch {
-                Sketch::Sparse(v) => 4 * v.capacity(),
-                Sketch::Dense(v) => v.capacity(),
-            }
     }
 }
 

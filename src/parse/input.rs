@@ -183,6 +183,33 @@ pub fn describe_headers<'a>(headers: impl IntoIterator<Item = &'a str>) -> Strin
         .join(", ")
 }
 
+/// A CSV reader over an opened input.
+pub type CsvReader = csv::Reader<Box<dyn BufRead + Send>>;
+
+/// A CSV file (`.gz`/`.zst` read transparently) and its header row, each header
+/// through `key`. Rows may have fewer or more cells than the header. An unreadable
+/// header row is an error naming the file.
+pub fn csv_file(
+    path: &Path,
+    delimiter: u8,
+    key: fn(&str) -> String,
+) -> Result<(CsvReader, Vec<String>)> {
+    let reader = open(&Source::File(path.to_path_buf()))?;
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(reader);
+    let headers = r
+        .headers()
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?
+        .iter()
+        .map(key)
+        .collect();
+    Ok((r, headers))
+}
+
+/// A header as the readers match it: letters and digits only, lower case
+/// (`Match Type` → `matchtype`).
 pub fn header_key(h: &str) -> String {
     h.chars()
         .filter(|c| c.is_alphanumeric())

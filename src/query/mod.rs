@@ -1,5 +1,7 @@
-//! The one place that builds a DataFusion `SessionContext` over a store and registers
-//! its tables. Everything that runs SQL (the CLI, tests, benches) goes through here.
+//! The one place that opens a DataFusion `SessionContext` over a store and registers
+//! its tables (the context itself comes from
+//! [`crate::store::object_stores::session_context`]). Everything that runs SQL over a
+//! store (the CLI, tests, benches) goes through here.
 
 pub mod output;
 pub mod queries;
@@ -14,8 +16,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::execution::SessionStateBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
 /// A context with the store's tables registered: `keyword_daily` (Parquet,
@@ -30,26 +31,12 @@ pub async fn session_over(
     store: &Store,
     snapshot: &crate::store::Snapshot,
 ) -> Result<SessionContext> {
-    // DATAFUSION_* environment variables still apply.
-    let config = keyrank_settings(SessionConfig::from_env()?);
-    let runtime = crate::store::object_stores::runtime_env()?;
-    let state = SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(runtime)
-        .with_default_features()
-        .build();
-    let ctx = SessionContext::new_with_state(state);
+    let ctx = crate::store::object_stores::session_context()?;
     register_snapshot(&ctx, store, snapshot).await?;
     Ok(ctx)
 }
 
-/// The settings every keyrank context has, embedded or on a cluster: the
-/// information schema on, and keyrank's own catalog and schema.
-pub fn keyrank_settings(config: SessionConfig) -> SessionConfig {
-    config
-        .with_information_schema(true)
-        .with_default_catalog_and_schema("keyrank", "public")
-}
+pub use crate::store::object_stores::keyrank_settings;
 
 /// Registers every table of the store on `ctx`, all from one committed version: a
 /// write that commits meanwhile is seen by the next context, never half by this one.

@@ -9,13 +9,16 @@
 //! - `distinct_visitors(visitor_sketch)`: aggregate; distinct visitors of the rows it
 //!   groups, from their mergeable sketches ([`crate::model::sketch`]).
 
+use crate::model::sketch::Sketch;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StructArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, TypeSignature, Volatility, create_udaf,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, TypeSignature, Volatility, create_udaf,
 };
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
@@ -45,7 +48,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
 /// keyrank's aggregate functions.
 pub fn aggregate_functions() -> Vec<AggregateUDF> {
     vec![
-        AggregateUDF::from(crate::model::sketch::DistinctVisitors::new()),
+        AggregateUDF::from(DistinctVisitors::new()),
         create_udaf(
             "beta_prior",
             vec![DataType::Float64, DataType::Float64],
@@ -313,6 +316,113 @@ impl Accumulator for BetaPrior {
             self.s2_over_n += cols[4].value(i);
         }
         Ok(())
+    }
+}
+
+/// The name of the visitor-sketch union aggregate.
+pub const DISTINCT_VISITORS_FN: &str = "distinct_visitors";
+
+/// `distinct_visitors(visitor_sketch)`: distinct visitors of the rows it aggregates,
+/// from the union of their sketches (NULL sketches are skipped).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct DistinctVisitors {
+    signature: Signature,
+}
+
+impl DistinctVisitors {
+    pub fn new() -> Self {
+        DistinctVisitors {
+            signature: Signature::uniform(
+                1,
+                vec![
+                    DataType::Binary,
+                    DataType::BinaryView,
+                    DataType::LargeBinary,
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl Default for DistinctVisitors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AggregateUDFImpl for DistinctVisitors {
+    fn name(&self) -> &str {
+        DISTINCT_VISITORS_FN
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> datafusion::common::Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format_state_name(args.name, "sketch"),
+            DataType::Binary,
+            true,
+        ))])
+    }
+
+    fn accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> datafusion::common::Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SketchUnion::default()))
+    }
+}
+
+#[derive(Debug, Default)]
+struct SketchUnion {
+    sketch: Sketch,
+}
+
+impl SketchUnion {
+    fn add(&mut self, values: &ArrayRef) -> datafusion::common::Result<()> {
+        let values = cast(values, &DataType::Binary)?;
+        for bytes in values.as_binary::<i32>().iter().flatten() {
+            let s = Sketch::from_bytes(bytes).ok_or_else(|| {
+                DataFusionError::Execution(format!(
+                    "{DISTINCT_VISITORS_FN}: a value that is not a visitor sketch"
+                ))
+            })?;
+            self.sketch.union(&s);
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for SketchUnion {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
+        self.add(&values[0])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+        self.add(&states[0])
+    }
+
+    fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Binary(Some(self.sketch.to_bytes()))])
+    }
+
+    fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(self.sketch.estimate() as i64)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + match &self.sketch {
+                Sketch::Sparse(v) => 4 * v.capacity(),
+                Sketch::Dense(v) => v.capacity(),
+            }
     }
 }
 

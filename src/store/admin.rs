@@ -252,7 +252,7 @@ async fn read_legacy(
         return Ok(Vec::new());
     }
     let abs = std::path::absolute(&dir).map_err(|e| Error::io(&dir, e))?;
-    let ctx = datafusion::prelude::SessionContext::new();
+    let ctx = super::object_stores::session_context()?;
     let schema = super::delta::file_schema_of(table);
     let options = ListingOptions::new(std::sync::Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")

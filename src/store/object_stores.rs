@@ -11,8 +11,10 @@
 //! the variables too.
 
 use datafusion::common::Result;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use std::sync::Arc;
@@ -69,6 +71,28 @@ pub fn runtime_env() -> Result<Arc<RuntimeEnv>> {
     RuntimeEnvBuilder::new()
         .with_object_store_registry(stores)
         .build_arc()
+}
+
+/// The settings every keyrank context has, embedded or on a cluster: the
+/// information schema on, and keyrank's own catalog and schema.
+pub fn keyrank_settings(config: SessionConfig) -> SessionConfig {
+    config
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("keyrank", "public")
+}
+
+/// The one builder of an embedded DataFusion context, with no tables: keyrank's
+/// settings (`DATAFUSION_*` environment variables still apply) on the shared
+/// [`runtime_env`]. The query layer registers a store's tables on it; the purchase
+/// join and the upgrade's reader of old stores register their own. Ballista
+/// contexts start from the same [`keyrank_settings`].
+pub fn session_context() -> Result<SessionContext> {
+    let state = SessionStateBuilder::new()
+        .with_config(keyrank_settings(SessionConfig::from_env()?))
+        .with_runtime_env(runtime_env()?)
+        .with_default_features()
+        .build();
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// `text` as a store URL (`s3://bucket/prefix`, `file:///path`), ending in `/`;

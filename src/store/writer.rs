@@ -71,7 +71,7 @@ pub struct Writer {
     files: Arc<Mutex<Vec<PathBuf>>>,
     marker: PathBuf,
     committed: bool,
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
 }
 
 impl std::fmt::Debug for Writer {
@@ -83,12 +83,7 @@ impl std::fmt::Debug for Writer {
     }
 }
 
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
-}
+pub(crate) use crate::model::runtime::runtime;
 
 impl Store {
     /// Takes the store's lock, waiting up to `wait` for another writer to finish, and

@@ -1,0 +1,375 @@
+//! Distributed ingest (`keyrank ingest --cluster df://HOST:PORT`).
+//!
+//! The log files are parsed and classified on the cluster's executors, one task per
+//! file. Each hit goes to one of [`BUCKETS`] buckets by its keyed visitor hash, so all
+//! of a visitor's hits meet in one place. There they are put back in log order and
+//! run through the same visits and attribution code as an embedded ingest
+//! ([`crate::ingest::take_view`]). Only per-keyword rows, distinct-visitor counts per
+//! keyword and run counts come back. This machine merges them, applies the privacy
+//! gate and writes the store, so the store equals the one an embedded ingest writes.
+//!
+//! The whole pass is one query made of two keyrank functions that every scheduler and
+//! executor registers ([`functions`]):
+//!
+//! ```sql
+//! SELECT chunk['bucket'], keyrank_sessionize(chunk['frame'], <job>)
+//! FROM (SELECT unnest(chunks) AS chunk
+//!       FROM (SELECT keyrank_parse_log(source, <job>) AS chunks
+//!             FROM (SELECT unnest(range(0, <files>)) AS source) GROUP BY source))
+//! GROUP BY chunk['bucket']
+//! ```
+//!
+//! Privacy: frames (hits between the stages, and the buckets' results) are encrypted
+//! with ChaCha20 under a key derived from the run's random key. Ballista's shuffle
+//! files on the executors' disks therefore hold only ciphertext. The run key travels
+//! inside the job, in memory, and is never written. Both functions are aggregates
+//! whose names hide their job argument, so neither plan schemas (which shuffle files
+//! carry) nor the plans the scheduler displays contain it.
+//!
+//! Visitors are split into disjoint buckets, so distinct-visitor counts (per row, and
+//! per keyword for the k-visitor threshold) are exact sums of the buckets' counts.
+//!
+//! Not supported on a cluster yet: purchase files, `--epsilon`, and stdin. The input
+//! files must be visible to every executor under the same path.
+
+use crate::error::{Error, Result};
+use crate::ingest::config::{IngestConfig, gate_k};
+use crate::ingest::front::{
+    FrontParts, FrontSpec, VisitSettings, evict_when_due, input_name, take_view,
+};
+use crate::ingest::pipeline::{self, Goal, Keyed};
+use crate::ingest::summary::{RunSummary, Spans};
+use crate::ingest::visits::PageView;
+use crate::model::rollup::{Row, Segment, merge_rows};
+use crate::parse::input::Source;
+use crate::privacy::{self, GateReport, Visitors};
+use crate::store::{InputRecord, Store};
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, LargeBinaryArray, LargeBinaryBuilder, ListArray, StructArray, UInt32Array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::logical_expr::expr::AggregateFunctionParams;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Signature, Volatility,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+mod parse;
+mod sessionize;
+
+use parse::*;
+use sessionize::*;
+
+pub const PARSE_FN: &str = "keyrank_parse_log";
+pub const SESSIONIZE_FN: &str = "keyrank_sessionize";
+/// Buckets of visitors: more than a cluster has task slots, so the second stage
+/// spreads evenly; each bucket is one sessionizer.
+pub const BUCKETS: u32 = 64;
+/// The bucket that carries each file's statistics rather than hits.
+const STATS_BUCKET: u32 = u32::MAX;
+/// Plain bytes of hits per frame before it is sealed and sent on.
+const FRAME_BYTES: usize = 1 << 20;
+const NONCE_BYTES: usize = 12;
+const HITS: u8 = 0;
+const STATS: u8 = 1;
+/// Bad lines reported by position per file; the run reports the first ten overall.
+const MAX_PROBLEMS_PER_FILE: usize = 10;
+
+/// What `ingest --cluster` hands to [`log_pass`].
+pub(crate) struct Job<'a> {
+    pub cfg: &'a IngestConfig,
+    pub spec: FrontSpec,
+    /// In the order the embedded ingest reads them (oldest first).
+    pub sources: &'a [Source],
+    pub key: Keyed,
+}
+
+/// Everything the executors need, passed to both functions as one JSON argument.
+#[derive(Debug, Serialize, Deserialize)]
+struct JobSpec {
+    front: FrontSpec,
+    /// Absolute paths, by source index (the order hits are replayed in).
+    files: Vec<PathBuf>,
+    key: [u64; 2],
+    buckets: u32,
+    visits: VisitSettings,
+}
+
+/// A hit as it travels between the stages (written from borrowed parts).
+#[derive(Serialize)]
+struct HitOut<'a> {
+    seq: u64,
+    visitor: u64,
+    ts: i64,
+    acquisition: &'a crate::classify::Acquisition,
+    segment: Segment,
+    goal: Option<&'a Goal>,
+    landing: &'a str,
+}
+
+/// [`HitOut`], read back.
+#[derive(Deserialize)]
+struct Hit {
+    seq: u64,
+    visitor: u64,
+    ts: i64,
+    acquisition: crate::classify::Acquisition,
+    segment: Segment,
+    goal: Option<Goal>,
+    landing: String,
+}
+
+/// What reading one file found besides its hits.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FileStats {
+    source: u32,
+    lines: u64,
+    counts: pipeline::LineCounts,
+    /// (line in the file, reason) of its first bad lines.
+    problems: Vec<(u64, String)>,
+    days: BTreeSet<i32>,
+    /// Days of the file's first and last lines.
+    span: Option<(i32, i32)>,
+    /// Why the file ended early or could not be read.
+    damaged: Option<String>,
+    bytes: u64,
+    fingerprint: String,
+}
+
+/// What one bucket sends back.
+#[derive(Serialize, Deserialize)]
+struct BucketResult {
+    rows: Vec<Row>,
+    /// Distinct visitors per keyword and per landing path, within this bucket (capped
+    /// at the gate's k).
+    keywords: Vec<(String, u64)>,
+    landings: Vec<(String, u64)>,
+    summary: RunSummary,
+    files: Vec<FileStats>,
+}
+
+/// Seals and opens frames: ChaCha20 under a key derived from the run key, with a
+/// random nonce in front of each frame.
+struct Sealer {
+    key: [u8; 32],
+}
+
+impl Sealer {
+    fn new(run_key: &Keyed) -> Self {
+        let mut key = [0u8; 32];
+        for (i, part) in key.chunks_mut(8).enumerate() {
+            part.copy_from_slice(&run_key.hash(&[b"frame key", &[i as u8]]).to_le_bytes());
+        }
+        Sealer { key }
+    }
+
+    fn seal(&self, mut plain: Vec<u8>) -> Vec<u8> {
+        let nonce: [u8; NONCE_BYTES] = rand::random();
+        ChaCha20::new(&self.key.into(), &nonce.into()).apply_keystream(&mut plain);
+        let mut out = Vec::with_capacity(NONCE_BYTES + plain.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&plain);
+        out
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>> {
+        if sealed.len() < NONCE_BYTES {
+            return Err(Error::Other("a cluster frame is truncated".into()));
+        }
+        let (nonce, body) = sealed.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().expect("split at the nonce length");
+        let mut plain = body.to_vec();
+        ChaCha20::new(&self.key.into(), &nonce.into()).apply_keystream(&mut plain);
+        Ok(plain)
+    }
+}
+
+fn decode_err(e: postcard::Error) -> Error {
+    Error::Other(format!("a cluster frame does not decode: {e}"))
+}
+
+fn df_err(e: Error) -> DataFusionError {
+    DataFusionError::Execution(e.to_string())
+}
+
+/// The two functions of a distributed ingest, for every cluster node's registry.
+pub fn functions() -> Vec<AggregateUDF> {
+    vec![
+        AggregateUDF::from(ParseLog::new()),
+        AggregateUDF::from(Sessionize::new()),
+    ]
+}
+
+/// The job, from a function's constant second argument.
+fn job_argument(
+    args: &AccumulatorArgs,
+    function: &str,
+) -> datafusion::common::Result<Arc<JobSpec>> {
+    let job = args
+        .exprs
+        .get(1)
+        .map(|e| e.evaluate(&RecordBatch::new_empty(Arc::new(Schema::empty()))))
+        .transpose()?;
+    let text = match job {
+        Some(ColumnarValue::Scalar(s)) => s.try_as_str().flatten().map(str::to_string),
+        _ => None,
+    }
+    .ok_or_else(|| DataFusionError::Plan(format!("{function}: the job must be a constant")))?;
+    let job: JobSpec = serde_json::from_str(&text)
+        .map_err(|e| DataFusionError::Execution(format!("{function}: {e}")))?;
+    Ok(Arc::new(job))
+}
+
+/// The query of a distributed log pass over `files` files.
+fn pass_sql(files: usize, job_json: &str) -> String {
+    let job = job_json.replace('\'', "''");
+    format!(
+        "SELECT chunk['bucket'] AS bucket, {SESSIONIZE_FN}(chunk['frame'], '{job}') AS part \
+         FROM (SELECT unnest(chunks) AS chunk FROM \
+         (SELECT {PARSE_FN}(source, '{job}') AS chunks \
+         FROM (SELECT unnest(range(0, {files})) AS source) AS files GROUP BY source) AS parsed) AS hits \
+         GROUP BY chunk['bucket']"
+    )
+}
+
+/// The log pass of `ingest --cluster`: runs the job on the cluster at `url`, merges
+/// what the buckets counted into `summary`, `days` and `inputs`, and returns the
+/// gated rows to write.
+pub(crate) fn log_pass(
+    url: &str,
+    store: &Store,
+    job: Job<'_>,
+    summary: &mut RunSummary,
+    days: &mut Spans,
+    inputs: &mut Vec<InputRecord>,
+) -> Result<(Vec<Row>, GateReport)> {
+    let mut files = Vec::with_capacity(job.sources.len());
+    for source in job.sources {
+        match source {
+            Source::Stdin => {
+                return Err(Error::usage(
+                    "--cluster reads files its executors can open: stdin (-) cannot be sent",
+                ));
+            }
+            Source::File(p) => files.push(std::fs::canonicalize(p).map_err(|e| Error::io(p, e))?),
+        }
+    }
+    let cfg = job.cfg;
+    let spec = JobSpec {
+        front: job.spec,
+        files,
+        key: job.key.halves(),
+        buckets: BUCKETS,
+        visits: VisitSettings::of(cfg),
+    };
+    let json = serde_json::to_string(&spec).map_err(|e| Error::Other(e.to_string()))?;
+    let sql = pass_sql(spec.files.len(), &json);
+    let runtime = crate::model::runtime::runtime()?;
+    let batches = runtime.block_on(async {
+        crate::cluster::add_job_functions(functions());
+        let ctx = crate::cluster::connect(url, store).await?;
+        let df = ctx.sql(&sql).await?;
+        Ok::<_, Error>(df.collect().await?)
+    })?;
+
+    let sealer = Sealer::new(&job.key);
+    let mut rows = Vec::new();
+    let mut visitors = Visitors::default();
+    let mut file_stats: Vec<FileStats> = Vec::new();
+    for batch in &batches {
+        let parts = batch
+            .column_by_name("part")
+            .ok_or_else(|| Error::Other("the cluster's answer has no part column".into()))?
+            .as_binary::<i64>();
+        for sealed in parts.iter().flatten() {
+            let part: BucketResult =
+                postcard::from_bytes(&sealer.open(sealed)?).map_err(decode_err)?;
+            rows.extend(part.rows);
+            for (keyword, n) in &part.keywords {
+                visitors.keywords.add_disjoint(keyword, *n);
+            }
+            for (landing, n) in &part.landings {
+                visitors.landings.add_disjoint(landing, *n);
+            }
+            summary.add_visit_counts(&part.summary);
+            file_stats.extend(part.files);
+        }
+    }
+    file_stats.sort_by_key(|f| f.source);
+    let seen: Vec<u32> = file_stats.iter().map(|f| f.source).collect();
+    if seen != (0..job.sources.len() as u32).collect::<Vec<_>>() {
+        return Err(Error::Other(format!(
+            "the cluster answered for files {seen:?} of {}",
+            job.sources.len()
+        )));
+    }
+    for f in &file_stats {
+        let source = &job.sources[f.source as usize];
+        for (line, reason) in &f.problems {
+            summary.problem(&source.display(), *line, reason);
+        }
+        summary.lines_read += f.lines;
+        summary.add_counts(&f.counts);
+        if let Some(why) = &f.damaged {
+            summary.damaged(&source.display(), why);
+        }
+        days.days.extend(f.days.iter().copied());
+        if let Some((a, b)) = f.span {
+            days.spans.push((a.min(b), a.max(b)));
+        }
+        inputs.push(InputRecord {
+            name: input_name(source),
+            bytes: f.bytes,
+            fingerprint: f.fingerprint.clone(),
+            lines: f.lines,
+        });
+    }
+    // Rows of the same day and dimensions come from several buckets: one row each,
+    // before the gate counts what it changes.
+    let rows = merge_rows(rows);
+    Ok(privacy::gate(rows, &visitors, gate_k(cfg)))
+}
+
+fn named_counts(visitors: &privacy::VisitorCounts) -> Vec<(String, u64)> {
+    visitors.counts().map(|(k, n)| (k.to_string(), n)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_sealed() {
+        let key = Keyed::from_halves([7, 9]);
+        let sealer = Sealer::new(&key);
+        let plain = b"visitor 42 searched red shoes".to_vec();
+        let sealed = sealer.seal(plain.clone());
+        assert_eq!(sealed.len(), NONCE_BYTES + plain.len());
+        assert!(
+            !sealed.windows(9).any(|w| w == b"red shoes"),
+            "the sealed frame must not carry the text"
+        );
+        assert_eq!(sealer.open(&sealed).unwrap(), plain);
+        // Another run's key cannot read it.
+        let other = Sealer::new(&Keyed::from_halves([7, 10]));
+        assert_ne!(other.open(&sealed).unwrap(), plain);
+    }
+
+    #[test]
+    fn the_query_hides_nothing_it_needs_and_quotes_the_job() {
+        let sql = pass_sql(3, r#"{"site":"o'brien"}"#);
+        assert!(sql.contains("o''brien"));
+        assert!(sql.contains("range(0, 3)"));
+        assert!(sql.contains("GROUP BY chunk['bucket']"));
+    }
+}

@@ -1,0 +1,170 @@
+//! What a worker thread does with a block of whole lines: parse each line, classify
+//! its hit, and cut the page views, goals and landings into a [`Batch`].
+
+use super::*;
+
+/// A worker thread: parses and classifies each block it is fed, in order.
+pub(super) fn work(
+    front: &Front,
+    blocks: Receiver<Result<Block>>,
+    batches: SyncSender<Result<Batch>>,
+    recycled: Receiver<Batch>,
+) {
+    let mut state = WorkerState {
+        parser: front.format.parser(),
+        agents: FxHashMap::default(),
+    };
+    while let Ok(block) = blocks.recv() {
+        // Reuse one consumed batch's buffers; any others are freed here.
+        let spare = recycled.try_iter().last();
+        let batch = block.map(|b| front.batch(&mut state, b, spare));
+        if batches.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+pub(super) struct WorkerState {
+    parser: LineParser,
+    /// User agent → (crawler verdict, keyed hash): a log has few distinct agents.
+    agents: FxHashMap<Box<[u8]>, (bool, u64)>,
+}
+
+impl Front<'_> {
+    fn batch(&self, state: &mut WorkerState, block: Block, spare: Option<Batch>) -> Batch {
+        let mut batch = spare.unwrap_or_default();
+        batch.problems.clear();
+        batch.days.clear();
+        batch.views.clear();
+        batch.landings.clear();
+        batch.source = block.source;
+        batch.lines = 0;
+        batch.counts = LineCounts::default();
+        batch.end = block.end;
+        let mut rest = &block.data[..];
+        while !rest.is_empty() {
+            let (mut line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            if let [head @ .., b'\r'] = line {
+                line = head;
+            }
+            batch.lines += 1;
+            self.line(state, line, &mut batch);
+        }
+        batch
+    }
+
+    fn line(&self, state: &mut WorkerState, line: &[u8], batch: &mut Batch) {
+        let n = batch.lines;
+        if line.is_empty() {
+            batch.counts.malformed += 1;
+            batch.problems.push((n, "empty line"));
+            return;
+        }
+        if line == OVERLONG_LINE || line.len() > self.max_line {
+            batch.counts.malformed += 1;
+            batch.problems.push((n, "line longer than --max-line"));
+            return;
+        }
+        let hit = match state.parser.parse(line) {
+            Ok(hit) => hit,
+            Err(reason) => {
+                batch.counts.malformed += 1;
+                batch.problems.push((n, reason));
+                return;
+            }
+        };
+        batch.counts.parsed += 1;
+        let day = day_of(hit.ts);
+        if batch.days.last() != Some(&day) {
+            batch.days.push(day);
+        }
+        let (path, query) = split_uri(hit.uri);
+        let goal = self.goals.iter().any(|g| path.starts_with(g.as_bytes()));
+        let (crawler, agent) = match state.agents.get(hit.user_agent) {
+            Some(&known) => known,
+            None => {
+                let (ua, key) = (hit.user_agent, self.key);
+                let known = (self.classifier.is_crawler(ua), key.hash(&[b"a", ua]));
+                if state.agents.len() >= MAX_AGENTS {
+                    state.agents.clear();
+                }
+                state.agents.insert(ua.into(), known);
+                known
+            }
+        };
+        if let Some(ex) = self.classifier.exclusion_given(&hit, goal, crawler) {
+            *match ex {
+                Exclusion::Crawler => &mut batch.counts.crawlers,
+                Exclusion::ErrorStatus => &mut batch.counts.error_status,
+                Exclusion::Method => &mut batch.counts.other_methods,
+                Exclusion::Asset => &mut batch.counts.assets,
+                Exclusion::Redirect => &mut batch.counts.redirects,
+            } += 1;
+            return;
+        }
+        batch.counts.page_views += 1;
+        let cookie = |slot: Option<usize>| slot.and_then(|s| hit.cookie(s, self.cookies));
+        let visitor = match cookie(self.visitor_slot) {
+            Some(c) => self.key.hash(&[b"c", c]),
+            None => self.key.hash(&[b"h", hit.client, &agent.to_le_bytes()]),
+        };
+        let member = hit.user().is_some() || cookie(self.login_slot).is_some();
+        let goal = goal.then(|| Goal {
+            conversion: self.conversion(query, batch, n),
+            term: cookie(self.keyword_slot).and_then(|raw| keyword::normalize(raw, None)),
+        });
+        let start = batch.landings.len() as u32;
+        push_landing(&mut batch.landings, path);
+        batch.views.push(View {
+            visitor,
+            ts: hit.ts,
+            acquisition: self.classifier.acquisition(&hit),
+            segment: if member {
+                Segment::Member
+            } else {
+                Segment::Anonymous
+            },
+            goal,
+            landing: (start, batch.landings.len() as u32),
+        });
+    }
+
+    /// The revenue and order id of a goal hit, from its query parameters.
+    fn conversion(&self, query: &[u8], batch: &mut Batch, line: u64) -> Conversion {
+        let cents = match query_param(query, self.revenue_param.as_bytes()) {
+            None => 0,
+            Some(raw) => {
+                let text = String::from_utf8_lossy(&keyword::percent_decode(raw)).into_owned();
+                crate::model::parse_cents(&text).unwrap_or_else(|| {
+                    batch.counts.bad_revenue += 1;
+                    batch
+                        .problems
+                        .push((line, "goal hit with a bad revenue value (counted as 0)"));
+                    0
+                })
+            }
+        };
+        let order = query_param(query, self.order_param.as_bytes())
+            .filter(|o| !o.is_empty())
+            .map(|o| self.key.hash(&[b"o", o]));
+        Conversion { order, cents }
+    }
+}
+
+/// Appends the landing path as text: `/` for an empty path, cut to
+/// [`MAX_LANDING_BYTES`] on a character boundary, invalid UTF-8 replaced.
+pub(super) fn push_landing(out: &mut String, path: &[u8]) {
+    let path = if path.is_empty() { &b"/"[..] } else { path };
+    let mut end = path.len().min(MAX_LANDING_BYTES);
+    loop {
+        match std::str::from_utf8(&path[..end]) {
+            Ok(s) => return out.push_str(s),
+            Err(e) if e.valid_up_to() > 0 && e.error_len().is_none() => end = e.valid_up_to(),
+            Err(_) => return out.push_str(&String::from_utf8_lossy(&path[..end])),
+        }
+    }
+}
