@@ -3,6 +3,7 @@
 
 pub mod engines;
 pub mod keyword;
+pub mod table;
 
 use crate::parse::{Hit, query_pairs, split_uri};
 use aho_corasick::AhoCorasick;
@@ -100,11 +101,43 @@ const CRAWLER_MARKERS: &[&str] = &[
     "https://",
 ];
 
-/// Classifies hits. Holds the engine table, the site's own hosts and the crawler markers.
+/// Classifies hits. Holds the engine table, the site's own hosts, the referrers to
+/// exclude and the crawler markers.
 pub struct Classifier {
     engines: EngineTable,
     site_hosts: FxHashSet<String>,
+    /// `--exclude-referrer` patterns: a host (and its subdomains) or a glob.
+    excluded: Vec<glob::Pattern>,
+    networks: &'static table::Networks,
     crawlers: AhoCorasick,
+}
+
+/// The medium of AI-assistant referrers.
+pub const AI_MEDIUM: &str = "ai";
+/// The medium of social-network referrers.
+pub const SOCIAL_MEDIUM: &str = "social";
+const EXCLUDED_MEDIUM: &str = "excluded";
+
+/// The first label of a bank's 3-D Secure challenge host (`acs1.bank.example`,
+/// `3ds.bank.example`): a return from it continues the checkout.
+fn is_3ds_host(host: &str) -> bool {
+    let first = host.split('.').next().unwrap_or("");
+    let stem = first.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+    host.contains('.')
+        && (matches!(
+            stem,
+            "acs"
+                | "3ds"
+                | "3dsecure"
+                | "3ds2"
+                | "secure3d"
+                | "tds"
+                | "vbv"
+                | "securecode"
+                | "idcheck"
+                | "safekey"
+        ) || first.starts_with("acs-")
+            || first.ends_with("-acs"))
 }
 
 impl Classifier {
@@ -116,8 +149,33 @@ impl Classifier {
         Classifier {
             engines,
             site_hosts: site_hosts.iter().map(|h| canonical_host(h)).collect(),
+            excluded: Vec::new(),
+            networks: table::Networks::builtin(),
             crawlers,
         }
+    }
+
+    /// Adds `--exclude-referrer` patterns: `host` (with its subdomains), or a glob with
+    /// `*` (`*.pay.example`, `checkout-*.example`). A referrer they match continues the
+    /// visit, like the site's own pages.
+    pub fn exclude_referrers(&mut self, patterns: &[String]) -> crate::error::Result<()> {
+        for p in patterns {
+            let p = canonical_host(p);
+            let globs = if p.contains(['*', '?', '[']) {
+                vec![p.clone()]
+            } else {
+                vec![
+                    glob::Pattern::escape(&p),
+                    format!("*.{}", glob::Pattern::escape(&p)),
+                ]
+            };
+            for g in globs {
+                self.excluded.push(glob::Pattern::new(&g).map_err(|e| {
+                    crate::error::Error::usage(format!("--exclude-referrer {p}: {e}"))
+                })?);
+            }
+        }
+        Ok(())
     }
 
     pub fn engines(&self) -> &EngineTable {
@@ -190,21 +248,35 @@ impl Classifier {
         if self.site_hosts.contains(host) || same_host(vhost, host) {
             return Acquisition::Internal;
         }
+        if self.excluded.iter().any(|p| p.matches(host)) || is_3ds_host(host) {
+            return Acquisition::Internal;
+        }
         if url.host == "com.google.android.googlequicksearchbox" {
             return Acquisition::External(search_channel("google", None));
         }
-        match self.engines.lookup(&url.host) {
-            Some(engine) => {
-                let kw = extract_keyword(engine, &url);
-                Acquisition::External(search_channel(&engine.name, kw))
+        if let Some((name, medium)) = self.networks.lookup(&url.host, url.path) {
+            if medium == EXCLUDED_MEDIUM {
+                return Acquisition::Internal;
             }
-            None => Acquisition::External(Channel {
-                source: host.to_string(),
-                medium: "referral".into(),
+            return Acquisition::External(Channel {
+                source: name.to_string(),
+                medium: medium.to_string(),
                 keyword: None,
                 campaign: None,
-            }),
+            });
         }
+        if let Some(engine) = self.engines.lookup_url(&url.host, url.path) {
+            let kw = extract_keyword(engine, &url);
+            if kw.is_some() || engine.hidden.covers(url.path, url.query) {
+                return Acquisition::External(search_channel(&engine.name, kw));
+            }
+        }
+        Acquisition::External(Channel {
+            source: host.to_string(),
+            medium: "referral".into(),
+            keyword: None,
+            campaign: None,
+        })
     }
 }
 
@@ -341,40 +413,97 @@ const CHARSET_PARAMS: &[&[u8]] = &[
     b"charset",
 ];
 
-fn declared_charset(url: &RefUrl, engine: &Engine) -> Option<&'static Encoding> {
-    query_pairs(url.query)
-        .find_map(|(k, v)| {
-            CHARSET_PARAMS
-                .iter()
-                .any(|p| k.eq_ignore_ascii_case(p))
-                .then(|| Encoding::for_label(v))
-                .flatten()
-        })
-        .or_else(|| engine.charsets.first().copied())
+fn declared_charset(query: &[u8]) -> Option<&'static Encoding> {
+    query_pairs(query).find_map(|(k, v)| {
+        CHARSET_PARAMS
+            .iter()
+            .any(|p| k.eq_ignore_ascii_case(p))
+            .then(|| Encoding::for_label(v))
+            .flatten()
+    })
 }
+
+/// A raw term in normal form: a charset the URL declares, else UTF-8 when the bytes
+/// are UTF-8, else the engine's legacy charsets in order (the first that decodes
+/// without a replacement character), else Latin-1.
+fn engine_term(raw: &[u8], declared: Option<&'static Encoding>, engine: &Engine) -> Option<String> {
+    if declared.is_some() || engine.charsets.len() <= 1 {
+        return keyword::normalize(raw, declared.or_else(|| engine.charsets.first().copied()));
+    }
+    let bytes = keyword::percent_decode(raw);
+    if std::str::from_utf8(&bytes).is_err()
+        && let Some(text) = engine.charsets.iter().find_map(|enc| {
+            enc.decode_without_bom_handling_and_without_replacement(&bytes)
+                .map(|t| t.into_owned())
+        })
+    {
+        return keyword::normalize_text(&text);
+    }
+    keyword::normalize(raw, engine.charsets.first().copied())
+}
+
+/// Parameters whose value is itself a URL or path of the engine's results page, where
+/// the term then sits (old Google Images: `prev=/images?q=…`; Yahoo Images: `back=`).
+const NESTED_PARAMS: &[&[u8]] = &[b"prev", b"url", b"back"];
 
 /// The search term of a search-engine referrer, in normal form.
 pub fn extract_keyword(engine: &Engine, url: &RefUrl) -> Option<String> {
-    let charset = declared_charset(url, engine);
+    term_in(
+        engine,
+        url.path,
+        url.query,
+        url.fragment,
+        url.path_and_query,
+    )
+    .or_else(|| {
+        // A term nested in a results-page URL: a path, or a URL of the same engine.
+        query_pairs(url.query).find_map(|(k, v)| {
+            if !NESTED_PARAMS.iter().any(|p| k.eq_ignore_ascii_case(p)) {
+                return None;
+            }
+            let inner = keyword::percent_decode(v);
+            let nested = if inner.starts_with(b"/") {
+                let (path, query) = split_uri(&inner);
+                (path.to_vec(), query.to_vec())
+            } else {
+                let u = RefUrl::parse(&inner)?;
+                if u.host != url.host {
+                    return None;
+                }
+                (u.path.to_vec(), u.query.to_vec())
+            };
+            term_in(engine, &nested.0, &nested.1, b"", &inner)
+        })
+    })
+}
+
+fn term_in(
+    engine: &Engine,
+    path: &[u8],
+    query: &[u8],
+    fragment: &[u8],
+    path_and_query: &[u8],
+) -> Option<String> {
+    let declared = declared_charset(query);
     // Google's /url redirect names the clicked result in q=, not what was searched.
-    let redirect = url.path == b"/url" || url.path == b"/imgres";
+    let redirect = path == b"/url" || path == b"/imgres";
     for param in &engine.params {
         match param {
             KeywordParam::Name(name) => {
                 let name = name.as_bytes();
-                let found = query_pairs(url.query)
-                    .chain(query_pairs(url.fragment))
-                    .filter(|(k, _)| *k == name)
-                    .filter_map(|(_, v)| keyword::normalize(v, charset))
+                let found = query_pairs(query)
+                    .chain(query_pairs(fragment))
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .filter_map(|(_, v)| engine_term(v, declared, engine))
                     .find(|kw| !(redirect && looks_like_url(kw)));
                 if found.is_some() {
                     return found;
                 }
             }
             KeywordParam::PathRegex(re) => {
-                let hay = String::from_utf8_lossy(url.path_and_query);
+                let hay = String::from_utf8_lossy(path_and_query);
                 if let Some(m) = re.captures(&hay).and_then(|c| c.get(1))
-                    && let Some(kw) = keyword::normalize(m.as_str().as_bytes(), charset)
+                    && let Some(kw) = engine_term(m.as_str().as_bytes(), declared, engine)
                 {
                     return Some(kw);
                 }

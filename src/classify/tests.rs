@@ -209,3 +209,173 @@ fn exclusions() {
         None
     );
 }
+
+fn network(name: &str, medium: &str) -> Acquisition {
+    Acquisition::External(Channel {
+        source: name.into(),
+        medium: medium.into(),
+        keyword: None,
+        campaign: None,
+    })
+}
+
+/// The long tail: deep subdomains, engine families, nested and upper-case
+/// parameters, legacy charsets, and hidden-keyword paths.
+#[test]
+fn long_tail_of_engines() {
+    let c = classifier();
+    let cases: &[(&str, Acquisition)] = &[
+        (
+            "http://it.images.search.yahoo.com/search/images?p=voyage+beach",
+            search("yahoo", "voyage beach"),
+        ),
+        (
+            "https://us.yhs4.search.yahoo.com/yhs/search?hspart=x&q=red+shoes",
+            search("yahoo", "red shoes"),
+        ),
+        (
+            "http://search.tb.ask.com/search/GGmain.jhtml?searchfor=red+boots",
+            search("ask", "red boots"),
+        ),
+        (
+            "http://images.de.ask.com/fr?q=stiefel",
+            search("ask", "stiefel"),
+        ),
+        (
+            "http://aolsearch.com/search?q=rain+jacket",
+            search("aol", "rain jacket"),
+        ),
+        (
+            "http://images.yandex.ru/yandsearch?text=boots",
+            search("yandex", "boots"),
+        ),
+        // Legacy windows-1251 bytes: "красные".
+        (
+            "http://yandex.ru/yandsearch?text=%EA%F0%E0%F1%ED%FB%E5",
+            search("yandex", "красные"),
+        ),
+        (
+            "http://webcache.googleusercontent.com/search?q=cache:Ab12Cd:www.shop.example/+red+shoes&cd=1",
+            search("google", "red shoes"),
+        ),
+        (
+            "http://cc.bingj.com/cache.aspx?q=trail+shoes&d=1",
+            search("bing", "trail shoes"),
+        ),
+        (
+            "http://search.live.com/results.aspx?q=loafers",
+            search("bing", "loafers"),
+        ),
+        (
+            "http://www.bing.com/search?Q=Insoles&form=QBLH",
+            search("bing", "insoles"),
+        ),
+        (
+            "http://images.google.fr/imgres?imgurl=http://x.example/a.jpg&prev=/images%3Fq%3Dkoala%26hl%3Dfr",
+            search("google", "koala"),
+        ),
+        (
+            "https://www.google.com/search?as_q=wide+fit+shoes&as_epq=",
+            search("google", "wide fit shoes"),
+        ),
+        (
+            "https://www.google.com/cse?cx=0123:abc&query=barefoot+shoes",
+            search("google custom search", "barefoot shoes"),
+        ),
+        // Hidden-keyword paths: Google's home page is a search, its other pages not.
+        ("https://www.google.co.uk/", search("google", NOT_PROVIDED)),
+        ("http://www.google.com/reader/view/", referral("google.com")),
+        ("http://www.google.com/ig?hl=en", referral("google.com")),
+        ("https://www.bing.com/maps?where=x", referral("bing.com")),
+        // A portal that Matomo lists for its search box: a referral without a term.
+        ("https://www.cnn.com/2024/05/01/story", referral("cnn.com")),
+        (
+            "https://www.cnn.com/search?query=shoes",
+            search("google", "shoes"),
+        ),
+        // Gmail is not Google.
+        (
+            "https://mail.google.com/mail/u/0/",
+            referral("mail.google.com"),
+        ),
+    ];
+    for (r, want) in cases {
+        assert_eq!(&c.referrer(r.as_bytes(), b""), want, "{r}");
+    }
+}
+
+#[test]
+fn ai_assistants_and_social_networks_are_never_search() {
+    let c = classifier();
+    let cases: &[(&str, Acquisition)] = &[
+        ("https://chatgpt.com/", network("chatgpt", AI_MEDIUM)),
+        (
+            "https://chat.openai.com/c/123",
+            network("chatgpt", AI_MEDIUM),
+        ),
+        (
+            "https://www.perplexity.ai/search?q=red+shoes",
+            network("perplexity", AI_MEDIUM),
+        ),
+        (
+            "https://gemini.google.com/app",
+            network("gemini", AI_MEDIUM),
+        ),
+        (
+            "https://copilot.microsoft.com/",
+            network("copilot", AI_MEDIUM),
+        ),
+        ("https://claude.ai/chat/1", network("claude", AI_MEDIUM)),
+        ("https://x.com/i/grok?q=x", network("grok", AI_MEDIUM)),
+        (
+            "https://l.facebook.com/l.php?u=https%3A%2F%2Fshop.example%2F",
+            network("facebook", SOCIAL_MEDIUM),
+        ),
+        (
+            "https://www.facebook.com/search/?q=shoes",
+            network("facebook", SOCIAL_MEDIUM),
+        ),
+        ("https://t.co/abc", network("twitter", SOCIAL_MEDIUM)),
+        (
+            "https://www.reddit.com/r/shoes/",
+            network("reddit", SOCIAL_MEDIUM),
+        ),
+    ];
+    for (r, want) in cases {
+        assert_eq!(&c.referrer(r.as_bytes(), b""), want, "{r}");
+    }
+}
+
+#[test]
+fn payment_providers_and_excluded_referrers_continue_the_visit() {
+    let mut c = classifier();
+    c.exclude_referrers(&["pay.partner.example".into(), "checkout-*.example".into()])
+        .unwrap();
+    for r in [
+        "https://www.paypal.com/checkoutnow?token=EC-1",
+        "https://www.sandbox.paypal.com/",
+        "https://checkout.stripe.com/c/pay/cs_live_1",
+        "https://hooks.stripe.com/3d_secure_2/hosted",
+        "https://checkoutshopper-live.adyen.com/checkoutshopper/",
+        "https://pay.klarna.com/eu/",
+        "https://www.mollie.com/checkout/select-method/1",
+        "https://assets.braintreegateway.com/",
+        "https://checkout.square.site/merchant/1",
+        "https://payments.amazon.de/checkout",
+        "https://acs1.somebank.example/challenge",
+        "https://3ds.otherbank.example/",
+        "https://pay.partner.example/",
+        "https://eu.pay.partner.example/return",
+        "https://checkout-eu.example/done",
+    ] {
+        assert_eq!(c.referrer(r.as_bytes(), b""), Acquisition::Internal, "{r}");
+    }
+    // Near misses stay referrals.
+    for (r, host) in [
+        ("https://paypal-shoes.example/", "paypal-shoes.example"),
+        ("https://partner.example/", "partner.example"),
+        ("https://accessories.example/", "accessories.example"),
+    ] {
+        assert_eq!(c.referrer(r.as_bytes(), b""), referral(host), "{r}");
+    }
+}

@@ -21,6 +21,12 @@ pub struct Args {
     /// Without it, the dominant referrer host of the log is taken as the site.
     #[arg(long = "site")]
     pub sites: Vec<String>,
+    /// A referrer host that continues the visit instead of starting a new one, like
+    /// the site's own pages (repeatable): `pay.example` (and its subdomains) or a glob
+    /// (`checkout-*.example`). Payment providers, 3-D Secure pages and sign-in services
+    /// are excluded already.
+    #[arg(long = "exclude-referrer", value_name = "HOST")]
+    pub exclude_referrers: Vec<String>,
     /// Extra search engines, in Matomo's SearchEngines.yml format (repeatable).
     #[arg(long = "engines")]
     pub engines: Vec<PathBuf>,
@@ -157,6 +163,7 @@ impl Args {
             log_format: self.log_format.clone(),
             json_fields: self.json_fields.clone(),
             sites: self.sites.clone(),
+            exclude_referrers: self.exclude_referrers.clone(),
             engines_files: self.engines.clone(),
             goals: self.goals.clone(),
             revenue_param: self.revenue_param.clone(),

@@ -118,6 +118,9 @@ pub(super) const ENGINES: &[Engine] = &[
 /// Pick weights for ENGINES (Google's three ccTLDs together dominate).
 pub(super) const ENGINE_WEIGHTS: &[u32] = &[30, 8, 8, 15, 8, 6, 5, 4, 3, 3, 3, 7];
 
+/// The referrers of [`REFERRERS`] that are social networks, with their source name.
+pub(super) const SOCIAL: &[(&str, &str)] = &[("facebook.com", "facebook")];
+
 pub(super) const REFERRERS: &[&str] = &[
     "https://news.example.net/article/42?q=red+shoes",
     "https://forum.example.org/t/boots",
@@ -243,12 +246,12 @@ pub(super) fn render_arrival(
                 .next()
                 .unwrap_or("")
                 .trim_start_matches("www.");
-            (
-                url.into(),
-                String::new(),
-                (host.into(), "referral".into(), None),
-                BASE_RATE,
-            )
+            // Social networks are their own medium, named as keyrank names them.
+            let channel = match SOCIAL.iter().find(|(h, _)| *h == host) {
+                Some((_, name)) => ((*name).into(), "social".into(), None),
+                None => (host.into(), "referral".into(), None),
+            };
+            (url.into(), String::new(), channel, BASE_RATE)
         }
         Arrival::Direct => (
             "-".into(),

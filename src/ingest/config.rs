@@ -27,6 +27,9 @@ pub struct IngestConfig {
     /// Recorded as the hosts the run used (given or detected), see [`Self::settings`].
     #[serde(skip)]
     pub sites: Vec<String>,
+    /// Referrer hosts or globs that continue a visit (`--exclude-referrer`), besides
+    /// the built-in payment providers.
+    pub exclude_referrers: Vec<String>,
     #[serde(serialize_with = "file_names")]
     pub engines_files: Vec<PathBuf>,
     pub goals: Vec<String>,
@@ -203,6 +206,7 @@ impl Default for IngestConfig {
             log_format: "combined".into(),
             json_fields: String::new(),
             sites: Vec::new(),
+            exclude_referrers: Vec::new(),
             engines_files: Vec::new(),
             goals: Vec::new(),
             revenue_param: "revenue".into(),

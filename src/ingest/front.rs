@@ -133,6 +133,7 @@ pub(crate) struct FrontSpec {
     pub keyword_cookie: Option<String>,
     pub login_cookie: Option<String>,
     pub engines_files: Vec<PathBuf>,
+    pub exclude_referrers: Vec<String>,
     /// The site's own hosts (given, or detected by the prescan).
     pub sites: Vec<String>,
     pub goals: Vec<String>,
@@ -151,6 +152,7 @@ impl FrontSpec {
             keyword_cookie: cfg.keyword_cookie.clone(),
             login_cookie: cfg.login_cookie.clone(),
             engines_files: cfg.engines_files.clone(),
+            exclude_referrers: cfg.exclude_referrers.clone(),
             sites: cfg.sites.clone(),
             goals: cfg.goals.clone(),
             revenue_param: cfg.revenue_param.clone(),
@@ -182,13 +184,15 @@ impl FrontParts {
         for f in &spec.engines_files {
             engines.extend_from_matomo_file(f)?;
         }
+        let mut classifier = Classifier::new(engines, &spec.sites);
+        classifier.exclude_referrers(&spec.exclude_referrers)?;
         Ok(FrontParts {
             cookies,
             visitor_slot,
             keyword_slot,
             login_slot,
             format,
-            classifier: Classifier::new(engines, &spec.sites),
+            classifier,
         })
     }
 

@@ -11,6 +11,7 @@ mod privacy;
 mod purchases;
 mod ranking;
 mod real_log;
+mod referrers;
 mod reports;
 mod search_console;
 mod sketches;
