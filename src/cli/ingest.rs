@@ -10,7 +10,9 @@ pub struct Args {
     /// Store folder (created if missing).
     #[arg(long)]
     pub store: PathBuf,
-    /// Log format: combined, common, json, or an Apache LogFormat string.
+    /// Log format: combined, common, json, w3c (IIS and any W3C extended log),
+    /// cloudfront, alb, caddy, traefik, traefik-json, auto (from the first lines), or an
+    /// Apache LogFormat string. See the README's "Log formats".
     #[arg(long, default_value = "combined")]
     pub log_format: String,
     /// For --log-format json: key=field pairs (client, user, time, request, method,

@@ -247,6 +247,12 @@ pub(crate) fn count_visit(summary: &mut RunSummary, acquisition: &Acquisition) {
             }
         }
         Acquisition::External(c) if c.medium == "referral" => summary.referral_visits += 1,
+        Acquisition::External(c) if c.medium == crate::classify::SOCIAL_MEDIUM => {
+            summary.social_visits += 1
+        }
+        Acquisition::External(c) if c.medium == crate::classify::AI_MEDIUM => {
+            summary.ai_visits += 1
+        }
         Acquisition::External(_) => summary.campaign_visits += 1,
     }
 }

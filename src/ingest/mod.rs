@@ -42,11 +42,22 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     cfg.validate()?;
     let mut spec = FrontSpec::of(cfg);
-    let mut front_parts = FrontParts::build(&spec)?;
     let mut sources = input::expand(&cfg.inputs)?;
+    let log_format = if cfg.log_format == "auto" {
+        spec.log_format = detect_format(&sources)?.to_string();
+        format!("{} (detected)", spec.log_format)
+    } else if crate::parse::FORMAT_NAMES.contains(&cfg.log_format.as_str()) {
+        cfg.log_format.clone()
+    } else {
+        "custom".to_string()
+    };
+    let mut summary = RunSummary {
+        log_format,
+        ..RunSummary::default()
+    };
+    let mut front_parts = FrontParts::build(&spec)?;
     let store = Store::create(&cfg.store)?;
 
-    let mut summary = RunSummary::default();
     let scan = prescan(
         &sources,
         &front_parts.format,

@@ -97,3 +97,55 @@ pub(super) fn order_by_first_time(sources: &mut [Source], first_ts: &[Option<i64
         *slot = s;
     }
 }
+
+/// Lines of each input `--log-format auto` looks at.
+const DETECT_LINES: usize = 50;
+
+/// `--log-format auto`: the format of the inputs' first lines. Every input that can be
+/// read must be in the same one; stdin cannot be read ahead.
+pub(super) fn detect_format(sources: &[Source]) -> Result<&'static str> {
+    let mut found: Option<(&'static str, String)> = None;
+    for source in sources {
+        if *source == Source::Stdin {
+            return Err(Error::usage(
+                "--log-format auto cannot look ahead on stdin: name the format (see --help)",
+            ));
+        }
+        // An input that cannot be read is named by the log pass.
+        let Ok(opened) = input::open(source) else {
+            continue;
+        };
+        let mut reader = LineReader::new(opened);
+        let mut head: Vec<Vec<u8>> = Vec::new();
+        while head.len() < DETECT_LINES {
+            match reader.next_line() {
+                Ok(Some(line)) => head.push(line.to_vec()),
+                _ => break,
+            }
+        }
+        if head.iter().all(|l| l.trim_ascii().is_empty()) {
+            continue;
+        }
+        let lines: Vec<&[u8]> = head.iter().map(Vec::as_slice).collect();
+        let Some(format) = crate::parse::detect_format(&lines) else {
+            return Err(Error::usage(format!(
+                "{}: --log-format auto does not recognise its first lines; name the format ({} or an Apache LogFormat string)",
+                source.display(),
+                crate::parse::FORMAT_NAMES.join(", ")
+            )));
+        };
+        match &found {
+            Some((other, first)) if *other != format => {
+                return Err(Error::usage(format!(
+                    "--log-format auto: {first} is {other} but {} is {format}; ingest them separately",
+                    source.display()
+                )));
+            }
+            Some(_) => {}
+            None => found = Some((format, source.display())),
+        }
+    }
+    found.map(|(f, _)| f).ok_or_else(|| {
+        Error::usage("--log-format auto: no input has a line to recognise".to_string())
+    })
+}

@@ -10,9 +10,15 @@ pub(crate) const MAX_REPORTED_PROBLEMS: usize = 10;
 /// Counts of one run, printed on stderr and kept in the ledger.
 #[derive(Debug, Default, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RunSummary {
+    /// The log format the run read (`--log-format`, or what `auto` found).
+    #[serde(default)]
+    pub log_format: String,
     pub lines_read: u64,
     pub parsed: u64,
     pub malformed: u64,
+    /// Header lines of W3C logs (`#Fields:`, `#Version:`, …): neither hits nor malformed.
+    #[serde(default)]
+    pub header_lines: u64,
     pub crawlers: u64,
     pub assets: u64,
     pub error_status: u64,
@@ -26,6 +32,10 @@ pub struct RunSummary {
     pub not_provided_visits: u64,
     pub campaign_visits: u64,
     pub referral_visits: u64,
+    #[serde(default)]
+    pub social_visits: u64,
+    #[serde(default)]
+    pub ai_visits: u64,
     pub search_visits_by_engine: BTreeMap<String, u64>,
     pub conversions: u64,
     pub unattributed: u64,
@@ -83,6 +93,8 @@ impl RunSummary {
         self.not_provided_visits += o.not_provided_visits;
         self.campaign_visits += o.campaign_visits;
         self.referral_visits += o.referral_visits;
+        self.social_visits += o.social_visits;
+        self.ai_visits += o.ai_visits;
         for (engine, n) in &o.search_visits_by_engine {
             *self
                 .search_visits_by_engine
@@ -97,6 +109,7 @@ impl RunSummary {
     pub(crate) fn add_counts(&mut self, c: &LineCounts) {
         self.parsed += c.parsed;
         self.malformed += c.malformed;
+        self.header_lines += c.header_lines;
         self.crawlers += c.crawlers;
         self.error_status += c.error_status;
         self.other_methods += c.other_methods;
@@ -119,8 +132,14 @@ impl RunSummary {
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "keyrank ingest summary")?;
+        if !self.log_format.is_empty() {
+            writeln!(f, "  log format        {:>12}", self.log_format)?;
+        }
         writeln!(f, "  lines read        {:>12}", self.lines_read)?;
         writeln!(f, "  parsed            {:>12}", self.parsed)?;
+        if self.header_lines > 0 {
+            writeln!(f, "  header lines      {:>12}", self.header_lines)?;
+        }
         writeln!(f, "  malformed         {:>12}", self.malformed)?;
         if self.damaged_files > 0 {
             writeln!(
@@ -145,11 +164,13 @@ impl std::fmt::Display for RunSummary {
         writeln!(f, "  page views        {:>12}", self.page_views)?;
         writeln!(
             f,
-            "  visits            {:>12}  (search {}, campaign {}, referral {}, direct {})",
+            "  visits            {:>12}  (search {}, campaign {}, referral {}, social {}, ai {}, direct {})",
             self.visits,
             self.search_visits,
             self.campaign_visits,
             self.referral_visits,
+            self.social_visits,
+            self.ai_visits,
             self.direct_visits
         )?;
         writeln!(

@@ -59,9 +59,54 @@ impl Default for JsonFields {
 }
 
 impl JsonFields {
+    /// Caddy's JSON access log: headers are arrays (their first value is taken), the
+    /// time is `ts` in epoch seconds, the client the proxy-aware `client_ip`.
+    pub fn caddy() -> Self {
+        let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        JsonFields {
+            client: v(&["request.client_ip", "request.remote_ip"]),
+            user: v(&["user_id"]),
+            time: v(&["ts"]),
+            request: Vec::new(),
+            method: v(&["request.method"]),
+            uri: v(&["request.uri"]),
+            status: v(&["status"]),
+            referer: v(&["request.headers.Referer"]),
+            user_agent: v(&["request.headers.User-Agent"]),
+            host: v(&["request.host"]),
+            cookie: v(&["request.headers.Cookie"]),
+            named_cookies: Vec::new(),
+        }
+    }
+
+    /// Traefik's JSON access log; its headers (`request_Referer`, …) are logged only
+    /// when its configuration keeps them.
+    pub fn traefik() -> Self {
+        let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        JsonFields {
+            client: v(&["ClientHost"]),
+            user: v(&["ClientUsername"]),
+            time: v(&["StartUTC", "StartLocal", "time"]),
+            request: Vec::new(),
+            method: v(&["RequestMethod"]),
+            uri: v(&["RequestPath"]),
+            status: v(&["DownstreamStatus", "OriginStatus"]),
+            referer: v(&["request_Referer"]),
+            user_agent: v(&["request_User-Agent"]),
+            host: v(&["RequestHost"]),
+            cookie: v(&["request_Cookie"]),
+            named_cookies: Vec::new(),
+        }
+    }
+
     /// `client=ip,time=ts,cookie.vid=visitor_id`; keys not given keep their defaults.
     pub fn parse(spec: &str) -> Result<Self> {
-        let mut f = JsonFields::default();
+        Self::parse_over(JsonFields::default(), spec)
+    }
+
+    /// [`parse`](Self::parse) over a preset mapping.
+    pub fn parse_over(preset: JsonFields, spec: &str) -> Result<Self> {
+        let mut f = preset;
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, field) = pair.split_once('=').ok_or_else(|| {
                 Error::usage(format!("--json-fields: expected key=field, got {pair:?}"))

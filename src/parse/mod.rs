@@ -1,13 +1,17 @@
 //! Parse: one log line in, one borrowed [`Hit`] out. No allocation per field on the
 //! Apache path; JSON lines keep their strings in the parser's own buffers.
 
+mod alb;
 mod apache;
 pub mod input;
 mod json;
 pub mod time;
+mod w3c;
 
+pub use alb::AlbFormat;
 pub use apache::ApacheFormat;
 pub use json::{JsonFields, JsonFormat};
+pub use w3c::{DIRECTIVE, W3cFormat};
 
 use crate::error::{Error, Result};
 
@@ -103,18 +107,51 @@ pub type ParseError = &'static str;
 pub enum LogFormat {
     Apache(ApacheFormat),
     Json(Box<JsonFormat>),
+    W3c(Box<W3cFormat>),
+    Alb(AlbFormat),
 }
 
+/// The named formats `--log-format` takes besides an Apache `LogFormat` string.
+pub const FORMAT_NAMES: &[&str] = &[
+    "combined",
+    "common",
+    "json",
+    "w3c",
+    "cloudfront",
+    "alb",
+    "caddy",
+    "traefik",
+    "traefik-json",
+];
+
+/// Traefik's access log in its default (CLF) format: combined, then the request
+/// count, router, service URL and duration.
+pub const TRAEFIK: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %{count}n "%{router}n" "%{service}n" %Dms"#;
+
 impl LogFormat {
-    /// `combined`, `common`, `json`, or an Apache `LogFormat` string.
+    /// A name of [`FORMAT_NAMES`] or an Apache `LogFormat` string. `--json-fields`
+    /// applies to the JSON formats (`json`, `caddy`, `traefik-json`) and overrides
+    /// their mapping key by key.
     pub fn from_spec(spec: &str, json_fields: &str, cookies: &CookieNames) -> Result<Self> {
+        let json = |preset: JsonFields| -> Result<Self> {
+            Ok(LogFormat::Json(Box::new(JsonFormat::new(
+                JsonFields::parse_over(preset, json_fields)?,
+                cookies,
+            ))))
+        };
         match spec {
             "combined" => ApacheFormat::compile(apache::COMBINED, cookies).map(LogFormat::Apache),
             "common" => ApacheFormat::compile(apache::COMMON, cookies).map(LogFormat::Apache),
-            "json" | "jsonl" | "ndjson" => Ok(LogFormat::Json(Box::new(JsonFormat::new(
-                JsonFields::parse(json_fields)?,
-                cookies,
-            )))),
+            "traefik" => ApacheFormat::compile(TRAEFIK, cookies).map(LogFormat::Apache),
+            "json" | "jsonl" | "ndjson" => json(JsonFields::default()),
+            "caddy" => json(JsonFields::caddy()),
+            "traefik-json" => json(JsonFields::traefik()),
+            "w3c" | "iis" => Ok(LogFormat::W3c(Box::new(W3cFormat::iis()))),
+            "cloudfront" => Ok(LogFormat::W3c(Box::new(W3cFormat::cloudfront()))),
+            "alb" => Ok(LogFormat::Alb(AlbFormat::default())),
+            "auto" => Err(Error::usage(
+                "--log-format auto is resolved from the inputs' first lines before parsing",
+            )),
             other => ApacheFormat::compile(other, cookies).map(LogFormat::Apache),
         }
     }
@@ -126,6 +163,8 @@ impl LogFormat {
             LogFormat::Json(f) => {
                 LineParser::Json(Box::new(((**f).clone(), json::Scratch::default())))
             }
+            LogFormat::W3c(f) => LineParser::W3c(f.clone()),
+            LogFormat::Alb(f) => LineParser::Alb(f.clone()),
         }
     }
 
@@ -134,16 +173,92 @@ impl LogFormat {
         match self {
             LogFormat::Apache(f) => f.logs_user(),
             LogFormat::Json(f) => f.logs_user(),
+            LogFormat::W3c(_) => true,
+            LogFormat::Alb(_) => false,
         }
     }
+
+    /// Whether lines depend on a header line before them (W3C's `#Fields:`), which
+    /// the reader then hands to each block.
+    pub fn has_field_headers(&self) -> bool {
+        matches!(self, LogFormat::W3c(_))
+    }
+}
+
+/// The format of a log from its first lines (`--log-format auto`): a name of
+/// [`FORMAT_NAMES`], or None when no line looks like any of them.
+pub fn detect_format(head: &[&[u8]]) -> Option<&'static str> {
+    let cookies = CookieNames::default();
+    let fits = |spec: &str, line: &[u8]| {
+        ApacheFormat::compile(spec, &cookies)
+            .is_ok_and(|mut f| f.parse(line).is_ok_and(|h| time::plausible(h.ts)))
+    };
+    for line in head
+        .iter()
+        .map(|l| l.trim_ascii())
+        .filter(|l| !l.is_empty())
+    {
+        if line.first() == Some(&b'#') {
+            if line.len() > 8 && line[..8].eq_ignore_ascii_case(b"#fields:") {
+                let cloudfront = memchr::memmem::find(line, b"x-edge-location").is_some();
+                return Some(if cloudfront { "cloudfront" } else { "w3c" });
+            }
+            continue;
+        }
+        if line.first() == Some(&b'{') {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            return Some(if v.get("request").is_some_and(|r| r.is_object()) {
+                "caddy"
+            } else if v.get("RequestMethod").is_some() || v.get("ClientHost").is_some() {
+                "traefik-json"
+            } else {
+                "json"
+            });
+        }
+        if alb::looks_like(line) {
+            return Some("alb");
+        }
+        let date_first = line.len() > 20
+            && line[4] == b'-'
+            && line[7] == b'-'
+            && line[..4].iter().all(u8::is_ascii_digit);
+        if date_first && line[10] == b'\t' {
+            return Some("cloudfront");
+        }
+        if date_first && line[10] == b' ' {
+            return Some("w3c");
+        }
+        for (name, spec) in [
+            ("traefik", TRAEFIK),
+            ("combined", apache::COMBINED),
+            ("common", apache::COMMON),
+        ] {
+            if fits(spec, line) {
+                return Some(name);
+            }
+        }
+    }
+    None
 }
 
 pub enum LineParser {
     Apache(ApacheFormat),
     Json(Box<(JsonFormat, json::Scratch)>),
+    W3c(Box<W3cFormat>),
+    Alb(AlbFormat),
 }
 
 impl LineParser {
+    /// Called before each block of lines with the `#Fields:` line in effect before it
+    /// (None: the input has had none yet). Formats without field headers ignore it.
+    pub fn start_block(&mut self, fields_line: Option<&[u8]>) {
+        if let LineParser::W3c(f) = self {
+            f.start_block(fields_line);
+        }
+    }
+
     /// One line as a hit. A time before 1990 or more than a day past this run's clock
     /// (an epoch in micro- or nanoseconds, a garbled year) makes the line malformed, so
     /// it can never become a day of the store.
@@ -154,6 +269,8 @@ impl LineParser {
                 let (f, scratch) = &mut **b;
                 f.parse(line, scratch)
             }
+            LineParser::W3c(f) => f.parse(line),
+            LineParser::Alb(f) => f.parse(line),
         }?;
         if !time::plausible(hit.ts) {
             return Err("time before 1990 or more than a day after now");

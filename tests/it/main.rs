@@ -3,6 +3,7 @@
 mod cli;
 mod cluster;
 mod common;
+mod formats;
 mod generated;
 mod handwritten;
 mod hostile;

@@ -100,6 +100,9 @@ struct Block {
     source: usize,
     data: Vec<u8>,
     end: Option<SourceEnd>,
+    /// The `#Fields:` line in effect where the block starts (W3C logs), so a worker
+    /// reads its lines with the fields the file declared before them.
+    fields: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Line counts of one block, by what became of the line.
@@ -107,6 +110,8 @@ struct Block {
 pub struct LineCounts {
     pub parsed: u64,
     pub malformed: u64,
+    /// W3C directive lines (`#Fields:`, …).
+    pub header_lines: u64,
     pub crawlers: u64,
     pub error_status: u64,
     pub other_methods: u64,
@@ -120,6 +125,7 @@ impl LineCounts {
     pub fn add(&mut self, o: &LineCounts) {
         self.parsed += o.parsed;
         self.malformed += o.malformed;
+        self.header_lines += o.header_lines;
         self.crawlers += o.crawlers;
         self.error_status += o.error_status;
         self.other_methods += o.other_methods;
@@ -213,7 +219,13 @@ pub fn run_blocks(
         std::thread::Builder::new()
             .name("keyrank-read".into())
             .spawn_scoped(s, move || {
-                read_blocks(sources, block_txs, block_bytes, front.max_line)
+                read_blocks(
+                    sources,
+                    block_txs,
+                    block_bytes,
+                    front.max_line,
+                    front.format.has_field_headers(),
+                )
             })
             .map_err(|e| Error::Other(format!("cannot start the reader thread: {e}")))?;
         // Returning drops the receivers, which stops the workers and then the reader.
@@ -239,6 +251,7 @@ fn read_blocks(
     txs: Vec<SyncSender<Result<Block>>>,
     block_bytes: usize,
     max_line: usize,
+    field_headers: bool,
 ) {
     let mut next = 0usize;
     let mut send = |block: Result<Block>| {
@@ -264,6 +277,7 @@ fn read_blocks(
                     source,
                     data: Vec::new(),
                     end: Some(end),
+                    fields: None,
                 })) {
                     return;
                 }
@@ -274,6 +288,7 @@ fn read_blocks(
         let mut bytes = 0u64;
         let mut carry: Vec<u8> = Vec::new();
         let mut damaged = None;
+        let mut fields: Option<std::sync::Arc<[u8]>> = None;
         loop {
             let mut data = Vec::with_capacity(block_bytes + carry.len());
             data.append(&mut carry);
@@ -333,7 +348,21 @@ fn read_blocks(
                 carry.extend_from_slice(&rest);
                 None
             };
-            if !send(Ok(Block { source, data, end })) {
+            let in_effect = fields.clone();
+            if field_headers {
+                // The last `#Fields:` line of this block holds for the next one.
+                for line in data.split(|&c| c == b'\n') {
+                    if line.len() > 8 && line[..8].eq_ignore_ascii_case(b"#fields:") {
+                        fields = Some(line.into());
+                    }
+                }
+            }
+            if !send(Ok(Block {
+                source,
+                data,
+                end,
+                fields: in_effect,
+            })) {
                 return;
             }
             if eof {

@@ -41,6 +41,7 @@ impl Front<'_> {
         batch.lines = 0;
         batch.counts = LineCounts::default();
         batch.end = block.end;
+        state.parser.start_block(block.fields.as_deref());
         let mut rest = &block.data[..];
         while !rest.is_empty() {
             let (mut line, next) = match memchr::memchr(b'\n', rest) {
@@ -71,6 +72,10 @@ impl Front<'_> {
         }
         let hit = match state.parser.parse(line) {
             Ok(hit) => hit,
+            Err(crate::parse::DIRECTIVE) => {
+                batch.counts.header_lines += 1;
+                return;
+            }
             Err(reason) => {
                 batch.counts.malformed += 1;
                 batch.problems.push((n, reason));
