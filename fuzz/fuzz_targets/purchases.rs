@@ -1,7 +1,10 @@
-//! Purchase files, CSV and JSON lines (the first byte picks): every row is a purchase
-//! or a bad row, and money stays in range.
+//! Purchase files, CSV and JSON lines, under the generic columns and each shop preset
+//! (the first byte picks): every row is a purchase, a bad row, a line item or not an
+//! order, and money stays in range.
 #![no_main]
-use keyrank::ingest::purchases::{self, Fx, PurchaseColumns, PurchaseFormat, PurchaseSource};
+use keyrank::ingest::purchases::{
+    self, Fx, PurchaseColumns, PurchaseFormat, PurchasePreset, PurchaseSource,
+};
 use keyrank_fuzz::scratch_file;
 use libfuzzer_sys::fuzz_target;
 
@@ -16,11 +19,15 @@ fuzz_target!(|data: &[u8]| {
         path: scratch_file(name, body),
         format,
     };
+    let cols = match (pick / 2) % 4 {
+        0 => PurchaseColumns::default(),
+        1 => PurchaseColumns::preset(PurchasePreset::Shopify),
+        2 => PurchaseColumns::preset(PurchasePreset::Woocommerce),
+        _ => PurchaseColumns::preset(PurchasePreset::Stripe),
+    };
     let mut fx = Fx::default();
     let mut bad = 0u64;
-    if let Ok(rows) = purchases::read(&src, &PurchaseColumns::default(), &mut fx, &mut |_, _| {
-        bad += 1
-    }) {
+    if let Ok((rows, _)) = purchases::read(&src, &cols, &mut fx, &mut |_, _| bad += 1) {
         for p in rows {
             assert!(p.cents >= 0 && p.cents < 10_i64.pow(12), "{}", p.cents);
             assert!(keyrank::parse::time::plausible(p.ts));

@@ -58,7 +58,12 @@ pub struct Args {
     /// Format of the purchase files (default: from the extension).
     #[arg(long, value_enum)]
     pub purchases_format: Option<PurchaseFormat>,
-    /// Purchase columns: ts=…,order=…,revenue=…,currency=…,visitor=…,keyword=…
+    /// The order export of a shop platform: its column names, time formats and
+    /// currencies (shopify, woocommerce, stripe). --purchase-cols still overrides.
+    #[arg(long, value_enum)]
+    pub purchases_preset: Option<crate::ingest::purchases::PurchasePreset>,
+    /// Purchase columns: ts=…,order=…,revenue=…,currency=…,visitor=…,keyword=…,
+    /// landing=…,referrer=…,attribution=…,status=…
     #[arg(long, default_value = "")]
     pub purchase_cols: String,
     /// Exchange rates, CSV lines `currency,rate` (units of the reporting currency per unit).
@@ -174,7 +179,12 @@ impl Args {
             login_cookie: self.login_cookie.clone(),
             keyword_cookie: self.keyword_cookie.clone(),
             purchases,
-            purchase_cols: PurchaseColumns::parse(&self.purchase_cols)?,
+            purchase_cols: PurchaseColumns::parse_over(
+                self.purchases_preset
+                    .map_or_else(PurchaseColumns::default, PurchaseColumns::preset),
+                &self.purchase_cols,
+            )?,
+            purchases_preset: self.purchases_preset,
             fx_file: self.fx.clone(),
             currency: self.currency.clone(),
             // 0 and 1 both mean "no threshold".

@@ -46,6 +46,9 @@ pub struct IngestConfig {
     pub purchases: Vec<PurchaseSource>,
     #[serde(skip)]
     pub purchase_cols: PurchaseColumns,
+    /// The shop platform whose export the purchase files are (`--purchases-preset`);
+    /// [`Self::purchase_cols`] already holds its columns.
+    pub purchases_preset: Option<super::purchases::PurchasePreset>,
     #[serde(serialize_with = "file_name")]
     pub fx_file: Option<PathBuf>,
     /// The reporting currency; default: the first currency seen. Recorded as the
@@ -216,6 +219,7 @@ impl Default for IngestConfig {
             keyword_cookie: None,
             purchases: Vec::new(),
             purchase_cols: PurchaseColumns::default(),
+            purchases_preset: None,
             fx_file: None,
             currency: None,
             min_visitors: crate::privacy::DEFAULT_MIN_VISITORS,

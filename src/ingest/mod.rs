@@ -194,7 +194,7 @@ fn local_pass(
         let loader = (!cfg.purchases.is_empty()).then(|| {
             std::thread::Builder::new()
                 .name("keyrank-purchases".into())
-                .spawn_scoped(s, || load_purchases(cfg, &key))
+                .spawn_scoped(s, || load_purchases(cfg, &key, front.classifier))
         });
         let logs = pipeline::run(sources, front, cfg.worker_threads(), |batch| {
             let src = batch.source;

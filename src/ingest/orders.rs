@@ -2,6 +2,7 @@
 //! joined to the visitors' touches and credited under every model.
 
 use super::*;
+use crate::classify::{Acquisition, Channel};
 
 /// The purchase files of a run, read, converted to the reporting currency, keyed
 /// and sorted by time: everything that does not need the log's visits, done on the
@@ -11,6 +12,7 @@ pub(super) struct LoadedPurchases {
     reporting_currency: Option<String>,
     /// (file, line, reason) of each bad row, in file order.
     bad: Vec<(String, u64, String)>,
+    counts: purchases::ReadCounts,
 }
 
 /// One valid purchase row; identifiers are keyed hashes, never the values.
@@ -25,11 +27,18 @@ pub(super) struct Order {
     visitor: Option<u64>,
     /// The normalised keyword column.
     term: Option<String>,
+    /// The touch the shop recorded with the order (landing URL and referrer, or its
+    /// own attribution), for an order with no visitor to join; and its landing path.
+    touch: Option<(Channel, String)>,
     /// An earlier row of the purchase files has the same order id.
     duplicate: bool,
 }
 
-pub(super) fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPurchases> {
+pub(super) fn load_purchases(
+    cfg: &IngestConfig,
+    key: &Keyed,
+    classifier: &Classifier,
+) -> Result<LoadedPurchases> {
     let mut fx = match &cfg.fx_file {
         Some(p) => Fx::load(p, cfg.currency.clone())?,
         None => Fx {
@@ -39,11 +48,15 @@ pub(super) fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPu
     };
     let mut orders = Vec::new();
     let mut bad = Vec::new();
+    let mut counts = purchases::ReadCounts::default();
     for (file, src) in cfg.purchases.iter().enumerate() {
         let name = src.path.display().to_string();
         let mut on_bad = |line: u64, reason: String| bad.push((name.clone(), line, reason));
-        let rows = purchases::read(src, &cfg.purchase_cols, &mut fx, &mut on_bad)?;
+        let (rows, read) = purchases::read(src, &cfg.purchase_cols, &mut fx, &mut on_bad)?;
+        counts.item_rows += read.item_rows;
+        counts.not_orders += read.not_orders;
         orders.extend(rows.into_iter().map(|p| {
+            let touch = shop_touch(&p, classifier);
             let order = p.order.as_deref().map(|o| key.hash(&[b"o", o.as_bytes()]));
             Order {
                 ts: p.ts,
@@ -60,6 +73,7 @@ pub(super) fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPu
                     .keyword
                     .as_deref()
                     .and_then(|k| keyword::normalize(k.as_bytes(), None)),
+                touch,
                 duplicate: false,
             }
         }));
@@ -92,7 +106,71 @@ pub(super) fn load_purchases(cfg: &IngestConfig, key: &Keyed) -> Result<LoadedPu
         orders,
         reporting_currency: fx.reporting,
         bad,
+        counts,
     })
+}
+
+/// The channel an order's own columns name: the landing URL (campaign tags) and
+/// referrer classified as a page view's would be, else the shop's attribution text.
+fn shop_touch(p: &purchases::Purchase, classifier: &Classifier) -> Option<(Channel, String)> {
+    if p.landing.is_some() || p.referrer.is_some() {
+        let url = p.landing.as_deref().unwrap_or("/");
+        let path = crate::import::search_console::page_path(url);
+        // The landing as requested: path and query, whatever host it was written with.
+        let uri = match url.find("://") {
+            Some(i) => url[i + 3..].find('/').map_or("/", |j| &url[i + 3 + j..]),
+            None => url,
+        };
+        let hit = crate::parse::Hit {
+            uri: uri.as_bytes(),
+            referer: p.referrer.as_deref().unwrap_or("").as_bytes(),
+            ..Default::default()
+        };
+        if let Acquisition::External(c) = classifier.acquisition(&hit) {
+            return Some((c, cut_landing(path)));
+        }
+    }
+    let text = p.attribution.as_deref()?.trim();
+    let (kind, name) = match text.split_once(':') {
+        Some((k, n)) => (k.trim().to_ascii_lowercase(), n.trim()),
+        None => (text.to_ascii_lowercase(), ""),
+    };
+    let source = name.to_lowercase().replace('!', "");
+    let channel = match kind.as_str() {
+        _ if source.is_empty() => return None,
+        "organic" => Channel {
+            source,
+            medium: "organic".into(),
+            keyword: Some(crate::classify::NOT_PROVIDED.into()),
+            campaign: None,
+        },
+        "referral" => Channel {
+            source: canonical_host(&source),
+            medium: "referral".into(),
+            keyword: None,
+            campaign: None,
+        },
+        "source" | "utm" => Channel {
+            source,
+            medium: crate::classify::NOT_SET.into(),
+            keyword: None,
+            campaign: None,
+        },
+        _ => return None,
+    };
+    Some((channel, "/".into()))
+}
+
+/// A landing path as the log's are kept: at most 200 bytes, on a character boundary.
+fn cut_landing(mut path: String) -> String {
+    if path.len() > 200 {
+        let mut end = 200;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        path.truncate(end);
+    }
+    path
 }
 
 /// Purchase files: each order counted once across all sources; credited to its
@@ -110,7 +188,10 @@ pub(super) fn ingest_purchases(
         orders,
         reporting_currency,
         bad,
+        counts,
     } = loaded;
+    summary.purchase_item_rows += counts.item_rows;
+    summary.purchase_not_orders += counts.not_orders;
     for (name, line, reason) in &bad {
         summary.bad_purchases += 1;
         summary.problem(name, *line, reason);
@@ -147,6 +228,14 @@ pub(super) fn ingest_purchases(
             sessions.credit_keyword(p.ts, term, cents);
         } else if let Some(visitor) = p.visitor {
             to_join.push((p.ts, cents, visitor));
+        } else if let Some((channel, landing)) = p.touch {
+            // No visitor is known: each order stands for one.
+            if let Some(kw) = &channel.keyword {
+                visitors.keywords.add(kw, p.unit);
+            }
+            visitors.landings.add(&landing, p.unit);
+            sessions.rollup.unit = p.unit;
+            sessions.credit_channel(p.ts, &channel, &landing, cents);
         } else {
             summary.unattributed += 1;
             sessions.rollup.unit = p.unit;

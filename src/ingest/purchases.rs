@@ -38,7 +38,8 @@ impl PurchaseFormat {
     }
 }
 
-/// Which column holds each field; each has a list of accepted names.
+/// Which column holds each field; each has a list of accepted names (matched
+/// case-insensitively).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurchaseColumns {
     pub ts: Vec<String>,
@@ -47,6 +48,17 @@ pub struct PurchaseColumns {
     pub currency: Vec<String>,
     pub visitor: Vec<String>,
     pub keyword: Vec<String>,
+    /// The URL the buyer landed on (Shopify's "Landing Site"): with [`Self::referrer`],
+    /// a touch for an order with no visitor to join.
+    pub landing: Vec<String>,
+    pub referrer: Vec<String>,
+    /// A channel the shop recorded itself (WooCommerce's "Attribution": `Organic:
+    /// Google`, `Referral: blog.example`, `Source: newsletter`).
+    pub attribution: Vec<String>,
+    pub status: Vec<String>,
+    /// Values of the status column that mean "not an order" (a failed payment): such
+    /// rows are counted and skipped, not bad.
+    pub not_orders: Vec<String>,
 }
 
 impl Default for PurchaseColumns {
@@ -59,14 +71,156 @@ impl Default for PurchaseColumns {
             currency: v(&["currency", "currency_code"]),
             visitor: v(&["visitor", "visitor_id", "vid"]),
             keyword: v(&["keyword", "search_term", "term", "kw"]),
+            landing: v(&[
+                "landing_site",
+                "landing site",
+                "landing_page",
+                "landing page",
+            ]),
+            referrer: v(&["referring_site", "referring site", "referrer", "referer"]),
+            attribution: Vec::new(),
+            status: Vec::new(),
+            not_orders: Vec::new(),
         }
     }
 }
 
+/// Order exports of shop platforms (`--purchases-preset`), with their own column
+/// names, time formats and currencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PurchasePreset {
+    /// Shopify's Orders export: one row per line item (the order's totals on its first
+    /// row), "Name" as the order, "Created at" with its offset.
+    Shopify,
+    /// WooCommerce: Analytics › Orders downloads and the common order-export plugins.
+    Woocommerce,
+    /// Stripe's payments export: "Created (UTC)", amounts in major units, lower-case
+    /// currencies, `order_id (metadata)` as the order when present; failed, canceled
+    /// and uncaptured payments are not orders.
+    Stripe,
+}
+
 impl PurchaseColumns {
+    /// The columns of a platform's export, the generic names after them.
+    pub fn preset(p: PurchasePreset) -> Self {
+        let v = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let base = PurchaseColumns::default();
+        let then = |mine: Vec<String>, generic: &[String]| {
+            let mut all = mine;
+            all.extend(
+                generic
+                    .iter()
+                    .filter(|g| !all.contains(g))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            all
+        };
+        match p {
+            PurchasePreset::Shopify => PurchaseColumns {
+                ts: then(v(&["created at", "paid at", "processed at"]), &base.ts),
+                order: then(v(&["name", "order name", "id"]), &base.order),
+                revenue: then(v(&["total", "total price"]), &base.revenue),
+                currency: then(v(&["currency"]), &base.currency),
+                status: v(&["financial status"]),
+                not_orders: v(&["voided"]),
+                ..base
+            },
+            PurchasePreset::Woocommerce => PurchaseColumns {
+                ts: then(
+                    v(&[
+                        "order date",
+                        "date",
+                        "date created",
+                        "order_date",
+                        "date_created",
+                    ]),
+                    &base.ts,
+                ),
+                order: then(
+                    v(&[
+                        "order #",
+                        "order number",
+                        "order_number",
+                        "order id",
+                        "order_id",
+                    ]),
+                    &base.order,
+                ),
+                revenue: then(
+                    v(&[
+                        "order total",
+                        "order total amount",
+                        "order_total",
+                        "net sales",
+                        "total",
+                    ]),
+                    &base.revenue,
+                ),
+                currency: then(
+                    v(&["order currency", "order_currency", "currency"]),
+                    &base.currency,
+                ),
+                attribution: v(&["attribution", "origin"]),
+                status: v(&["status", "order status", "order_status"]),
+                not_orders: v(&[
+                    "failed",
+                    "cancelled",
+                    "canceled",
+                    "pending",
+                    "draft",
+                    "checkout-draft",
+                ]),
+                ..base
+            },
+            PurchasePreset::Stripe => PurchaseColumns {
+                ts: then(
+                    v(&["created (utc)", "created date (utc)", "created"]),
+                    &base.ts,
+                ),
+                order: then(
+                    v(&[
+                        "order_id (metadata)",
+                        "order (metadata)",
+                        "paymentintent id",
+                        "id",
+                    ]),
+                    &base.order,
+                ),
+                revenue: then(v(&["amount"]), &base.revenue),
+                currency: then(v(&["currency"]), &base.currency),
+                visitor: then(
+                    v(&["visitor_id (metadata)", "vid (metadata)"]),
+                    &base.visitor,
+                ),
+                keyword: then(
+                    v(&["keyword (metadata)", "utm_term (metadata)"]),
+                    &base.keyword,
+                ),
+                status: v(&["status"]),
+                not_orders: v(&[
+                    "failed",
+                    "canceled",
+                    "cancelled",
+                    "uncaptured",
+                    "incomplete",
+                    "requires_payment_method",
+                    "blocked",
+                ]),
+                ..base
+            },
+        }
+    }
+
     /// `ts=created,order=id,revenue=total,currency=cur,visitor=vid,keyword=kw`.
     pub fn parse(spec: &str) -> Result<Self> {
-        let mut c = PurchaseColumns::default();
+        Self::parse_over(PurchaseColumns::default(), spec)
+    }
+
+    /// [`parse`](Self::parse) over a preset's columns.
+    pub fn parse_over(preset: PurchaseColumns, spec: &str) -> Result<Self> {
+        let mut c = preset;
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').ok_or_else(|| {
                 Error::usage(format!(
@@ -80,9 +234,13 @@ impl PurchaseColumns {
                 "currency" => &mut c.currency,
                 "visitor" => &mut c.visitor,
                 "keyword" => &mut c.keyword,
+                "landing" => &mut c.landing,
+                "referrer" => &mut c.referrer,
+                "attribution" => &mut c.attribution,
+                "status" => &mut c.status,
                 other => {
                     return Err(Error::usage(format!(
-                        "--purchase-cols: unknown key {other:?} (known: ts, order, revenue, currency, visitor, keyword)"
+                        "--purchase-cols: unknown key {other:?} (known: ts, order, revenue, currency, visitor, keyword, landing, referrer, attribution, status)"
                     )));
                 }
             };
@@ -191,6 +349,19 @@ pub struct Purchase {
     pub cents: i64,
     pub visitor: Option<String>,
     pub keyword: Option<String>,
+    pub landing: Option<String>,
+    pub referrer: Option<String>,
+    pub attribution: Option<String>,
+}
+
+/// What reading a purchase file found besides its purchases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadCounts {
+    /// Further rows of an order (Shopify's line items): same order as the row before,
+    /// no time and no total.
+    pub item_rows: u64,
+    /// Rows whose status says they are not orders (a failed payment).
+    pub not_orders: u64,
 }
 
 /// A purchase file to read, with its format and column mapping.
@@ -206,11 +377,36 @@ pub fn read(
     cols: &PurchaseColumns,
     fx: &mut Fx,
     bad: &mut dyn FnMut(u64, String),
-) -> Result<Vec<Purchase>> {
+) -> Result<(Vec<Purchase>, ReadCounts)> {
     let mut out = Vec::new();
-    let mut on_record = |line: u64, get: &Get<'_>| match to_purchase(line, get, fx) {
-        Ok(p) => out.push(p),
-        Err(reason) => bad(line, reason),
+    let mut counts = ReadCounts::default();
+    let mut last_order: Option<String> = None;
+    let mut on_record = |line: u64, get: &Get<'_>| {
+        let cell = |c: Col| {
+            get(c)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let order = cell(Col::Order);
+        if order.is_some()
+            && order == last_order
+            && cell(Col::Ts).is_none()
+            && cell(Col::Revenue).is_none()
+        {
+            counts.item_rows += 1;
+            return;
+        }
+        last_order.clone_from(&order);
+        if cell(Col::Status)
+            .is_some_and(|s| cols.not_orders.iter().any(|n| n.eq_ignore_ascii_case(&s)))
+        {
+            counts.not_orders += 1;
+            return;
+        }
+        match to_purchase(line, get, fx) {
+            Ok(p) => out.push(p),
+            Err(reason) => bad(line, reason),
+        }
     };
     let mut invalid = Vec::new();
     let what = match src.format {
@@ -230,7 +426,7 @@ pub fn read(
     for line in invalid {
         bad(line, what.into());
     }
-    Ok(out)
+    Ok((out, counts))
 }
 
 /// The fields of a purchase row, each found under one of several column names.
@@ -242,16 +438,24 @@ enum Col {
     Currency,
     Visitor,
     Keyword,
+    Landing,
+    Referrer,
+    Attribution,
+    Status,
 }
 
 impl Col {
-    const ALL: [Col; 6] = [
+    const ALL: [Col; 10] = [
         Col::Ts,
         Col::Order,
         Col::Revenue,
         Col::Currency,
         Col::Visitor,
         Col::Keyword,
+        Col::Landing,
+        Col::Referrer,
+        Col::Attribution,
+        Col::Status,
     ];
 }
 
@@ -264,11 +468,15 @@ impl PurchaseColumns {
             Col::Currency => &self.currency,
             Col::Visitor => &self.visitor,
             Col::Keyword => &self.keyword,
+            Col::Landing => &self.landing,
+            Col::Referrer => &self.referrer,
+            Col::Attribution => &self.attribution,
+            Col::Status => &self.status,
         }
     }
 
     /// Where each field is among `headers`: the first accepted name present.
-    fn positions<S: AsRef<str>>(&self, headers: &[S]) -> [Option<usize>; 6] {
+    fn positions<S: AsRef<str>>(&self, headers: &[S]) -> [Option<usize>; 10] {
         Col::ALL.map(|col| {
             self.names(col).iter().find_map(|n| {
                 headers
@@ -286,6 +494,7 @@ type OnRecord<'a> = dyn for<'r> FnMut(u64, &Get<'r>) + 'a;
 fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Purchase, String> {
     let ts_text = get(Col::Ts).ok_or("missing time")?;
     let ts = parse_any(ts_text.as_bytes())
+        .or_else(|| shop_time(&ts_text))
         .ok_or("unparsable time (use RFC 3339 or epoch seconds/millis)")?;
     if !crate::parse::time::plausible(ts) {
         return Err("time before 1990 or more than a day after now".into());
@@ -295,8 +504,10 @@ fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Pur
     if revenue.starts_with('-') {
         return Err("negative revenue".into());
     }
+    // Exports write thousands with commas (`1,234.00`).
+    let revenue = revenue.replace(',', "");
     let cents =
-        crate::model::parse_cents(revenue).ok_or("bad revenue (expected a number like 12.34)")?;
+        crate::model::parse_cents(&revenue).ok_or("bad revenue (expected a number like 12.34)")?;
     let cents = fx.convert(cents, get(Col::Currency).as_deref())?;
     let nonempty = |v: Option<Cow<str>>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     Ok(Purchase {
@@ -306,7 +517,42 @@ fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Pur
         cents,
         visitor: nonempty(get(Col::Visitor)),
         keyword: nonempty(get(Col::Keyword)),
+        landing: nonempty(get(Col::Landing)),
+        referrer: nonempty(get(Col::Referrer)),
+        attribution: nonempty(get(Col::Attribution)),
     })
+}
+
+/// The time formats shop exports write besides RFC 3339: Shopify's
+/// `2024-05-01 10:00:00 -0400`, minute precision (`2024-06-10 12:00`), and US-style
+/// `5/31/2016 0:37`. Without an offset a time is UTC.
+fn shop_time(text: &str) -> Option<i64> {
+    let t = text.trim();
+    for f in [
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%d %H:%M %z",
+        "%Y-%m-%dT%H:%M:%S%z",
+    ] {
+        if let Ok(d) = chrono::DateTime::parse_from_str(t, f) {
+            return Some(d.timestamp());
+        }
+    }
+    for f in [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%m/%d/%Y %H:%M:%S",
+        "%m/%d/%Y %H:%M",
+        "%d.%m.%Y %H:%M:%S",
+        "%d.%m.%Y %H:%M",
+    ] {
+        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(t, f) {
+            return Some(d.and_utc().timestamp());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(t, "%m/%d/%Y")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp())
 }
 
 /// Rows that are not UTF-8 are returned in `invalid`: that row is bad, not the file.
@@ -438,7 +684,7 @@ mod tests {
             path,
         };
         let mut bad = Vec::new();
-        let got = read(&src, &PurchaseColumns::default(), fx, &mut |l, r| {
+        let (got, _) = read(&src, &PurchaseColumns::default(), fx, &mut |l, r| {
             bad.push((l, r))
         })
         .unwrap();

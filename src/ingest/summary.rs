@@ -44,6 +44,12 @@ pub struct RunSummary {
     pub purchase_rows: u64,
     pub purchase_conversions: u64,
     pub bad_purchases: u64,
+    /// Further rows of an order (line items), read as part of it.
+    #[serde(default)]
+    pub purchase_item_rows: u64,
+    /// Rows whose status says they are not orders (failed or canceled payments).
+    #[serde(default)]
+    pub purchase_not_orders: u64,
     pub reporting_currency: Option<String>,
     /// Rows whose keyword looked like personal data and became `(redacted)`.
     pub redacted_rows: u64,
@@ -198,6 +204,13 @@ impl std::fmt::Display for RunSummary {
                 self.bad_purchases,
                 self.reporting_currency.as_deref().unwrap_or("-")
             )?;
+            if self.purchase_item_rows + self.purchase_not_orders > 0 {
+                writeln!(
+                    f,
+                    "                                 (line-item rows {}, not orders {})",
+                    self.purchase_item_rows, self.purchase_not_orders
+                )?;
+            }
         }
         writeln!(
             f,

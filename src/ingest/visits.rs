@@ -291,13 +291,21 @@ impl Sessionizer {
     /// A conversion whose search term is known directly (search-preference cookie,
     /// or a purchase record's keyword): the whole credit goes to that term.
     pub fn credit_keyword(&mut self, ts: i64, keyword: String, cents: i64) {
-        let channel = self.rollup.channels.intern(&Channel {
+        let channel = Channel {
             source: SEARCH_PREFERENCE_SOURCE.into(),
             medium: SEARCH_PREFERENCE_MEDIUM.into(),
             keyword: Some(keyword),
             campaign: None,
-        });
-        let landing = self.rollup.landings.intern_str("");
+        };
+        self.credit_channel(ts, &channel, "", cents);
+    }
+
+    /// Credits a conversion whole to one channel and landing path, every model alike:
+    /// an order whose only touch is what the shop recorded with it (its landing URL
+    /// and referrer, or its own attribution).
+    pub fn credit_channel(&mut self, ts: i64, channel: &Channel, landing: &str, cents: i64) {
+        let channel = self.rollup.channels.intern(channel);
+        let landing = self.rollup.landings.intern_str(landing);
         let dims = self.rollup.dims(DimsKey {
             channel,
             landing,

@@ -15,5 +15,6 @@ mod real_log;
 mod referrers;
 mod reports;
 mod search_console;
+mod shops;
 mod sketches;
 mod store;
