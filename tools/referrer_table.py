@@ -60,6 +60,16 @@ social_hosts = set()
 for display, hosts in social_yml.items():
     social_hosts.update(h.lower() for h in words(hosts))
 
+SEARCH_WORDS = ("search", "suche", "such", "find", "seek", "recherche", "busca", "cerca",
+                "szukaj", "poisk", "arama", "zoek", "sok", "haku", "hledat", "kereso", "query")
+
+def dedicated(name, host):
+    """Whether a host is the engine's own: its name in the host, or a search word."""
+    labels = host.split("/")[0].replace("{}", "").split(".")
+    token = "".join(c for c in name if c.isalnum())
+    return any(w in l for l in labels for w in SEARCH_WORDS) or (
+        len(token) >= 3 and any(token in "".join(c for c in l if c.isalnum()) for l in labels))
+
 def bare(h):
     return h[4:] if h.startswith("www.") else h
 
@@ -110,9 +120,21 @@ for display, entries in engines_yml.items():
             hidden += [h for h in extra_hidden.get(name, []) if h not in hidden]
         # An engine's other hosts share the legacy charsets keyrank knows it for.
         known = next((row[3] for row in curated if row[0] == name), [])
-        out.append(("search", name, hosts, words(e.get("params")),
-                    list(dict.fromkeys(known + [charset(c) for c in words(e.get("charsets")) if charset(c) != "utf-8"])),
-                    " ".join(hidden) if hidden else "-"))
+        params = words(e.get("params"))
+        charsets = list(dict.fromkeys(known + [charset(c) for c in words(e.get("charsets")) if charset(c) != "utf-8"]))
+        if hidden:
+            out.append(("search", name, hosts, params, charsets, " ".join(hidden)))
+            continue
+        # Browsers send only the origin across sites by default, so the bare origin of
+        # a host that is the engine's own (its name in the host, or a search word) is
+        # a search whose term was hidden; a portal's (cnn.com, listed for its search
+        # box) is not.
+        own = [h for h in hosts if dedicated(name, h)]
+        other = [h for h in hosts if h not in own]
+        if own:
+            out.append(("search", name, own, params, charsets, "/^$/ /"))
+        if other:
+            out.append(("search", name, other, params, charsets, "-"))
 
 EXTRA_AI = {
     "chatgpt": ["chatgpt.com", "chat.openai.com"],

@@ -81,6 +81,9 @@ pub enum Hidden {
     Paths(Vec<HiddenPath>),
 }
 
+/// Last path segments (before any extension) of engines' results pages.
+const RESULTS_PAGES: &[&[u8]] = &[b"search", b"asearch", b"results", b"web"];
+
 #[derive(Debug)]
 pub enum HiddenPath {
     Literal(String),
@@ -117,6 +120,13 @@ impl Hidden {
                 // `//` and `///page` are `/` and `/page` to a server.
                 let slashes = path.iter().take_while(|&&c| c == b'/').count();
                 let path = &path[slashes.saturating_sub(1)..];
+                // A results page whose term was stripped (`/search`, `/do/search`,
+                // `/results.aspx`) is a search on any engine that hides terms.
+                let last = path.rsplit(|&c| c == b'/').next().unwrap_or_default();
+                let stem = last.split(|&c| c == b'.').next().unwrap_or_default();
+                if RESULTS_PAGES.iter().any(|p| stem.eq_ignore_ascii_case(p)) {
+                    return true;
+                }
                 let mut whole = String::from_utf8_lossy(path).into_owned();
                 if !query.is_empty() {
                     whole.push('?');

@@ -293,6 +293,13 @@ fn long_tail_of_engines() {
             "https://www.cnn.com/search?query=shoes",
             search("google", "shoes"),
         ),
+        // Browsers send only the origin: an engine's own host is a search, a portal's
+        // home page is not.
+        ("https://suche.1und1.de/", search("google", NOT_PROVIDED)),
+        ("https://www.cnn.com/", referral("cnn.com")),
+        // A results page with its term stripped.
+        ("http://www.bing.com/search", search("bing", NOT_PROVIDED)),
+        ("https://www.google.de/search?client=firefox-b-d", search("google", NOT_PROVIDED)),
         // Gmail is not Google.
         (
             "https://mail.google.com/mail/u/0/",
