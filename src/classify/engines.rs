@@ -1213,6 +1213,11 @@ Empty:
 
     #[test]
     fn loads_matomo_search_engines() {
+        if !Path::new(MATOMO).exists() {
+            eprintln!("skipped: {MATOMO} is not here (it is beside the repository in CI)");
+            assert!(std::env::var_os("CI").is_none(), "CI must have {MATOMO}");
+            return;
+        }
         let mut table = EngineTable::builtin();
         let builtin_count = table.engine_count();
         let added = table

@@ -299,7 +299,10 @@ fn long_tail_of_engines() {
         ("https://www.cnn.com/", referral("cnn.com")),
         // A results page with its term stripped.
         ("http://www.bing.com/search", search("bing", NOT_PROVIDED)),
-        ("https://www.google.de/search?client=firefox-b-d", search("google", NOT_PROVIDED)),
+        (
+            "https://www.google.de/search?client=firefox-b-d",
+            search("google", NOT_PROVIDED),
+        ),
         // Gmail is not Google.
         (
             "https://mail.google.com/mail/u/0/",
