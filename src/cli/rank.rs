@@ -46,17 +46,27 @@ pub struct RankArgs {
 pub struct BudgetArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// The budget to split, in the reporting currency (e.g. 5000 or 5000.00).
+    /// The budget to spend over the period, in the reporting currency (e.g. 5000 or
+    /// 5000.00); default for the curves: what was spent in the period.
     #[arg(long)]
-    pub total: String,
+    pub total: Option<String>,
+    /// Curves: instead of a total, spend where each keyword's marginal return falls
+    /// to this ROAS (revenue per unit of spend), within the bounds.
+    #[arg(long, conflicts_with = "total")]
+    pub target_roas: Option<f64>,
+    /// Curves: how far each keyword may move from today's spend (0.3 = ±30 %).
+    #[arg(long, default_value_t = 0.3)]
+    pub max_change: f64,
     /// Smallest share any real keyword gets (0–1).
     #[arg(long, default_value_t = 0.0)]
     pub min_share: f64,
     /// Largest share one keyword can get (0–1).
     #[arg(long, default_value_t = 0.25)]
     pub max_share: f64,
-    /// How to split: shrunk (best expected value first) or thompson (keeps exploring).
-    #[arg(long, value_enum, default_value_t = Method::Shrunk)]
+    /// How to split: curves (response curves fitted on ad costs; the default), or,
+    /// without cost data, shrunk (best expected value first) or thompson (keeps
+    /// exploring), which assume every extra unit of money returns the same.
+    #[arg(long, value_enum, default_value_t = Method::Curves)]
     pub method: Method,
     /// Seed for thompson's draws; the same seed gives the same split.
     #[arg(long, default_value_t = 1)]
@@ -89,11 +99,50 @@ pub fn run_rank(args: RankArgs) -> Result<()> {
 }
 
 pub fn run_budget(args: BudgetArgs) -> Result<()> {
-    let total_cents = crate::model::parse_cents(&args.total).ok_or_else(|| {
-        Error::usage(format!(
-            "--total expects an amount like 5000 or 5000.00, got {:?}",
-            args.total
-        ))
+    let total_cents = args
+        .total
+        .as_deref()
+        .map(|t| {
+            crate::model::parse_cents(t).ok_or_else(|| {
+                Error::usage(format!(
+                    "--total expects an amount like 5000 or 5000.00, got {t:?}"
+                ))
+            })
+        })
+        .transpose()?;
+    if args.method == Method::Curves {
+        let c = &args.common;
+        let store = Store::open(&c.store)?;
+        let (days, period, from, to) = crate::rank::curves::load(
+            &store,
+            c.from.as_deref(),
+            c.to.as_deref(),
+            &c.model,
+            c.cluster.as_deref(),
+        )?;
+        let params = crate::rank::curves::CurveParams {
+            total_cents,
+            target_roas: args.target_roas,
+            max_change: args.max_change,
+            seed: args.seed,
+            ..Default::default()
+        };
+        let (mut rows, totals) = crate::rank::curves::recommend(&days, &params, period)?;
+        rows.sort_by(|a, b| {
+            b.recommended_spend
+                .total_cmp(&a.recommended_spend)
+                .then(a.keyword.cmp(&b.keyword))
+        });
+        let batch = crate::rank::curves::to_batch(&rows, &totals, &from, &to)?;
+        return output::write(
+            &mut std::io::stdout().lock(),
+            c.format,
+            &batch.schema(),
+            &[batch],
+        );
+    }
+    let total_cents = total_cents.ok_or_else(|| {
+        Error::usage(format!("--method {:?} needs --total", args.method).to_lowercase())
     })?;
     let stats = load_stats(&args.common)?;
     let params = BudgetParams {

@@ -33,6 +33,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../queries/budget_inputs.sql"),
     ),
     (
+        "paid_keywords",
+        include_str!("../../queries/paid_keywords.sql"),
+    ),
+    (
         "search_console_gap",
         include_str!("../../queries/search_console_gap.sql"),
     ),

@@ -1,7 +1,7 @@
 //! On generated data with known true conversion rates, the shrunk ranking agrees with
 //! the truth better than raw conversion rates do; budget invariants end to end.
 
-use crate::common::{generated_store, spearman};
+use crate::common::{generated_store, ingest, spearman};
 use keyrank::rank::{BudgetParams, KeywordStats, Method, budget, load_stats, rank};
 use keyrank::store::Store;
 
@@ -90,4 +90,104 @@ fn budget_end_to_end_invariants() {
         }
         assert_eq!(budget(&stats, &p).unwrap(), rows);
     }
+}
+
+/// Response curves end to end: paid visits and sales in the log, daily ad costs
+/// imported, `paid_keywords` joining them, and a split that keeps its promises.
+#[test]
+fn budget_by_curves_end_to_end() {
+    use keyrank::rank::curves::{CurveParams, load, recommend};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    let mut costs = String::from("Day,Engine,Keyword,Clicks,Impressions,Cost,Currency\n");
+    let mut ip = 0u32;
+    for day in 0..14u32 {
+        let date = format!("2024-03-{:02}", day + 1);
+        for (kw, base, clicks_at_base, every) in [
+            ("red shoes", 40.0, 60.0, 15),
+            ("hiking boots", 30.0, 40.0, 10),
+        ] {
+            // Spend wobbles from day to day; clicks grow with it, less than in proportion.
+            let s: f64 = base * (0.8 + 0.4 * ((day * 7 + kw.len() as u32) % 11) as f64 / 10.0);
+            let clicks = (clicks_at_base * (s / base).powf(0.6)).round() as u32;
+            costs.push_str(&format!(
+                "{date},Google Ads,{kw},{clicks},{},{s:.2},EUR\n",
+                clicks * 10
+            ));
+            for c in 0..clicks {
+                ip += 1;
+                let a = format!("10.{}.{}.{}", ip / 65536 % 256, ip / 256 % 256, ip % 256);
+                let t = format!(
+                    "{:02}/Mar/2024:12:{:02}:{:02} +0000",
+                    day + 1,
+                    c % 60,
+                    c % 60
+                );
+                let q = format!(
+                    "utm_source=google&utm_medium=cpc&utm_term={}",
+                    kw.replace(' ', "+")
+                );
+                log.push_str(&format!("{a} - - [{t}] \"GET /p?{q} HTTP/1.1\" 200 1 \"https://www.google.com/\" \"Mozilla/5.0 (X11)\"\n"));
+                if c % every == 0 {
+                    log.push_str(&format!("{a} - - [{t}] \"GET /checkout/complete?order_id={ip}&revenue=80.00 HTTP/1.1\" 200 1 \"https://shop.example/p\" \"Mozilla/5.0 (X11)\"\n"));
+                }
+            }
+        }
+        // An organic keyword that sells: never paid, so never funded.
+        ip += 1;
+        log.push_str(&format!("10.9.9.{} - - [{:02}/Mar/2024:13:00:00 +0000] \"GET /boots HTTP/1.1\" 200 1 \"https://www.bing.com/search?q=wool+socks\" \"Mozilla/5.0 (X11)\"\n", day, day + 1));
+    }
+    let log_path = dir.path().join("access.log");
+    std::fs::write(&log_path, log).unwrap();
+    let costs_path = dir.path().join("costs.csv");
+    std::fs::write(&costs_path, costs).unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &[&log_path], |c| {
+        c.sites = vec!["shop.example".into()];
+        c.goals = vec!["/checkout/complete".into()];
+        c.min_visitors = 1;
+    });
+    let st = keyrank::store::Store::open(&store).unwrap();
+    let (rows, _) = keyrank::import::costs::read(&costs_path, None).unwrap();
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::import::costs::store(&mut w, &rows).unwrap();
+    w.commit(crate::common::test_entry("costs import")).unwrap();
+
+    let (days, period, from, to) = load(&st, None, None, "last", None).unwrap();
+    assert_eq!(
+        (period, from.as_str(), to.as_str()),
+        (14, "2024-03-01", "2024-03-14")
+    );
+    assert_eq!(days.len(), 28);
+    assert!(
+        days.iter().all(|d| d.conversions > 0.0 && d.revenue > 0.0),
+        "{days:?}"
+    );
+    let p = CurveParams {
+        total_cents: Some(90_000),
+        min_days: 5,
+        seed: 4,
+        ..CurveParams::default()
+    };
+    let (split, totals) = recommend(&days, &p, period).unwrap();
+    assert_eq!(split.iter().map(|r| r.amount_cents).sum::<i64>(), 90_000);
+    assert_eq!(split.len(), 2, "only paid keywords: {split:?}");
+    for r in &split {
+        assert!(
+            r.recommended_spend >= r.current_spend * 0.7 - 0.01
+                && r.recommended_spend <= r.current_spend * 1.3 + 0.01,
+            "{r:?}"
+        );
+        assert!(
+            r.expected_revenue_low <= r.expected_revenue
+                && r.expected_revenue <= r.expected_revenue_high,
+            "{r:?}"
+        );
+    }
+    assert!(totals.probability_better >= 0.0 && totals.probability_better <= 1.0);
+    assert_eq!(
+        recommend(&days, &p, period).unwrap().0,
+        split,
+        "deterministic for a seed"
+    );
 }

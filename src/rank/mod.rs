@@ -2,6 +2,8 @@
 //! (empirical-Bayes shrinkage, Wilson intervals), and a split of a budget across
 //! keywords by expected value per unit cost, with exploration for thin data.
 
+pub mod curves;
+
 use crate::privacy::is_pseudo_keyword;
 use crate::query::udf::{BetaPrior, DEFAULT_Z, shrunk, wilson};
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
@@ -27,6 +29,9 @@ pub struct KeywordStats {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 pub enum Method {
+    /// Response curves fitted on imported ad costs, moved to equal marginal returns
+    /// ([`curves`]).
+    Curves,
     /// Expected value per unit cost under the shrunk estimates, best first.
     Shrunk,
     /// Shares by how often each keyword is best across posterior draws: keeps exploring.
@@ -361,7 +366,9 @@ pub fn budget(stats: &[KeywordStats], p: &BudgetParams) -> crate::Result<Vec<Ran
         ranked_idx
     };
     match p.method {
-        Method::Shrunk => {
+        // The legacy split is asked with curves only by library callers: rank by
+        // value per unit cost, as `shrunk`.
+        Method::Shrunk | Method::Curves => {
             let mut order = fill_order.clone();
             order.sort_by(|&a, &b| {
                 score(&ranked[eligible[b]]).total_cmp(&score(&ranked[eligible[a]]))

@@ -1,0 +1,789 @@
+//! Budget by response curves: for each paid keyword a concave spend → revenue curve is
+//! fitted from its days of spend, clicks and attributed sales, and money is moved until
+//! the marginal return (revenue per extra unit of spend) is equal, within bounds
+//! around today's spend.
+//!
+//! The curve of one day is `clicks(s) = C · (1 − e^(−s/θ))` (exponential saturation:
+//! a keyword's searches are finite and more spend buys dearer clicks), times a value
+//! per click (shrunk conversion rate × shrunk order value). `θ` comes from how clicks
+//! grew with spend from day to day: the slope `b` of log clicks on log spend is the
+//! curve's elasticity `x/(eˣ − 1)` at `x = s/θ`. Keywords share their strength
+//! (partial pooling): each slope is shrunk toward the precision-weighted mean of all
+//! of them by its own standard error (empirical Bayes, DerSimonian–Laird), so a keyword
+//! whose spend never varied gets the pooled slope. Conversion rates are shrunk with a
+//! Beta prior fitted across the paid keywords, as the rank does; order values toward
+//! the global order value. Uncertainty comes from a bootstrap over days with the rates
+//! and order values drawn from their posteriors. A period curve is `D` days of the daily
+//! curve at `S/D` a day.
+
+use crate::query::udf::BetaPrior;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Beta, Distribution, Gamma};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One day of one paid keyword.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PaidDay {
+    pub day: i32,
+    pub engine: String,
+    pub keyword: String,
+    pub cost: f64,
+    pub clicks: f64,
+    pub conversions: f64,
+    pub revenue: f64,
+}
+
+/// How the split is asked for.
+#[derive(Debug, Clone)]
+pub struct CurveParams {
+    /// What to spend over the period in cents; None: today's total.
+    pub total_cents: Option<i64>,
+    /// Spend where the marginal return falls to this ROAS instead of a total.
+    pub target_roas: Option<f64>,
+    /// Bounds around today's spend (0.3 = ±30 %).
+    pub max_change: f64,
+    /// Keywords with fewer days of spend, or fewer clicks, stay at today's spend.
+    pub min_days: usize,
+    pub min_clicks: f64,
+    /// Bootstrap draws for the intervals.
+    pub draws: usize,
+    pub seed: u64,
+}
+
+impl Default for CurveParams {
+    fn default() -> Self {
+        CurveParams {
+            total_cents: None,
+            target_roas: None,
+            max_change: 0.3,
+            min_days: 7,
+            min_clicks: 30.0,
+            draws: 200,
+            seed: 1,
+        }
+    }
+}
+
+/// One daily curve: `C (1 − e^(−s/θ)) · v`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Curve {
+    pub max_clicks: f64,
+    pub theta: f64,
+    pub value_per_click: f64,
+}
+
+impl Curve {
+    /// Revenue over `days` days at `spend` for the whole period, spread evenly.
+    pub fn revenue(&self, spend: f64, days: f64) -> f64 {
+        days * self.max_clicks * (1.0 - (-(spend / days) / self.theta).exp()) * self.value_per_click
+    }
+
+    /// Extra revenue per extra unit of period spend.
+    pub fn marginal(&self, spend: f64, days: f64) -> f64 {
+        self.max_clicks * self.value_per_click / self.theta * (-(spend / days) / self.theta).exp()
+    }
+}
+
+/// One keyword's recommendation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurveRow {
+    pub keyword: String,
+    pub engine: String,
+    pub current_spend: f64,
+    pub recommended_spend: f64,
+    pub change: f64,
+    pub expected_revenue: f64,
+    pub expected_revenue_low: f64,
+    pub expected_revenue_high: f64,
+    pub marginal_roas: f64,
+    pub reason: String,
+    #[serde(skip)]
+    pub amount_cents: i64,
+}
+
+/// The split's totals.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurveTotals {
+    pub days: usize,
+    pub current_spend: f64,
+    pub recommended_spend: f64,
+    pub current_revenue: f64,
+    pub expected_revenue: f64,
+    pub expected_revenue_low: f64,
+    pub expected_revenue_high: f64,
+    pub uplift: f64,
+    pub uplift_low: f64,
+    pub uplift_high: f64,
+    /// Share of draws in which the new split earns more than today's.
+    pub probability_better: f64,
+    /// The marginal ROAS every moved keyword was brought to.
+    pub marginal_roas: f64,
+    pub note: String,
+}
+
+struct Fit {
+    engine: String,
+    keyword: String,
+    current: f64,
+    clicks: f64,
+    spend_days: usize,
+    draws: Vec<Curve>,
+    fixed: Option<String>,
+}
+
+/// Slope of ln(clicks) on ln(spend) and its standard error; None without variation.
+fn slope(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 3 {
+        return None;
+    }
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    if sxx < 1e-4 {
+        return None;
+    }
+    let b = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum::<f64>() / sxx;
+    let resid: f64 = points
+        .iter()
+        .map(|(x, y)| (y - my - b * (x - mx)).powi(2))
+        .sum();
+    let se = (resid / (n - 2.0) / sxx).sqrt().max(1e-3);
+    Some((b, se))
+}
+
+/// The `x = s/θ` whose elasticity `x/(eˣ − 1)` is `b` (0 < b < 1).
+fn x_for_elasticity(b: f64) -> f64 {
+    let b = b.clamp(0.02, 0.98);
+    let e = |x: f64| x / x.exp_m1();
+    let (mut lo, mut hi) = (1e-6, 60.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if e(mid) > b {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Log points of the days with spend and clicks.
+fn log_points(days: &[&PaidDay]) -> Vec<(f64, f64)> {
+    days.iter()
+        .filter(|d| d.cost > 0.0 && d.clicks > 0.0)
+        .map(|d| (d.cost.ln(), d.clicks.ln()))
+        .collect()
+}
+
+/// Pooled mean slope and between-keyword variance (DerSimonian–Laird).
+fn pool(slopes: &[(f64, f64)]) -> (f64, f64) {
+    if slopes.is_empty() {
+        return (0.6, 0.04);
+    }
+    let w: Vec<f64> = slopes.iter().map(|(_, se)| 1.0 / (se * se)).collect();
+    let wsum: f64 = w.iter().sum();
+    let mean = slopes.iter().zip(&w).map(|((b, _), w)| b * w).sum::<f64>() / wsum;
+    let q: f64 = slopes
+        .iter()
+        .zip(&w)
+        .map(|((b, _), w)| w * (b - mean).powi(2))
+        .sum();
+    let c = wsum - w.iter().map(|w| w * w).sum::<f64>() / wsum;
+    let tau2 = if c > 0.0 {
+        ((q - (slopes.len() as f64 - 1.0)) / c).max(0.0)
+    } else {
+        0.0
+    };
+    (mean.clamp(0.05, 0.95), tau2.max(0.0025))
+}
+
+fn shrink(b: Option<(f64, f64)>, mean: f64, tau2: f64) -> f64 {
+    match b {
+        Some((b, se)) => {
+            let (wb, wm) = (1.0 / (se * se), 1.0 / tau2);
+            ((b * wb + mean * wm) / (wb + wm)).clamp(0.05, 0.95)
+        }
+        None => mean,
+    }
+}
+
+/// Fits every paid keyword's curve draws.
+fn fit(days: &[PaidDay], p: &CurveParams) -> Vec<Fit> {
+    let mut by_kw: BTreeMap<(&str, &str), Vec<&PaidDay>> = BTreeMap::new();
+    for d in days {
+        by_kw
+            .entry((d.engine.as_str(), d.keyword.as_str()))
+            .or_default()
+            .push(d);
+    }
+    let slopes: Vec<(f64, f64)> = by_kw
+        .values()
+        .filter_map(|ds| slope(&log_points(ds)))
+        .collect();
+    let (mean, tau2) = pool(&slopes);
+    let mut prior = BetaPrior::default();
+    let (mut rev, mut conv) = (0.0, 0.0);
+    for ds in by_kw.values() {
+        let (c, k): (f64, f64) = ds
+            .iter()
+            .fold((0.0, 0.0), |(c, k), d| (c + d.conversions, k + d.clicks));
+        prior.add(c.min(k), k);
+        conv += c;
+        rev += ds.iter().map(|d| d.revenue).sum::<f64>();
+    }
+    let (alpha, beta) = prior.fit().unwrap_or((1.0, 50.0));
+    let order_value = if conv > 0.0 { rev / conv } else { 0.0 };
+    const PSEUDO_ORDERS: f64 = 3.0;
+    let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
+    by_kw
+        .into_iter()
+        .map(|((engine, keyword), ds)| {
+            let current: f64 = ds.iter().map(|d| d.cost).sum();
+            let clicks: f64 = ds.iter().map(|d| d.clicks).sum();
+            let conversions: f64 = ds.iter().map(|d| d.conversions).sum();
+            let revenue: f64 = ds.iter().map(|d| d.revenue).sum();
+            let spend_days = ds.iter().filter(|d| d.cost > 0.0).count();
+            let fixed = if current <= 0.0 {
+                Some("no spend in the period: stays at 0".to_string())
+            } else if spend_days < p.min_days || clicks < p.min_clicks {
+                Some(format!(
+                    "too little data ({spend_days} days of spend, {clicks:.0} clicks; needs {} and {:.0}): stays at current spend",
+                    p.min_days, p.min_clicks
+                ))
+            } else {
+                None
+            };
+            let ra = (conversions.min(clicks) + alpha).max(1e-6);
+            let rb = (clicks - conversions).max(0.0) + beta.max(1e-6);
+            let rate = Beta::new(ra, rb).expect("positive Beta parameters");
+            let aov_mean = (revenue + PSEUDO_ORDERS * order_value) / (conversions + PSEUDO_ORDERS);
+            let aov = Gamma::new(conversions + PSEUDO_ORDERS, 1.0 / (conversions + PSEUDO_ORDERS))
+                .expect("positive Gamma parameters");
+            let mut draws = Vec::with_capacity(p.draws.max(1));
+            for i in 0..p.draws.max(1) {
+                // The first draw is the fit on all days; the rest resample them.
+                let sample: Vec<&PaidDay> = if i == 0 {
+                    ds.clone()
+                } else {
+                    (0..ds.len()).map(|_| ds[rng.random_range(0..ds.len())]).collect()
+                };
+                let b = shrink(slope(&log_points(&sample)), mean, tau2);
+                let x = x_for_elasticity(b);
+                let n = sample.len() as f64;
+                let s_mean = sample.iter().map(|d| d.cost).sum::<f64>() / n;
+                let c_mean = sample.iter().map(|d| d.clicks).sum::<f64>() / n;
+                let theta = (s_mean / x).max(1e-9);
+                let max_clicks = c_mean / (1.0 - (-x).exp()).max(1e-9);
+                let value = if i == 0 {
+                    ra / (ra + rb) * aov_mean
+                } else {
+                    rate.sample(&mut rng) * aov_mean * aov.sample(&mut rng)
+                };
+                draws.push(Curve {
+                    max_clicks,
+                    theta,
+                    value_per_click: value,
+                });
+            }
+            Fit {
+                engine: engine.to_string(),
+                keyword: keyword.to_string(),
+                current,
+                clicks,
+                spend_days,
+                draws,
+                fixed,
+            }
+        })
+        .collect()
+}
+
+fn mean_marginal(f: &Fit, s: f64, days: f64) -> f64 {
+    f.draws.iter().map(|c| c.marginal(s, days)).sum::<f64>() / f.draws.len() as f64
+}
+
+/// The spend in `[lo, hi]` where the mean marginal return is `lambda`.
+fn spend_at(f: &Fit, lambda: f64, lo: f64, hi: f64, days: f64) -> f64 {
+    if mean_marginal(f, lo, days) <= lambda {
+        return lo;
+    }
+    if mean_marginal(f, hi, days) >= lambda {
+        return hi;
+    }
+    let (mut a, mut b) = (lo, hi);
+    for _ in 0..60 {
+        let m = 0.5 * (a + b);
+        if mean_marginal(f, m, days) > lambda {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+    0.5 * (a + b)
+}
+
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    v[i]
+}
+
+/// The recommended split, with its totals. `period_days` is the number of days the
+/// period covers.
+pub fn recommend(
+    days: &[PaidDay],
+    p: &CurveParams,
+    period_days: usize,
+) -> crate::Result<(Vec<CurveRow>, CurveTotals)> {
+    if days.is_empty() {
+        return Err(crate::Error::usage(
+            "no ad cost rows in the period: import an ad platform's keyword report with \
+             `keyrank costs import`, or use --method shrunk for a split by value per visit \
+             that assumes every extra unit of money returns the same",
+        ));
+    }
+    if !(p.max_change >= 0.0 && p.max_change.is_finite()) {
+        return Err(crate::Error::usage("--max-change must be a number from 0"));
+    }
+    let d = period_days.max(1) as f64;
+    let fits = fit(days, p);
+    let current_total: f64 = fits.iter().map(|f| f.current).sum();
+    let mut lo: Vec<f64> = Vec::new();
+    let mut hi: Vec<f64> = Vec::new();
+    for f in &fits {
+        if f.fixed.is_some() {
+            lo.push(f.current);
+            hi.push(f.current);
+        } else {
+            lo.push(f.current * (1.0 - p.max_change).max(0.0));
+            hi.push(f.current * (1.0 + p.max_change));
+        }
+    }
+    let total_of = |lambda: f64, hi: &[f64]| -> f64 {
+        fits.iter()
+            .enumerate()
+            .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], d))
+            .sum()
+    };
+    let mut note = String::new();
+    let target = match (p.target_roas, p.total_cents) {
+        (Some(r), _) => {
+            if !(r > 0.0 && r.is_finite()) {
+                return Err(crate::Error::usage(
+                    "--target-roas must be a number above 0",
+                ));
+            }
+            None
+        }
+        (None, Some(c)) => Some(c as f64 / 100.0),
+        (None, None) => Some(current_total),
+    };
+    // λ for a total: bisection, since total spend falls as λ rises.
+    let solve = |hi: &[f64]| -> f64 {
+        match (target, p.target_roas) {
+            (_, Some(r)) => r,
+            (Some(t), None) => {
+                let (mut a, mut b) = (1e-9f64, 1e9f64);
+                for _ in 0..200 {
+                    let m = (a * b).sqrt();
+                    if total_of(m, hi) > t {
+                        a = m;
+                    } else {
+                        b = m;
+                    }
+                }
+                (a * b).sqrt()
+            }
+            (None, None) => unreachable!("a target or a total"),
+        }
+    };
+    let mut lambda = solve(&hi);
+    // Never raise spend where even the optimistic marginal return is below λ.
+    let mut capped = vec![false; fits.len()];
+    for (i, f) in fits.iter().enumerate() {
+        if f.fixed.is_none() {
+            let mut m: Vec<f64> = f.draws.iter().map(|c| c.marginal(f.current, d)).collect();
+            if quantile(&mut m, 0.9) < lambda && hi[i] > f.current {
+                hi[i] = f.current;
+                capped[i] = true;
+            }
+        }
+    }
+    if capped.iter().any(|&c| c) {
+        lambda = solve(&hi);
+    }
+    let mut spends: Vec<f64> = fits
+        .iter()
+        .enumerate()
+        .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], d))
+        .collect();
+    let (lo_sum, hi_sum): (f64, f64) = (lo.iter().sum(), hi.iter().sum());
+    if let Some(t) = target
+        && (t < lo_sum - 0.005 || t > hi_sum + 0.005)
+    {
+        note.push_str(&format!(
+            "the total {t:.2} lies outside what ±{:.0} % of today's spend allows ({lo_sum:.2} to {hi_sum:.2}), so the nearest is recommended",
+            p.max_change * 100.0
+        ));
+    }
+    // Amounts in cents that sum to the total exactly.
+    let total_cents = match target {
+        Some(t) => (t.clamp(lo_sum, hi_sum) * 100.0).round() as i64,
+        None => (spends.iter().sum::<f64>() * 100.0).round() as i64,
+    };
+    let sum: f64 = spends.iter().sum();
+    let shares: Vec<f64> = if sum > 0.0 {
+        spends.iter().map(|s| s / sum).collect()
+    } else {
+        vec![0.0; spends.len()]
+    };
+    let amounts = crate::model::attribution::split_exact(total_cents, &shares);
+    for (s, a) in spends.iter_mut().zip(&amounts) {
+        *s = *a as f64 / 100.0;
+    }
+    let draws = fits.iter().map(|f| f.draws.len()).min().unwrap_or(1);
+    let mut total_new = vec![0.0; draws];
+    let mut total_now = vec![0.0; draws];
+    let mut rows = Vec::with_capacity(fits.len());
+    for (i, f) in fits.iter().enumerate() {
+        let s = spends[i];
+        let mut rev: Vec<f64> = f.draws.iter().map(|c| c.revenue(s, d)).collect();
+        for (j, c) in f.draws.iter().enumerate().take(draws) {
+            total_new[j] += rev[j];
+            total_now[j] += c.revenue(f.current, d);
+        }
+        let expected = rev.iter().sum::<f64>() / rev.len() as f64;
+        let marginal = mean_marginal(f, s, d);
+        let change = s - f.current;
+        let optimistic = || {
+            let mut m: Vec<f64> = f.draws.iter().map(|c| c.marginal(f.current, d)).collect();
+            quantile(&mut m, 0.9)
+        };
+        let at_hi = (s - hi[i]).abs() < 0.01 && hi[i] > f.current;
+        let at_lo = (s - lo[i]).abs() < 0.01 && lo[i] < f.current;
+        let reason = match &f.fixed {
+            Some(why) => why.clone(),
+            None if at_lo => format!(
+                "cut to the −{:.0} % bound: an extra unit returns only {marginal:.2}",
+                p.max_change * 100.0
+            ),
+            None if capped[i] => format!(
+                "even the optimistic marginal return at today's spend ({:.2}) is below the split's {lambda:.2}: not raised",
+                optimistic()
+            ),
+            None if at_hi => format!(
+                "raised to the +{:.0} % bound: each extra unit still returns {marginal:.2}",
+                p.max_change * 100.0
+            ),
+            None => format!(
+                "moved until an extra unit returns {marginal:.2}, as on every keyword not at a bound ({} days of spend, {:.0} clicks)",
+                f.spend_days, f.clicks
+            ),
+        };
+        rows.push(CurveRow {
+            keyword: f.keyword.clone(),
+            engine: f.engine.clone(),
+            current_spend: round2(f.current),
+            recommended_spend: s,
+            change: round2(change),
+            expected_revenue: round2(expected),
+            expected_revenue_low: round2(quantile(&mut rev, 0.1)),
+            expected_revenue_high: round2(quantile(&mut rev, 0.9)),
+            marginal_roas: round4(marginal),
+            reason,
+            amount_cents: amounts[i],
+        });
+    }
+    let mut uplift: Vec<f64> = total_new
+        .iter()
+        .zip(&total_now)
+        .map(|(a, b)| a - b)
+        .collect();
+    let better = uplift.iter().filter(|u| **u > 0.0).count() as f64 / uplift.len() as f64;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let totals = CurveTotals {
+        days: period_days,
+        current_spend: round2(current_total),
+        recommended_spend: total_cents as f64 / 100.0,
+        current_revenue: round2(mean(&total_now)),
+        expected_revenue: round2(mean(&total_new)),
+        expected_revenue_low: round2(quantile(&mut total_new.clone(), 0.1)),
+        expected_revenue_high: round2(quantile(&mut total_new, 0.9)),
+        uplift: round2(mean(&uplift)),
+        uplift_low: round2(quantile(&mut uplift.clone(), 0.1)),
+        uplift_high: round2(quantile(&mut uplift, 0.9)),
+        probability_better: round4(better),
+        marginal_roas: round4(lambda),
+        note,
+    };
+    Ok((rows, totals))
+}
+
+/// The paid keywords' days of one period from the store (the canned `paid_keywords`
+/// query), and how many days the period covers. Without `from`, the period is the last
+/// 28 days of cost data; without `to`, it ends on the last day of cost data.
+pub fn load(
+    store: &crate::store::Store,
+    from: Option<&str>,
+    to: Option<&str>,
+    model: &str,
+    cluster: Option<&str>,
+) -> crate::Result<(Vec<PaidDay>, usize, String, String)> {
+    use crate::parse::time::{format_day, parse_day};
+    use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    let rt = crate::model::runtime::runtime()?;
+    let ctx = rt.block_on(crate::cluster::session_at(store, cluster))?;
+    let span = rt.block_on(crate::query::run(
+        &ctx,
+        "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM ad_costs",
+    ))?;
+    let bounds = span.1.first().and_then(|b| {
+        let a = b.column(0).as_any().downcast_ref::<Int32Array>()?;
+        let z = b.column(1).as_any().downcast_ref::<Int32Array>()?;
+        (!a.is_null(0) && !z.is_null(0)).then(|| (a.value(0), z.value(0)))
+    });
+    let day = |s: &str, flag: &str| {
+        parse_day(s)
+            .ok_or_else(|| crate::Error::usage(format!("--{flag}: not a day (YYYY-MM-DD): {s}")))
+    };
+    let Some((first, last)) = bounds else {
+        return Ok((Vec::new(), 0, String::new(), String::new()));
+    };
+    let to = match to {
+        Some(t) => day(t, "to")?,
+        None => last,
+    };
+    let from = match from {
+        Some(f) => day(f, "from")?,
+        None => (to - 27).max(first),
+    };
+    let (from_s, to_s) = (format_day(from), format_day(to));
+    let q = crate::query::queries::find("paid_keywords")?;
+    let params = std::collections::BTreeMap::from([
+        ("from".to_string(), from_s.clone()),
+        ("to".to_string(), to_s.clone()),
+        ("model".to_string(), model.to_string()),
+    ]);
+    let sql = q.render(&params)?;
+    let (_, batches) = rt.block_on(crate::query::run(&ctx, &sql))?;
+    let bad = || crate::Error::Other("paid_keywords: unexpected column types".into());
+    let mut out = Vec::new();
+    for b in &batches {
+        let text = |i: usize| -> crate::Result<StringArray> {
+            cast(b.column(i), &DataType::Utf8)?
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(bad)
+        };
+        let num = |i: usize| -> crate::Result<Float64Array> {
+            cast(b.column(i), &DataType::Float64)?
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .cloned()
+                .ok_or_else(bad)
+        };
+        let days = cast(b.column(0), &DataType::Int32)?;
+        let days = days.as_any().downcast_ref::<Int32Array>().ok_or_else(bad)?;
+        let (engine, keyword) = (text(1)?, text(2)?);
+        let (cost, clicks, conv, rev) = (num(3)?, num(4)?, num(5)?, num(6)?);
+        let v = |a: &Float64Array, i: usize| if a.is_null(i) { 0.0 } else { a.value(i) };
+        for i in 0..b.num_rows() {
+            out.push(PaidDay {
+                day: days.value(i),
+                engine: engine.value(i).to_string(),
+                keyword: keyword.value(i).to_string(),
+                cost: v(&cost, i),
+                clicks: v(&clicks, i),
+                conversions: v(&conv, i),
+                revenue: v(&rev, i),
+            });
+        }
+    }
+    Ok((out, (to - from + 1).max(1) as usize, from_s, to_s))
+}
+
+/// The split as a table: one row per paid keyword, then a `(total)` row whose reason
+/// states the uplift, its 80 % interval and the chance of beating today's split.
+pub fn to_batch(
+    rows: &[CurveRow],
+    t: &CurveTotals,
+    from: &str,
+    to: &str,
+) -> crate::Result<datafusion::arrow::array::RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+    let total_reason = format!(
+        "{from} to {to} ({} days; spend is per this period): expected uplift {:.2} (80 % interval {:.2} to {:.2}), probability the new split beats the current one {:.0} %; every moved keyword brought to a marginal ROAS of {:.2}{}",
+        t.days,
+        t.uplift,
+        t.uplift_low,
+        t.uplift_high,
+        t.probability_better * 100.0,
+        t.marginal_roas,
+        if t.note.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", t.note)
+        }
+    );
+    let text = |f: &dyn Fn(&CurveRow) -> String, total: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(f).chain(std::iter::once(total.to_string())),
+        ))
+    };
+    let num = |f: &dyn Fn(&CurveRow) -> f64, total: f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(f).chain(std::iter::once(total)),
+        ))
+    };
+    let cols: Vec<ArrayRef> = vec![
+        text(&|r| r.keyword.clone(), "(total)"),
+        text(&|r| r.engine.clone(), ""),
+        num(&|r| r.current_spend, t.current_spend),
+        num(&|r| r.recommended_spend, t.recommended_spend),
+        num(&|r| r.change, round2(t.recommended_spend - t.current_spend)),
+        num(&|r| r.expected_revenue, t.expected_revenue),
+        num(&|r| r.expected_revenue_low, t.expected_revenue_low),
+        num(&|r| r.expected_revenue_high, t.expected_revenue_high),
+        num(&|r| r.marginal_roas, t.marginal_roas),
+        text(&|r| r.reason.clone(), &total_reason),
+    ];
+    let names = [
+        "keyword",
+        "engine",
+        "current_spend",
+        "recommended_spend",
+        "change",
+        "expected_revenue",
+        "expected_revenue_low",
+        "expected_revenue_high",
+        "marginal_roas",
+        "reason",
+    ];
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&cols)
+        .map(|(n, c)| Field::new(*n, c.data_type().clone(), false))
+        .collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Days of keywords with known curves, spend varying ±25 % around a base.
+    fn world(seed: u64, curves: &[(f64, f64, f64, f64)]) -> Vec<PaidDay> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut out = Vec::new();
+        for (k, &(max_clicks, theta, vpc, base)) in curves.iter().enumerate() {
+            for day in 0..28 {
+                let s = base * rng.random_range(0.75..1.25);
+                let clicks = max_clicks * (1.0 - (-s / theta).exp());
+                let clicks = (clicks * rng.random_range(0.95..1.05)).round();
+                out.push(PaidDay {
+                    day,
+                    engine: "google".into(),
+                    keyword: format!("kw{k}"),
+                    cost: (s * 100.0).round() / 100.0,
+                    clicks,
+                    conversions: clicks * 0.05,
+                    revenue: clicks * vpc,
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn recovers_a_known_curve() {
+        let days = world(1, &[(400.0, 50.0, 2.0, 40.0), (300.0, 30.0, 1.5, 60.0)]);
+        let fits = fit(&days, &CurveParams::default());
+        for (f, (c, t)) in fits.iter().zip([(400.0, 50.0), (300.0, 30.0)]) {
+            let got = f.draws[0];
+            assert!((got.theta / t - 1.0).abs() < 0.35, "{:?} vs θ {t}", got);
+            assert!(
+                (got.max_clicks / c - 1.0).abs() < 0.35,
+                "{:?} vs C {c}",
+                got
+            );
+        }
+    }
+
+    #[test]
+    fn invariants_of_the_split() {
+        let days = world(
+            3,
+            &[
+                (400.0, 50.0, 2.0, 40.0),
+                (300.0, 30.0, 1.5, 60.0),
+                (200.0, 80.0, 3.0, 20.0),
+                (100.0, 10.0, 1.0, 30.0),
+            ],
+        );
+        let p = CurveParams {
+            total_cents: Some(400_000),
+            ..CurveParams::default()
+        };
+        let (rows, totals) = recommend(&days, &p, 28).unwrap();
+        let cents: i64 = rows.iter().map(|r| r.amount_cents).sum();
+        assert_eq!(cents, 400_000);
+        for r in &rows {
+            assert!(r.recommended_spend >= r.current_spend * 0.7 - 0.01, "{r:?}");
+            assert!(r.recommended_spend <= r.current_spend * 1.3 + 0.01, "{r:?}");
+            assert!(r.expected_revenue_low <= r.expected_revenue + 1e-9);
+            assert!(r.expected_revenue <= r.expected_revenue_high + 1e-9);
+        }
+        assert!(totals.uplift > 0.0, "{totals:?}");
+        // The same seed gives the same split.
+        assert_eq!(recommend(&days, &p, 28).unwrap().0, rows);
+        // Keywords not at a bound share one marginal return.
+        let free: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.reason.starts_with("moved"))
+            .map(|r| r.marginal_roas)
+            .collect();
+        for w in free.windows(2) {
+            assert!((w[0] - w[1]).abs() < 0.02 * w[0].max(1e-9), "{free:?}");
+        }
+    }
+
+    #[test]
+    fn thin_keywords_stay_and_no_costs_is_an_error() {
+        let mut days = world(5, &[(400.0, 50.0, 2.0, 40.0), (300.0, 30.0, 1.5, 60.0)]);
+        days.push(PaidDay {
+            day: 0,
+            engine: "bing".into(),
+            keyword: "rare".into(),
+            cost: 5.0,
+            clicks: 3.0,
+            conversions: 1.0,
+            revenue: 90.0,
+        });
+        let (rows, _) = recommend(&days, &CurveParams::default(), 28).unwrap();
+        let rare = rows.iter().find(|r| r.keyword == "rare").unwrap();
+        assert_eq!(rare.recommended_spend, 5.0);
+        assert!(
+            rare.reason.starts_with("too little data"),
+            "{}",
+            rare.reason
+        );
+        assert!(recommend(&[], &CurveParams::default(), 28).is_err());
+    }
+}
