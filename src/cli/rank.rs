@@ -54,6 +54,11 @@ pub struct BudgetArgs {
     /// to this ROAS (revenue per unit of spend), within the bounds.
     #[arg(long, conflicts_with = "total")]
     pub target_roas: Option<f64>,
+    /// Curves: instead of a split, fit on the earlier weeks of cost data and report
+    /// how well the model predicted each of the last WEEKS weeks' revenue at the
+    /// spend actually made (per keyword and in total).
+    #[arg(long, value_name = "WEEKS")]
+    pub backtest: Option<usize>,
     /// Curves: how far each keyword may move from today's spend (0.3 = ±30 %).
     #[arg(long, default_value_t = 0.3)]
     pub max_change: f64,
@@ -113,6 +118,28 @@ pub fn run_budget(args: BudgetArgs) -> Result<()> {
     if args.method == Method::Curves {
         let c = &args.common;
         let store = Store::open(&c.store)?;
+        if let Some(weeks) = args.backtest {
+            // All cost data: the backtest picks its own weeks.
+            let (days, _, _, _) = crate::rank::curves::load(
+                &store,
+                Some(c.from.as_deref().unwrap_or("1970-01-01")),
+                c.to.as_deref(),
+                &c.model,
+                c.cluster.as_deref(),
+            )?;
+            let params = crate::rank::curves::CurveParams {
+                seed: args.seed,
+                ..Default::default()
+            };
+            let rows = crate::rank::curves::backtest(&days, &params, weeks)?;
+            let batch = crate::rank::curves::backtest_batch(&rows)?;
+            return output::write(
+                &mut std::io::stdout().lock(),
+                c.format,
+                &batch.schema(),
+                &[batch],
+            );
+        }
         let (days, period, from, to) = crate::rank::curves::load(
             &store,
             c.from.as_deref(),

@@ -523,6 +523,137 @@ pub fn recommend(
     Ok((rows, totals))
 }
 
+/// One keyword's week of a backtest: the revenue the model fitted on the weeks before
+/// predicted at the spend actually made, against the revenue attributed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BacktestRow {
+    pub week_from: String,
+    pub keyword: String,
+    pub engine: String,
+    pub spend: f64,
+    pub predicted_revenue: f64,
+    pub predicted_low: f64,
+    pub predicted_high: f64,
+    pub actual_revenue: f64,
+    /// predicted − actual.
+    pub error: f64,
+}
+
+/// `--backtest WEEKS`: for each of the last `weeks` weeks of `days`, fits on every day
+/// before it and predicts the week's revenue per keyword at its actual daily spend.
+/// Keywords the earlier weeks do not know are left out of that week. The last row of
+/// each week is its `(total)`.
+pub fn backtest(
+    days: &[PaidDay],
+    p: &CurveParams,
+    weeks: usize,
+) -> crate::Result<Vec<BacktestRow>> {
+    let Some(last) = days.iter().map(|d| d.day).max() else {
+        return Err(crate::Error::usage(
+            "no ad cost rows to backtest on: import an ad platform's keyword report with `keyrank costs import`",
+        ));
+    };
+    let first = days.iter().map(|d| d.day).min().unwrap_or(last);
+    if weeks == 0 || last - first + 1 < 7 * (weeks as i32 + 1) {
+        return Err(crate::Error::usage(format!(
+            "--backtest {weeks}: the cost data covers {} days; it needs at least one week to fit on before the {weeks} week(s) it predicts",
+            last - first + 1
+        )));
+    }
+    let mut out = Vec::new();
+    for w in (0..weeks as i32).rev() {
+        let start = last - 7 * (w + 1) + 1;
+        let end = start + 6;
+        let train: Vec<PaidDay> = days.iter().filter(|d| d.day < start).cloned().collect();
+        let fits = fit(&train, p);
+        let mut total = (0.0, vec![0.0; p.draws.max(1)], 0.0);
+        let week_from = crate::parse::time::format_day(start);
+        for f in &fits {
+            let test: Vec<&PaidDay> = days
+                .iter()
+                .filter(|d| {
+                    d.day >= start && d.day <= end && d.engine == f.engine && d.keyword == f.keyword
+                })
+                .collect();
+            if test.is_empty() {
+                continue;
+            }
+            let spend: f64 = test.iter().map(|d| d.cost).sum();
+            let actual: f64 = test.iter().map(|d| d.revenue).sum();
+            let mut predicted: Vec<f64> = f
+                .draws
+                .iter()
+                .map(|c| test.iter().map(|d| c.revenue(d.cost, 1.0)).sum())
+                .collect();
+            for (t, v) in total.1.iter_mut().zip(&predicted) {
+                *t += v;
+            }
+            total.0 += spend;
+            total.2 += actual;
+            let mean = predicted.iter().sum::<f64>() / predicted.len() as f64;
+            out.push(BacktestRow {
+                week_from: week_from.clone(),
+                keyword: f.keyword.clone(),
+                engine: f.engine.clone(),
+                spend: round2(spend),
+                predicted_revenue: round2(mean),
+                predicted_low: round2(quantile(&mut predicted, 0.1)),
+                predicted_high: round2(quantile(&mut predicted, 0.9)),
+                actual_revenue: round2(actual),
+                error: round2(mean - actual),
+            });
+        }
+        let n = total.1.len() as f64;
+        let mean = total.1.iter().sum::<f64>() / n;
+        out.push(BacktestRow {
+            week_from,
+            keyword: "(total)".into(),
+            engine: String::new(),
+            spend: round2(total.0),
+            predicted_revenue: round2(mean),
+            predicted_low: round2(quantile(&mut total.1.clone(), 0.1)),
+            predicted_high: round2(quantile(&mut total.1, 0.9)),
+            actual_revenue: round2(total.2),
+            error: round2(mean - total.2),
+        });
+    }
+    Ok(out)
+}
+
+/// The backtest as a table.
+pub fn backtest_batch(
+    rows: &[BacktestRow],
+) -> crate::Result<datafusion::arrow::array::RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+    let text = |f: &dyn Fn(&BacktestRow) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let num = |f: &dyn Fn(&BacktestRow) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(f)))
+    };
+    let cols = vec![
+        ("week_from", text(&|r| &r.week_from)),
+        ("keyword", text(&|r| &r.keyword)),
+        ("engine", text(&|r| &r.engine)),
+        ("spend", num(&|r| r.spend)),
+        ("predicted_revenue", num(&|r| r.predicted_revenue)),
+        ("predicted_low", num(&|r| r.predicted_low)),
+        ("predicted_high", num(&|r| r.predicted_high)),
+        ("actual_revenue", num(&|r| r.actual_revenue)),
+        ("error", num(&|r| r.error)),
+    ];
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, c)| Field::new(*n, c.data_type().clone(), false))
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        cols.into_iter().map(|(_, c)| c).collect(),
+    )?)
+}
+
 /// The paid keywords' days of one period from the store (the canned `paid_keywords`
 /// query), and how many days the period covers. Without `from`, the period is the last
 /// 28 days of cost data; without `to`, it ends on the last day of cost data.
@@ -785,5 +916,21 @@ mod tests {
             rare.reason
         );
         assert!(recommend(&[], &CurveParams::default(), 28).is_err());
+    }
+
+    #[test]
+    fn a_backtest_predicts_later_weeks_from_earlier_ones() {
+        let days = world(7, &[(400.0, 50.0, 2.0, 40.0), (300.0, 30.0, 1.5, 60.0)]);
+        let rows = backtest(&days, &CurveParams::default(), 2).unwrap();
+        // Two weeks, two keywords and a total each.
+        assert_eq!(rows.len(), 6);
+        for r in &rows {
+            assert!(
+                r.predicted_low <= r.predicted_revenue && r.predicted_revenue <= r.predicted_high
+            );
+            // The world has little noise: the fit is close.
+            assert!((r.error / r.actual_revenue).abs() < 0.15, "{r:?}");
+        }
+        assert!(backtest(&days, &CurveParams::default(), 4).is_err());
     }
 }
