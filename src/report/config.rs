@@ -115,6 +115,7 @@ pub(super) const BUDGET_PARAMS: &[&str] = &[
     "min_share",
     "max_share",
     "method",
+    "max_change",
     "seed",
     "top",
     "estimated",
@@ -221,7 +222,10 @@ impl Config {
                 }
                 params.insert(k.clone(), v);
             }
-            if query == ReportQuery::Budget && !params.contains_key("total") {
+            if query == ReportQuery::Budget
+                && !params.contains_key("total")
+                && params.get("method").map(String::as_str) != Some("curves")
+            {
                 return Err(at(
                     r.params.span(),
                     format!("report {name:?}: budget needs params.total"),

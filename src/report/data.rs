@@ -15,4 +15,6 @@ pub struct ReportData {
     /// For rank and budget: the ranked keywords (drive the charts).
     pub ranked: Option<Vec<crate::rank::Ranked>>,
     pub budget_total_cents: Option<i64>,
+    /// For a budget by response curves: the recommended split per paid keyword.
+    pub curves: Option<Vec<crate::rank::curves::CurveRow>>,
 }

@@ -199,6 +199,37 @@ pub fn render(d: &ReportData) -> String {
             h.push_str("</section>\n");
         }
     }
+    if let Some(rows) = &d.curves {
+        let spend: Vec<Bar> = rows
+            .iter()
+            .take(20)
+            .map(|r| {
+                let (a, b) = if r.recommended_spend >= r.current_spend {
+                    (r.current_spend, r.recommended_spend)
+                } else {
+                    (r.recommended_spend, r.current_spend)
+                };
+                (r.keyword.clone(), r.recommended_spend, Some((a, b)))
+            })
+            .collect();
+        h.push_str("<section><h2>Recommended spend</h2><p class=\"note\">Bars: recommended spend for the period. Whiskers: from today's spend to the recommended one.</p>");
+        h.push_str(&bar_chart("budget", &spend, ""));
+        h.push_str("</section>\n");
+        let revenue: Vec<Bar> = rows
+            .iter()
+            .take(20)
+            .map(|r| {
+                (
+                    r.keyword.clone(),
+                    r.expected_revenue,
+                    Some((r.expected_revenue_low, r.expected_revenue_high)),
+                )
+            })
+            .collect();
+        h.push_str("<section><h2>Expected revenue at the recommended spend</h2><p class=\"note\">Bars: expected revenue from the fitted response curves. Whiskers: 80 % interval.</p>");
+        h.push_str(&bar_chart("conversions", &revenue, ""));
+        h.push_str("</section>\n");
+    }
     h.push_str("<section><h2>Table</h2><div class=\"table-wrap\"><table><thead><tr>");
     let numeric: Vec<bool> = d
         .schema

@@ -129,6 +129,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
             })
         })
     };
+    let mut curves = None;
     let (schema, batches, ranked, total) = match &spec.query {
         ReportQuery::Canned(name) => {
             let q = crate::query::queries::find(name)?;
@@ -141,6 +142,44 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
                 crate::query::run(&ctx, &sql).await
             })?;
             (schema, batches, None, None)
+        }
+        ReportQuery::Budget if params.get("method").map(String::as_str) == Some("curves") => {
+            let (days, period, from_s, to_s) = crate::rank::curves::load(
+                &store,
+                Some(&params["from"]),
+                Some(&params["to"]),
+                &model,
+                None,
+            )?;
+            let total = match params.get("total") {
+                Some(t) => Some(crate::model::parse_cents(t).ok_or_else(|| {
+                    Error::usage(format!(
+                        "report {}: total must be an amount like 5000.00",
+                        spec.name
+                    ))
+                })?),
+                None => None,
+            };
+            let p = crate::rank::curves::CurveParams {
+                total_cents: total,
+                max_change: num("max_change", 0.3)?,
+                seed: num("seed", 1.0)? as u64,
+                ..Default::default()
+            };
+            let (mut rows, totals) = crate::rank::curves::recommend(&days, &p, period)?;
+            rows.sort_by(|a, b| {
+                b.recommended_spend
+                    .total_cmp(&a.recommended_spend)
+                    .then(a.keyword.cmp(&b.keyword))
+            });
+            let batch = crate::rank::curves::to_batch(&rows, &totals, &from_s, &to_s)?;
+            curves = Some(rows);
+            (
+                batch.schema(),
+                vec![batch],
+                None,
+                Some((totals.recommended_spend * 100.0).round() as i64),
+            )
         }
         ReportQuery::Rank | ReportQuery::Budget => {
             let estimated = params.get("estimated").is_some_and(|v| v == "true");
@@ -161,7 +200,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
                     ))
                 })?;
                 let method = match params.get("method").map(String::as_str) {
-                    None | Some("shrunk") => crate::rank::Method::Shrunk,
+                    None | Some("shrunk") | Some("curves") => crate::rank::Method::Shrunk,
                     Some("thompson") => crate::rank::Method::Thompson,
                     Some(m) => {
                         return Err(Error::usage(format!(
@@ -207,6 +246,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
         batches,
         ranked,
         budget_total_cents: total,
+        curves,
     })
 }
 

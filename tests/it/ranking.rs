@@ -190,4 +190,30 @@ fn budget_by_curves_end_to_end() {
         split,
         "deterministic for a seed"
     );
+
+    // The same split as a report: charts of spend and expected revenue, and the table.
+    let config = dir.path().join("reports.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = {:?}\n\n[[report]]\nname = \"paid\"\ntitle = \"Paid\"\nquery = \"budget\"\nformats = [\"html\", \"csv\"]\noutput = {:?}\nparams = {{ method = \"curves\", from = \"2024-03-01\", to = \"2024-03-14\", total = \"900\" }}\n",
+            store.display().to_string(),
+            dir.path().join("out/{name}.{ext}").display().to_string()
+        ),
+    )
+    .unwrap();
+    let cfg = keyrank::report::Config::load(&config).unwrap();
+    let as_of = chrono::NaiveDate::from_ymd_opt(2024, 3, 15).unwrap();
+    keyrank::report::run_report(&cfg, &cfg.reports[0], as_of).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("out/paid.html")).unwrap();
+    assert!(
+        html.contains("Recommended spend") && html.contains("Expected revenue"),
+        "charts"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("out/paid.csv")).unwrap();
+    for kw in ["red shoes", "hiking boots", "(total)"] {
+        assert!(csv.contains(kw), "{kw} in {csv}");
+    }
+    let total_row = csv.lines().find(|l| l.starts_with("(total)")).unwrap();
+    assert!(total_row.contains(",900"), "{total_row}");
 }
