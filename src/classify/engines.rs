@@ -425,7 +425,7 @@ const SECOND_LEVEL: &[&str] = &[
 
 /// Labels of the registrable domain of `host`: 3 under a country code's second level
 /// (`google.co.uk`), else 2.
-fn registrable_labels(host: &str) -> usize {
+pub(crate) fn registrable_labels(host: &str) -> usize {
     let mut labels = host.rsplit('.');
     match (labels.next(), labels.next()) {
         (Some(last), Some(second)) if is_country_code(last) && SECOND_LEVEL.contains(&second) => 3,

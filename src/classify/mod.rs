@@ -123,7 +123,8 @@ const EXCLUDED_MEDIUM: &str = "excluded";
 fn is_3ds_host(host: &str) -> bool {
     let first = host.split('.').next().unwrap_or("");
     let stem = first.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
-    host.contains('.')
+    // A label below the registrable domain: `3ds.com` itself is a company, not a page.
+    host.split('.').count() > engines::registrable_labels(host)
         && (matches!(
             stem,
             "acs"

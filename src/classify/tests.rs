@@ -383,6 +383,10 @@ fn payment_providers_and_excluded_referrers_continue_the_visit() {
     // Near misses stay referrals.
     for (r, host) in [
         ("https://paypal-shoes.example/", "paypal-shoes.example"),
+        // Whole domains are not challenge pages; other merchants' stores are referrers.
+        ("https://www.3ds.com/products", "3ds.com"),
+        ("https://tds.net/", "tds.net"),
+        ("https://anyshop.square.site/", "anyshop.square.site"),
         ("https://partner.example/", "partner.example"),
         ("https://accessories.example/", "accessories.example"),
     ] {

@@ -357,8 +357,8 @@ pub struct Purchase {
 /// What reading a purchase file found besides its purchases.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadCounts {
-    /// Further rows of an order (Shopify's line items): same order as the row before,
-    /// no time and no total.
+    /// Further rows of an order (Shopify's line items): same order as the row before
+    /// and no total.
     pub item_rows: u64,
     /// Rows whose status says they are not orders (a failed payment).
     pub not_orders: u64,
@@ -388,11 +388,7 @@ pub fn read(
                 .filter(|v| !v.is_empty())
         };
         let order = cell(Col::Order);
-        if order.is_some()
-            && order == last_order
-            && cell(Col::Ts).is_none()
-            && cell(Col::Revenue).is_none()
-        {
+        if order.is_some() && order == last_order && cell(Col::Revenue).is_none() {
             counts.item_rows += 1;
             return;
         }
@@ -504,8 +500,7 @@ fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Pur
     if revenue.starts_with('-') {
         return Err("negative revenue".into());
     }
-    // Exports write thousands with commas (`1,234.00`).
-    let revenue = revenue.replace(',', "");
+    let revenue = amount_text(revenue).ok_or("bad revenue (expected a number like 12.34)")?;
     let cents =
         crate::model::parse_cents(&revenue).ok_or("bad revenue (expected a number like 12.34)")?;
     let cents = fx.convert(cents, get(Col::Currency).as_deref())?;
@@ -521,6 +516,37 @@ fn to_purchase(line: u64, get: &Get<'_>, fx: &mut Fx) -> std::result::Result<Pur
         referrer: nonempty(get(Col::Referrer)),
         attribution: nonempty(get(Col::Attribution)),
     })
+}
+
+/// An amount as exports write it, with a `.` decimal point: `1,234.50` (thousands
+/// separated by commas) → `1234.50`, `29,98` (a decimal comma) → `29.98`; any other
+/// use of commas is not an amount.
+fn amount_text(text: &str) -> Option<String> {
+    if !text.contains(',') {
+        return Some(text.to_string());
+    }
+    let (whole, frac) = match text.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (text, None),
+    };
+    let groups: Vec<&str> = whole.split(',').collect();
+    let thousands = groups[0].len() <= 3
+        && !groups[0].is_empty()
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
+    if thousands && (frac.is_some() || groups.last().is_some_and(|g| g.len() == 3)) {
+        return Some(text.replace(',', ""));
+    }
+    if frac.is_none()
+        && groups.len() == 2
+        && (1..=2).contains(&groups[1].len())
+        && groups
+            .iter()
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some(format!("{}.{}", groups[0], groups[1]));
+    }
+    None
 }
 
 /// The time formats shop exports write besides RFC 3339: Shopify's

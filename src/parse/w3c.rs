@@ -109,9 +109,9 @@ impl W3cFormat {
     /// Starts a block of lines: the `#Fields:` line in effect before it (None: the
     /// input has had none yet, so the defaults apply).
     pub fn start_block(&mut self, fields_line: Option<&[u8]>) {
-        match fields_line {
-            Some(line) => self.take_directive(line),
-            None => self.fields = self.defaults.clone(),
+        self.fields = self.defaults.clone();
+        if let Some(line) = fields_line {
+            self.take_directive(line);
         }
     }
 

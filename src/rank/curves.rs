@@ -126,6 +126,9 @@ pub struct CurveTotals {
 struct Fit {
     engine: String,
     keyword: String,
+    /// Days with cost rows: the curve is a day's, and the period's spend is spread
+    /// over the days the keyword ran, as it was when it was fitted.
+    active: f64,
     current: f64,
     clicks: f64,
     spend_days: usize,
@@ -292,6 +295,7 @@ fn fit(days: &[PaidDay], p: &CurveParams) -> Vec<Fit> {
             Fit {
                 engine: engine.to_string(),
                 keyword: keyword.to_string(),
+                active: ds.len() as f64,
                 current,
                 clicks,
                 spend_days,
@@ -346,11 +350,22 @@ pub fn recommend(
              that assumes every extra unit of money returns the same",
         ));
     }
-    if !(p.max_change >= 0.0 && p.max_change.is_finite()) {
-        return Err(crate::Error::usage("--max-change must be a number from 0"));
+    if !(0.0..=10.0).contains(&p.max_change) {
+        return Err(crate::Error::usage(
+            "--max-change must be a number from 0 to 10",
+        ));
     }
-    let d = period_days.max(1) as f64;
     let fits = fit(days, p);
+    if fits
+        .iter()
+        .all(|f| f.draws.iter().all(|c| c.value_per_click <= 0.0))
+    {
+        return Err(crate::Error::usage(
+            "no conversions or revenue are attributed to any paid keyword in the period: \
+             check that the engines and keywords of the ad costs match the cpc visits \
+             (utm_term, gclid) of the log",
+        ));
+    }
     let current_total: f64 = fits.iter().map(|f| f.current).sum();
     let mut lo: Vec<f64> = Vec::new();
     let mut hi: Vec<f64> = Vec::new();
@@ -366,7 +381,7 @@ pub fn recommend(
     let total_of = |lambda: f64, hi: &[f64]| -> f64 {
         fits.iter()
             .enumerate()
-            .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], d))
+            .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], f.active))
             .sum()
     };
     let mut note = String::new();
@@ -406,7 +421,11 @@ pub fn recommend(
     let mut capped = vec![false; fits.len()];
     for (i, f) in fits.iter().enumerate() {
         if f.fixed.is_none() {
-            let mut m: Vec<f64> = f.draws.iter().map(|c| c.marginal(f.current, d)).collect();
+            let mut m: Vec<f64> = f
+                .draws
+                .iter()
+                .map(|c| c.marginal(f.current, f.active))
+                .collect();
             if quantile(&mut m, 0.9) < lambda && hi[i] > f.current {
                 hi[i] = f.current;
                 capped[i] = true;
@@ -419,7 +438,7 @@ pub fn recommend(
     let mut spends: Vec<f64> = fits
         .iter()
         .enumerate()
-        .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], d))
+        .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], f.active))
         .collect();
     let (lo_sum, hi_sum): (f64, f64) = (lo.iter().sum(), hi.iter().sum());
     if let Some(t) = target
@@ -435,13 +454,37 @@ pub fn recommend(
         Some(t) => (t.clamp(lo_sum, hi_sum) * 100.0).round() as i64,
         None => (spends.iter().sum::<f64>() * 100.0).round() as i64,
     };
-    let sum: f64 = spends.iter().sum();
-    let shares: Vec<f64> = if sum > 0.0 {
-        spends.iter().map(|s| s / sum).collect()
-    } else {
-        vec![0.0; spends.len()]
-    };
-    let amounts = crate::model::attribution::split_exact(total_cents, &shares);
+    // Where the marginal returns could not reach the total (flat or zero curves), the
+    // gap goes to the keywords that may move, in proportion to their room.
+    let gap = total_cents as f64 / 100.0 - spends.iter().sum::<f64>();
+    let room: Vec<f64> = (0..fits.len())
+        .map(|i| {
+            if gap > 0.0 {
+                hi[i] - spends[i]
+            } else {
+                spends[i] - lo[i]
+            }
+            .max(0.0)
+        })
+        .collect();
+    let room_sum: f64 = room.iter().sum();
+    if gap.abs() > 0.005 && room_sum > 0.0 {
+        for (s, r) in spends.iter_mut().zip(&room) {
+            *s += gap * (r / room_sum).min(1.0);
+        }
+    }
+    // Cents: each spend rounded, the few cents left over on the largest keyword that
+    // may move (or the largest).
+    let mut amounts: Vec<i64> = spends.iter().map(|s| (s * 100.0).round() as i64).collect();
+    let left = total_cents - amounts.iter().sum::<i64>();
+    if left != 0 && !amounts.is_empty() {
+        let pick = (0..fits.len())
+            .filter(|&i| fits[i].fixed.is_none())
+            .max_by_key(|&i| amounts[i])
+            .or_else(|| (0..fits.len()).max_by_key(|&i| amounts[i]))
+            .unwrap_or(0);
+        amounts[pick] = (amounts[pick] + left).max(0);
+    }
     for (s, a) in spends.iter_mut().zip(&amounts) {
         *s = *a as f64 / 100.0;
     }
@@ -451,16 +494,20 @@ pub fn recommend(
     let mut rows = Vec::with_capacity(fits.len());
     for (i, f) in fits.iter().enumerate() {
         let s = spends[i];
-        let mut rev: Vec<f64> = f.draws.iter().map(|c| c.revenue(s, d)).collect();
+        let mut rev: Vec<f64> = f.draws.iter().map(|c| c.revenue(s, f.active)).collect();
         for (j, c) in f.draws.iter().enumerate().take(draws) {
             total_new[j] += rev[j];
-            total_now[j] += c.revenue(f.current, d);
+            total_now[j] += c.revenue(f.current, f.active);
         }
         let expected = rev.iter().sum::<f64>() / rev.len() as f64;
-        let marginal = mean_marginal(f, s, d);
+        let marginal = mean_marginal(f, s, f.active);
         let change = s - f.current;
         let optimistic = || {
-            let mut m: Vec<f64> = f.draws.iter().map(|c| c.marginal(f.current, d)).collect();
+            let mut m: Vec<f64> = f
+                .draws
+                .iter()
+                .map(|c| c.marginal(f.current, f.active))
+                .collect();
             quantile(&mut m, 0.9)
         };
         let at_hi = (s - hi[i]).abs() < 0.01 && hi[i] > f.current;
