@@ -534,7 +534,8 @@ fn amount_text(text: &str) -> Option<String> {
         && !groups[0].is_empty()
         && groups[1..].iter().all(|g| g.len() == 3)
         && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
-    if thousands && (frac.is_some() || groups.last().is_some_and(|g| g.len() == 3)) {
+    let frac_digits = frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
+    if thousands && frac_digits && groups.len() > 1 {
         return Some(text.replace(',', ""));
     }
     if frac.is_none()
@@ -715,6 +716,26 @@ mod tests {
         })
         .unwrap();
         (got, bad)
+    }
+
+    #[test]
+    fn amounts_as_exports_write_them() {
+        for (text, want) in [
+            ("12.34", Some("12.34")),
+            ("1,234.50", Some("1234.50")),
+            ("1,234,567", Some("1234567")),
+            ("29,98", Some("29.98")),
+            ("5,5", Some("5.5")),
+            ("1,23,4", None),
+            ("1.234,56", None),
+            (",5", None),
+        ] {
+            assert_eq!(amount_text(text).as_deref(), want, "{text}");
+        }
+        assert_eq!(shop_time("2024-05-01 10:00:00 -0400"), Some(1_714_572_000));
+        assert_eq!(shop_time("2024-06-10 12:00"), Some(1_718_020_800));
+        assert_eq!(shop_time("5/31/2016 0:37"), Some(1_464_655_020));
+        assert_eq!(shop_time("yesterday"), None);
     }
 
     #[test]
