@@ -239,6 +239,12 @@ impl Classifier {
         referer
     }
 
+    /// Whether a referrer host is an AI assistant, a social network or an excluded
+    /// (payment, sign-in) host: never the site's own, whatever share of referrers it has.
+    pub fn is_known_network(&self, host: &str, path: &[u8]) -> bool {
+        self.networks.lookup(host, path).is_some() || is_3ds_host(host)
+    }
+
     /// Classifies a Referer header alone.
     pub fn referrer(&self, referer: &[u8], vhost: &[u8]) -> Acquisition {
         let Some(url) = RefUrl::parse(referer) else {

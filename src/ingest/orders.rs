@@ -144,11 +144,10 @@ fn shop_touch(p: &purchases::Purchase, classifier: &Classifier) -> Option<(Chann
             keyword: Some(crate::classify::NOT_PROVIDED.into()),
             campaign: None,
         },
-        "referral" => Channel {
-            source: canonical_host(&source),
-            medium: "referral".into(),
-            keyword: None,
-            campaign: None,
+        // Classified like a Referer from that host: a social network is `social`.
+        "referral" => match classifier.referrer(format!("https://{source}/").as_bytes(), b"") {
+            Acquisition::External(c) => c,
+            _ => return None,
         },
         "source" | "utm" => Channel {
             source,

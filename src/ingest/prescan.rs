@@ -62,6 +62,7 @@ pub(super) fn prescan(
             if let Some(r) = hit.referer()
                 && let Some(url) = crate::classify::RefUrl::parse(r)
                 && classifier.engines().lookup(&url.host).is_none()
+                && !classifier.is_known_network(&url.host, url.path)
             {
                 scan.referrers += 1;
                 *scan

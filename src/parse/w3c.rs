@@ -116,6 +116,7 @@ impl W3cFormat {
     }
 
     fn take_directive(&mut self, line: &[u8]) {
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         if let Some(rest) = strip_prefix_ignore_case(line, b"#fields:") {
             let list = String::from_utf8_lossy(rest);
             let fields = fields_of(&list);
@@ -126,6 +127,8 @@ impl W3cFormat {
     }
 
     pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> Result<Hit<'a>, ParseError> {
+        // A file may start with a UTF-8 byte-order mark.
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         if line.first() == Some(&b'#') {
             self.take_directive(line);
             return Err(DIRECTIVE);
@@ -259,6 +262,11 @@ mod tests {
             (&b"203.0.113.8"[..], 302, &b"/checkout"[..])
         );
         assert_eq!(hit.referer, b"https://shop.example/p/red");
+        // A byte-order mark before the first header is not part of it.
+        let mut b = W3cFormat::iis();
+        let bom = [&b"\xEF\xBB\xBF"[..], lines[1]].concat();
+        assert_eq!(b.parse(&bom).unwrap_err(), DIRECTIVE);
+        assert_eq!(b.parse(lines[2]).unwrap().status, 200);
         // A block that starts after the second header takes it, not the defaults.
         let mut g = W3cFormat::iis();
         g.start_block(Some(lines[3]));

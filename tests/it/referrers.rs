@@ -127,3 +127,24 @@ fn ai_assistants_and_social_networks_are_their_own_media() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// Without `--site`, the site is the dominant referrer host, but never a social
+/// network, an AI assistant or a payment page, however many visits they send.
+#[test]
+fn a_dominant_social_referrer_is_not_taken_for_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_710_237_600;
+    let mut lines = Vec::new();
+    for i in 0..60 {
+        let ip = format!("10.2.0.{i}");
+        lines.push(clf(&ip, t0 + i, "/", "https://l.facebook.com/l.php?u=x"));
+        if i % 2 == 0 {
+            lines.push(clf(&ip, t0 + i + 1, "/p", "https://shop.example/"));
+        }
+    }
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let s = ingest(&dir.path().join("store"), &[&log], |c| c.min_visitors = 1);
+    assert_eq!(s.site_hosts, vec!["shop.example".to_string()]);
+    assert_eq!(s.social_visits, 60);
+}

@@ -19,7 +19,7 @@ Date,Order #,Status,Customer,Customer type,Product(s),Items sold,Coupon(s),Net s
 2024-03-12T09:10:00,2041,Completed,Ann Example,new,2× Tee,2,,29.98,Organic: Google
 2024-03-12T11:00:00,2042,Processing,Bo Example,returning,1× Boots,1,,120.00,Referral: blog.example.org
 2024-03-12T12:00:00,2043,Failed,Cy Example,new,1× Socks,1,,5.00,Direct
-2024-03-12T13:00:00,2044,Refunded,Di Example,new,1× Laces,1,,15.00,Unknown
+2024-03-12T13:00:00,2044,Refunded,Di Example,new,1× Laces,1,,15.00,Referral: facebook.com
 ";
 
 const WOO_PLUGIN: &str = "\
@@ -165,14 +165,14 @@ fn a_shops_own_touches_credit_orders_no_visitor_joins() {
             ],
             _ => vec![
                 vec![
-                    "(direct)|(none)|(unattributed)|".into(),
-                    "1.000000".into(),
-                    "15.00".into(),
-                ],
-                vec![
                     "blog.example.org|referral|-|/".into(),
                     "1.000000".into(),
                     "120.00".into(),
+                ],
+                vec![
+                    "facebook|social|-|/".into(),
+                    "1.000000".into(),
+                    "15.00".into(),
                 ],
                 vec![
                     "google|organic|(not provided)|/".into(),

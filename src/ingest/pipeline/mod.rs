@@ -352,6 +352,7 @@ fn read_blocks(
             if field_headers {
                 // The last `#Fields:` line of this block holds for the next one.
                 for line in data.split(|&c| c == b'\n') {
+                    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
                     if line.len() > 8 && line[..8].eq_ignore_ascii_case(b"#fields:") {
                         fields = Some(line.into());
                     }
