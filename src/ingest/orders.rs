@@ -199,6 +199,8 @@ pub(super) fn ingest_purchases(
     summary.purchase_rows = orders.len() as u64 + summary.bad_purchases;
     let empty_landing = sessions.rollup.landings.intern_str("");
     let mut to_join: Vec<(i64, i64, u64)> = Vec::new();
+    // The shop's own touch of each joined order, for when the join finds none.
+    let mut join_touch: Vec<Option<(Channel, String)>> = Vec::new();
     let mut last_day = None;
     let mut purchase_span = None;
     for p in orders {
@@ -227,6 +229,7 @@ pub(super) fn ingest_purchases(
             sessions.credit_keyword(p.ts, term, cents);
         } else if let Some(visitor) = p.visitor {
             to_join.push((p.ts, cents, visitor));
+            join_touch.push(p.touch);
         } else if let Some((channel, landing)) = p.touch {
             // No visitor is known: each order stands for one.
             if let Some(kw) = &channel.keyword {
@@ -250,7 +253,15 @@ pub(super) fn ingest_purchases(
     for (i, &(ts, cents, visitor)) in to_join.iter().enumerate() {
         sessions.rollup.unit = visitor;
         let window = matched.get(i);
-        if window.is_empty() {
+        if window.is_empty()
+            && let Some((channel, landing)) = join_touch[i].take()
+        {
+            if let Some(kw) = &channel.keyword {
+                visitors.keywords.add(kw, visitor);
+            }
+            visitors.landings.add(&landing, visitor);
+            sessions.credit_channel(ts, &channel, &landing, cents);
+        } else if window.is_empty() {
             summary.unattributed += 1;
             sessions.credit_unattributed(ts, cents, empty_landing, Segment::Anonymous);
         } else if per_unit {

@@ -184,3 +184,40 @@ fn a_shops_own_touches_credit_orders_no_visitor_joins() {
         assert_eq!(rows, want, "{preset:?}");
     }
 }
+
+/// An order whose visitor the log never saw falls back to the touch the shop recorded.
+#[test]
+fn an_unjoined_visitor_falls_back_to_the_shops_touch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, "").unwrap();
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(
+        &orders,
+        "ts,order_id,revenue,currency,visitor_id,landing_site,referring_site\n\
+         2024-03-12T10:00:00Z,A1,40.00,EUR,V-unknown,/p/boots?utm_source=bing&utm_medium=cpc&utm_term=rain+boots,\n\
+         2024-03-12T11:00:00Z,A2,10.00,EUR,V-other,,\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &[&log], |c| {
+        c.sites = vec!["shop.example".into()];
+        c.min_visitors = 1;
+        c.purchases = vec![PurchaseSource {
+            path: orders.clone(),
+            format: PurchaseFormat::Csv,
+        }];
+    });
+    let rows = query(
+        &store,
+        "SELECT source || '|' || medium || '|' || keyword, SUM(revenue_last) FROM keyword_daily \
+         WHERE conversions_last > 0 GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec!["(direct)|(none)|(unattributed)".to_string(), "10.00".into()],
+            vec!["bing|cpc|rain boots".to_string(), "40.00".into()],
+        ]
+    );
+}
