@@ -140,13 +140,6 @@ pub fn run_budget(args: BudgetArgs) -> Result<()> {
                 &[batch],
             );
         }
-        let (days, period, from, to) = crate::rank::curves::load(
-            &store,
-            c.from.as_deref(),
-            c.to.as_deref(),
-            &c.model,
-            c.cluster.as_deref(),
-        )?;
         let params = crate::rank::curves::CurveParams {
             total_cents,
             target_roas: args.target_roas,
@@ -154,13 +147,14 @@ pub fn run_budget(args: BudgetArgs) -> Result<()> {
             seed: args.seed,
             ..Default::default()
         };
-        let (mut rows, totals) = crate::rank::curves::recommend(&days, &params, period)?;
-        rows.sort_by(|a, b| {
-            b.recommended_spend
-                .total_cmp(&a.recommended_spend)
-                .then(a.keyword.cmp(&b.keyword))
-        });
-        let batch = crate::rank::curves::to_batch(&rows, &totals, &from, &to)?;
+        let (_, _, batch) = crate::rank::curves::split_from_store(
+            &store,
+            c.from.as_deref(),
+            c.to.as_deref(),
+            &c.model,
+            c.cluster.as_deref(),
+            &params,
+        )?;
         return output::write(
             &mut std::io::stdout().lock(),
             c.format,

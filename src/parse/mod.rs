@@ -189,10 +189,19 @@ impl LogFormat {
 /// [`FORMAT_NAMES`], or None when no line looks like any of them.
 pub fn detect_format(head: &[&[u8]]) -> Option<&'static str> {
     let cookies = CookieNames::default();
-    let fits = |spec: &str, line: &[u8]| {
-        ApacheFormat::compile(spec, &cookies)
-            .is_ok_and(|mut f| f.parse(line).is_ok_and(|h| time::plausible(h.ts)))
-    };
+    let mut apache: Vec<(&'static str, ApacheFormat)> = [
+        ("traefik", TRAEFIK),
+        ("combined", apache::COMBINED),
+        ("common", apache::COMMON),
+    ]
+    .into_iter()
+    .map(|(name, spec)| {
+        (
+            name,
+            ApacheFormat::compile(spec, &cookies).expect("built-in formats compile"),
+        )
+    })
+    .collect();
     for line in head
         .iter()
         .map(|l| l.trim_ascii())
@@ -230,12 +239,8 @@ pub fn detect_format(head: &[&[u8]]) -> Option<&'static str> {
         if date_first && line[10] == b' ' {
             return Some("w3c");
         }
-        for (name, spec) in [
-            ("traefik", TRAEFIK),
-            ("combined", apache::COMBINED),
-            ("common", apache::COMMON),
-        ] {
-            if fits(spec, line) {
+        for (name, format) in apache.iter_mut() {
+            if format.parse(line).is_ok_and(|h| time::plausible(h.ts)) {
                 return Some(name);
             }
         }

@@ -713,7 +713,6 @@ pub fn load(
 ) -> crate::Result<(Vec<PaidDay>, usize, String, String)> {
     use crate::parse::time::{format_day, parse_day};
     use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
-    use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::DataType;
     let rt = crate::model::runtime::runtime()?;
     let ctx = rt.block_on(crate::cluster::session_at(store, cluster))?;
@@ -750,25 +749,11 @@ pub fn load(
     ]);
     let sql = q.render(&params)?;
     let (_, batches) = rt.block_on(crate::query::run(&ctx, &sql))?;
-    let bad = || crate::Error::Other("paid_keywords: unexpected column types".into());
     let mut out = Vec::new();
     for b in &batches {
-        let text = |i: usize| -> crate::Result<StringArray> {
-            cast(b.column(i), &DataType::Utf8)?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .cloned()
-                .ok_or_else(bad)
-        };
-        let num = |i: usize| -> crate::Result<Float64Array> {
-            cast(b.column(i), &DataType::Float64)?
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .cloned()
-                .ok_or_else(bad)
-        };
-        let days = cast(b.column(0), &DataType::Int32)?;
-        let days = days.as_any().downcast_ref::<Int32Array>().ok_or_else(bad)?;
+        let text = |i| super::column_as::<StringArray>(b, i, &DataType::Utf8, "paid_keywords");
+        let num = |i| super::column_as::<Float64Array>(b, i, &DataType::Float64, "paid_keywords");
+        let days: Int32Array = super::column_as(b, 0, &DataType::Int32, "paid_keywords")?;
         let (engine, keyword) = (text(1)?, text(2)?);
         let (cost, clicks, conv, rev) = (num(3)?, num(4)?, num(5)?, num(6)?);
         let v = |a: &Float64Array, i: usize| if a.is_null(i) { 0.0 } else { a.value(i) };
@@ -785,6 +770,31 @@ pub fn load(
         }
     }
     Ok((out, (to - from + 1).max(1) as usize, from_s, to_s))
+}
+
+/// The whole command: the period's paid days from the store, the split (largest
+/// recommended spend first) with its totals, and the table of both.
+pub fn split_from_store(
+    store: &crate::store::Store,
+    from: Option<&str>,
+    to: Option<&str>,
+    model: &str,
+    cluster: Option<&str>,
+    p: &CurveParams,
+) -> crate::Result<(
+    Vec<CurveRow>,
+    CurveTotals,
+    datafusion::arrow::array::RecordBatch,
+)> {
+    let (days, period, from, to) = load(store, from, to, model, cluster)?;
+    let (mut rows, totals) = recommend(&days, p, period)?;
+    rows.sort_by(|a, b| {
+        b.recommended_spend
+            .total_cmp(&a.recommended_spend)
+            .then(a.keyword.cmp(&b.keyword))
+    });
+    let batch = to_batch(&rows, &totals, &from, &to)?;
+    Ok((rows, totals, batch))
 }
 
 /// The split as a table: one row per paid keyword, then a `(total)` row whose reason

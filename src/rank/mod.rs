@@ -86,6 +86,20 @@ pub struct Ranked {
     pub reason: String,
 }
 
+/// Column `i` of a canned query's result as `T`, cast from whatever type it has.
+pub(crate) fn column_as<T: datafusion::arrow::array::Array + Clone + 'static>(
+    b: &RecordBatch,
+    i: usize,
+    ty: &DataType,
+    query: &str,
+) -> crate::Result<T> {
+    datafusion::arrow::compute::cast(b.column(i), ty)?
+        .as_any()
+        .downcast_ref::<T>()
+        .cloned()
+        .ok_or_else(|| crate::Error::Other(format!("{query}: unexpected column types")))
+}
+
 /// Per-keyword inputs from the store, with the canned `budget_inputs` query (so the
 /// CLI, the tests and the benches read the same numbers a user can query).
 pub fn load_stats(
@@ -97,7 +111,6 @@ pub fn load_stats(
     cluster: Option<&str>,
 ) -> crate::Result<Vec<KeywordStats>> {
     use datafusion::arrow::array::{Array, Float64Array, StringArray};
-    use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::DataType;
     let q = crate::query::queries::find("budget_inputs")?;
     let mut params = std::collections::BTreeMap::new();
@@ -115,22 +128,10 @@ pub fn load_stats(
         let ctx = crate::cluster::session_at(store, cluster).await?;
         crate::query::run(&ctx, &sql).await
     })?;
-    let bad = || crate::Error::Other("budget_inputs: unexpected column types".into());
     let mut out = Vec::new();
     for b in &batches {
-        let col = |i: usize| -> crate::Result<Float64Array> {
-            let a = cast(b.column(i), &DataType::Float64)?;
-            a.as_any()
-                .downcast_ref::<Float64Array>()
-                .cloned()
-                .ok_or_else(bad)
-        };
-        let kw = cast(b.column(0), &DataType::Utf8)?;
-        let kw = kw
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .cloned()
-            .ok_or_else(bad)?;
+        let col = |i| column_as::<Float64Array>(b, i, &DataType::Float64, "budget_inputs");
+        let kw: StringArray = column_as(b, 0, &DataType::Utf8, "budget_inputs")?;
         let (v, c, r, clicks, cost) = (col(1)?, col(2)?, col(3)?, col(4)?, col(5)?);
         for i in 0..b.num_rows() {
             let opt = |a: &Float64Array| (!a.is_null(i)).then(|| a.value(i));

@@ -144,13 +144,6 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
             (schema, batches, None, None)
         }
         ReportQuery::Budget if params.get("method").map(String::as_str) == Some("curves") => {
-            let (days, period, from_s, to_s) = crate::rank::curves::load(
-                &store,
-                Some(&params["from"]),
-                Some(&params["to"]),
-                &model,
-                None,
-            )?;
             let total = match params.get("total") {
                 Some(t) => Some(crate::model::parse_cents(t).ok_or_else(|| {
                     Error::usage(format!(
@@ -166,13 +159,14 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
                 seed: num("seed", 1.0)? as u64,
                 ..Default::default()
             };
-            let (mut rows, totals) = crate::rank::curves::recommend(&days, &p, period)?;
-            rows.sort_by(|a, b| {
-                b.recommended_spend
-                    .total_cmp(&a.recommended_spend)
-                    .then(a.keyword.cmp(&b.keyword))
-            });
-            let batch = crate::rank::curves::to_batch(&rows, &totals, &from_s, &to_s)?;
+            let (rows, totals, batch) = crate::rank::curves::split_from_store(
+                &store,
+                Some(&params["from"]),
+                Some(&params["to"]),
+                &model,
+                None,
+                &p,
+            )?;
             curves = Some(rows);
             (
                 batch.schema(),
