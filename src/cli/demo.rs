@@ -2,7 +2,7 @@
 //! folder, ingests it, and prints the top keywords.
 
 use crate::error::{Error, Result};
-use crate::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use crate::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
 use crate::ingest::{IngestConfig, run as ingest};
 use crate::query::output::{self, OutputFormat};
 use crate::store::Store;
@@ -41,6 +41,7 @@ pub fn run(args: Args) -> Result<()> {
         &GenerateConfig {
             visitors: args.visitors,
             seed: args.seed,
+            costs: true,
             ..GenerateConfig::default()
         },
         &data,
@@ -54,11 +55,22 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = ingest(&cfg)?;
     eprint!("{summary}");
+    super::costs::run(super::costs::Args {
+        action: super::costs::Action::Import(super::costs::ImportArgs {
+            store: store.clone(),
+            engine: None,
+            wait: super::WaitArg {
+                wait: crate::store::writer::DEFAULT_WAIT_SECS,
+            },
+            files: vec![data.join(COSTS_FILE)],
+        }),
+    })?;
     let q = crate::query::queries::find("keyword_ranking")?;
     let mut params = BTreeMap::new();
     params.insert("limit".to_string(), "15".to_string());
     let sql = q.render(&params)?;
-    let store = Store::open(&store)?;
+    let store_dir = store;
+    let store = Store::open(&store_dir)?;
     let rt = super::runtime()?;
     rt.block_on(async {
         let ctx = crate::query::session(&store).await?;
@@ -74,11 +86,46 @@ pub fn run(args: Args) -> Result<()> {
             &batches,
         )
     })?;
+    let (_, totals, batch) = crate::rank::curves::split_from_store(
+        &store,
+        None,
+        None,
+        "last",
+        None,
+        &crate::rank::curves::CurveParams::default(),
+    )?;
+    println!(
+        "\nThe same {} EUR of ad spend over {} days, split by response curves (expected {:+.2} EUR):",
+        totals.current_spend, totals.days, totals.uplift
+    );
+    // The reasons are long: the demo shows the figures, `keyrank budget` the rest.
+    let columns: Vec<usize> = [
+        "keyword",
+        "engine",
+        "current_spend",
+        "recommended_spend",
+        "change",
+        "expected_revenue",
+        "marginal_roas",
+    ]
+    .iter()
+    .filter_map(|c| batch.schema().index_of(c).ok())
+    .collect();
+    let batch = batch
+        .project(&columns)
+        .map_err(|e| Error::Other(e.to_string()))?;
+    output::write(
+        &mut std::io::stdout().lock(),
+        OutputFormat::Table,
+        &batch.schema(),
+        &[batch],
+    )?;
     match &args.keep {
         Some(d) => eprintln!(
-            "\nThe log and store are in {}; try:\n  keyrank sql --store {} \"SELECT source, SUM(visits) FROM keyword_daily GROUP BY source ORDER BY 2 DESC\"",
+            "\nThe log and store are in {}; try:\n  keyrank sql --store {} \"SELECT source, SUM(visits) FROM keyword_daily GROUP BY source ORDER BY 2 DESC\"\n  keyrank budget --store {} --target-roas 1.5",
             d.display(),
-            d.join("store").display()
+            store_dir.display(),
+            store_dir.display()
         ),
         None => eprintln!(
             "\n(the demo's files were in a temp folder, now removed; use --keep DIR to keep them)"

@@ -1,7 +1,7 @@
 //! `keyrank generate`: sample data whose true answer is known.
 
 use crate::error::Result;
-use crate::generate::{GenerateConfig, LOG_FILE, TRUTH_FILE, generate};
+use crate::generate::{COSTS_FILE, GenerateConfig, LOG_FILE, TRUTH_FILE, generate};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -21,6 +21,10 @@ pub struct Args {
     /// First day of the log (YYYY-MM-DD).
     #[arg(long, default_value = "2024-03-04")]
     pub start: String,
+    /// Also buy some keywords on Google and Bing with known response curves (written
+    /// to the truth file) and write their daily cost report, ad_costs.csv.
+    #[arg(long)]
+    pub costs: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -29,6 +33,7 @@ pub fn run(args: Args) -> Result<()> {
         seed: args.seed,
         days: args.days,
         start: args.start,
+        costs: args.costs,
         ..GenerateConfig::default()
     };
     let truth = generate(&cfg, &args.out)?;
@@ -41,5 +46,12 @@ pub fn run(args: Args) -> Result<()> {
         truth.malformed,
         args.out.join(TRUTH_FILE).display()
     );
+    if args.costs {
+        eprintln!(
+            "wrote {} ({} paid keywords)",
+            args.out.join(COSTS_FILE).display(),
+            truth.paid_curves.len()
+        );
+    }
     Ok(())
 }

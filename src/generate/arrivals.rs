@@ -14,6 +14,9 @@ pub(super) enum Arrival {
     Campaign(usize),
     /// Paid click with gclid only.
     Gclid,
+    /// Paid click on a bought keyword (an index into the paid keywords), tagged by the
+    /// ad platform's tracking template.
+    Paid(usize),
     /// A link from another site (whose URL may carry an unrelated q=).
     Referral(usize),
     Direct,
@@ -238,6 +241,28 @@ pub(super) fn render_arrival(
             ("google".into(), "cpc".into(), Some(NOT_PROVIDED.into())),
             BASE_RATE,
         ),
+        Arrival::Paid(p) => {
+            let (k, engine) = super::paid::paid_keyword(p);
+            let term = vary_case(rng, KEYWORDS[k].0);
+            let click = match engine {
+                "bing" => format!("msclkid={:032x}", rng.random::<u128>()),
+                _ => format!("gclid=Cj0K{}", rng.random_range(100_000..999_999)),
+            };
+            let query = format!(
+                "utm_source={engine}&utm_medium=cpc&utm_campaign=Shoes+Search&utm_term={}&{click}",
+                encode_bytes(term.as_bytes(), true)
+            );
+            let host = match engine {
+                "bing" => "www.bing.com",
+                _ => "www.google.com",
+            };
+            (
+                format!("https://{host}/"),
+                query,
+                (engine.into(), "cpc".into(), Some(kw(k))),
+                KEYWORDS[k].1,
+            )
+        }
         Arrival::Referral(r) => {
             let url = REFERRERS[r];
             let host = url

@@ -15,9 +15,12 @@ use std::io::Write;
 use std::path::Path;
 
 mod arrivals;
+mod paid;
 mod truth;
 
 use arrivals::*;
+use paid::*;
+pub use paid::{COSTS_FILE, PaidCurve};
 use truth::*;
 pub use truth::{Truth, TruthRow};
 
@@ -47,6 +50,9 @@ pub struct GenerateConfig {
     pub start: String,
     /// The k-visitor threshold the truth assumes (as `ingest --min-visitors`).
     pub min_visitors: u64,
+    /// Also buy some keywords on Google and Bing with known response curves, and write
+    /// the platforms' daily cost report ([`COSTS_FILE`]).
+    pub costs: bool,
 }
 
 impl Default for GenerateConfig {
@@ -57,6 +63,7 @@ impl Default for GenerateConfig {
             days: 7,
             start: "2024-03-04".into(),
             min_visitors: crate::privacy::DEFAULT_MIN_VISITORS,
+            costs: false,
         }
     }
 }
@@ -187,15 +194,34 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
     // Distinct visitors per keyword, for the k-visitor threshold.
     let mut kw_visitors: BTreeMap<String, u64> = BTreeMap::new();
 
-    for v in 0..cfg.visitors {
+    // Paid clicks come after the other visitors and draw from their own generator, so
+    // the rest of the sample is the same with or without them.
+    let mut paid_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7061_6964_636c_6b73);
+    let (paid, cost_report, curves) = if cfg.costs {
+        paid_days(cfg, t0, &mut paid_rng)
+    } else {
+        Default::default()
+    };
+    truth.paid_curves = curves;
+    for v in 0..cfg.visitors + paid.len() as u64 {
+        let click = v.checked_sub(cfg.visitors).map(|i| &paid[i as usize]);
+        let rng: &mut ChaCha8Rng = if click.is_some() {
+            &mut paid_rng
+        } else {
+            &mut rng
+        };
         let ip = visitor_ip(v);
         let ua = USER_AGENTS[rng.random_range(0..USER_AGENTS.len())];
-        let n_visits = match rng.random::<f64>() {
-            x if x < 0.7 => 1,
-            x if x < 0.9 => 2,
+        let n_visits = match (click, rng.random::<f64>()) {
+            (Some(_), _) => 1,
+            (None, x) if x < 0.7 => 1,
+            (None, x) if x < 0.9 => 2,
             _ => 3,
         };
-        let mut ts = t0 + rng.random_range(0..cfg.days as i64 * 86_400);
+        let mut ts = match click {
+            Some(c) => c.ts,
+            None => t0 + rng.random_range(0..cfg.days as i64 * 86_400),
+        };
         // Touches so far: (source, medium, keyword) and start time of non-direct visits.
         let mut touches: Vec<(RowKey, i64)> = Vec::new();
         // The search-preference cookie: the last term this visitor searched for.
@@ -204,9 +230,12 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
         let mut last_google_term: Option<String> = None;
         let mut seen_terms: std::collections::HashSet<String> = Default::default();
         for _ in 0..n_visits {
-            let arrival = pick_arrival(&mut rng, &kw_weights);
+            let arrival = match click {
+                Some(c) => Arrival::Paid(c.paid),
+                None => pick_arrival(rng, &kw_weights),
+            };
             let landing = LANDINGS[rng.random_range(0..LANDINGS.len())];
-            let (referer, query, key, rate) = render_arrival(&mut rng, &arrival);
+            let (referer, query, key, rate) = render_arrival(rng, &arrival);
             // What Google's Search Console would report for this visit, and its true term.
             let google_term = match arrival {
                 Arrival::Search(e, k) | Arrival::NotProvided(e, k)
@@ -236,7 +265,10 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
             if !matches!(arrival, Arrival::Direct) {
                 touches.push((key.clone(), ts));
             }
-            if matches!(arrival, Arrival::Search(..) | Arrival::Campaign(_)) {
+            if matches!(
+                arrival,
+                Arrival::Search(..) | Arrival::Campaign(_) | Arrival::Paid(_)
+            ) {
                 last_term = key.2.clone();
                 if let Some(kw) = &key.2
                     && seen_terms.insert(kw.clone())
@@ -252,7 +284,7 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
             }
             let mut prev = format!("https://{SITE}{landing}");
             push(&mut lines, ts, clf(&ip, ts, "GET", &uri, 200, &referer, ua));
-            add_assets(&mut rng, &mut lines, &mut push, &ip, ts, &prev, ua);
+            add_assets(rng, &mut lines, &mut push, &ip, ts, &prev, ua);
             let mut pageviews = 1;
             let n_pages = rng.random_range(0..4);
             for _ in 0..n_pages {
@@ -359,6 +391,10 @@ pub fn generate(cfg: &GenerateConfig, out: &Path) -> Result<Truth> {
     truth.keyword_rows = fold(keyword_truth(&orders), &with_orders, cfg.min_visitors);
     write_purchase_files(out, &orders)?;
     write_search_console(out, &sc_clicks, &mut rng)?;
+    if cfg.costs {
+        let p = out.join(COSTS_FILE);
+        std::fs::write(&p, cost_report).map_err(|e| Error::io(&p, e))?;
+    }
     let mut vid_text = Vec::with_capacity(text.len() + text.len() / 8);
     for line in text.split_inclusive(|&b| b == b'\n') {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
@@ -512,6 +548,59 @@ mod tests {
         assert!(ta.conversions > 0 && ta.malformed > 0 && ta.crawlers > 0);
         let visits: i64 = ta.rows.iter().map(|r| r.visits).sum();
         assert_eq!(visits as u64, ta.visits);
+    }
+
+    #[test]
+    fn paid_clicks_leave_the_rest_of_the_sample_alone() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let cfg = GenerateConfig {
+            visitors: 600,
+            ..GenerateConfig::default()
+        };
+        let plain = generate(&cfg, a.path()).unwrap();
+        let paid = generate(
+            &GenerateConfig {
+                costs: true,
+                ..cfg.clone()
+            },
+            b.path(),
+        )
+        .unwrap();
+        assert!(plain.paid_curves.is_empty() && !a.path().join(COSTS_FILE).exists());
+        assert_eq!(paid.paid_curves.len(), 12);
+        let bought: std::collections::BTreeSet<(String, String)> = paid
+            .paid_curves
+            .iter()
+            .map(|c| (c.engine.clone(), c.keyword.clone()))
+            .collect();
+        // Every row but the bought keywords' cpc rows is as without costs.
+        let unpaid = |t: &Truth| -> Vec<TruthRow> {
+            t.rows
+                .iter()
+                .filter(|r| {
+                    !(r.medium == "cpc"
+                        && bought
+                            .contains(&(r.source.clone(), r.keyword.clone().unwrap_or_default())))
+                })
+                .cloned()
+                .collect()
+        };
+        assert_eq!(unpaid(&plain), unpaid(&paid));
+        let paid_visits: i64 = paid.rows.iter().map(|r| r.visits).sum::<i64>()
+            - plain.rows.iter().map(|r| r.visits).sum::<i64>();
+        assert!(paid_visits > 100, "{paid_visits} paid visits");
+        // The cost report's clicks are the paid visits plus the few that were lost.
+        let report = std::fs::read_to_string(b.path().join(COSTS_FILE)).unwrap();
+        let clicks: i64 = report
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(4).unwrap().parse::<i64>().unwrap())
+            .sum();
+        assert!(
+            clicks >= paid_visits && (clicks as f64) < paid_visits as f64 * 1.1,
+            "{clicks} clicks for {paid_visits} visits"
+        );
     }
 
     #[test]

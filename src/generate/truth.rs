@@ -43,6 +43,9 @@ pub struct Truth {
     /// Expected credited rows when `purchases_keyword.csv` is ingested with the log
     /// (no goal): whole conversions per search-preference keyword, or unattributed.
     pub keyword_rows: Vec<TruthRow>,
+    /// With `--costs`: the true response curve of every paid keyword.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paid_curves: Vec<super::PaidCurve>,
 }
 
 impl Truth {

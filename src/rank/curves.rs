@@ -101,6 +101,41 @@ pub struct CurveRow {
     pub reason: String,
     #[serde(skip)]
     pub amount_cents: i64,
+    /// Today's spend may move within these bounds (equal when it stays).
+    #[serde(skip)]
+    pub bounds: (f64, f64),
+    /// The fitted period curve from no spend to beyond the upper bound, for charts.
+    #[serde(skip)]
+    pub curve: Vec<CurvePoint>,
+}
+
+/// One point of a fitted period curve: expected revenue at a spend, with its 80 %
+/// interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurvePoint {
+    pub spend: f64,
+    pub revenue: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Points the charts draw each curve with.
+const CURVE_POINTS: usize = 24;
+
+fn curve_points(f: &Fit, upper: f64) -> Vec<CurvePoint> {
+    let end = (upper * 1.5).max(f.current * 1.5).max(1.0);
+    (0..=CURVE_POINTS)
+        .map(|i| {
+            let spend = end * i as f64 / CURVE_POINTS as f64;
+            let mut rev: Vec<f64> = f.draws.iter().map(|c| c.revenue(spend, f.active)).collect();
+            CurvePoint {
+                spend: round2(spend),
+                revenue: round2(rev.iter().sum::<f64>() / rev.len() as f64),
+                low: round2(quantile(&mut rev, 0.1)),
+                high: round2(quantile(&mut rev, 0.9)),
+            }
+        })
+        .collect()
 }
 
 /// The split's totals.
@@ -543,6 +578,8 @@ pub fn recommend(
             marginal_roas: round4(marginal),
             reason,
             amount_cents: amounts[i],
+            bounds: (round2(lo[i]), round2(hi[i])),
+            curve: curve_points(f, hi[i]),
         });
     }
     let mut uplift: Vec<f64> = total_new

@@ -193,6 +193,38 @@ pub fn ranked_with_reasons(stats: &[KeywordStats], min_visits: f64) -> Vec<Ranke
     rows
 }
 
+/// Content opportunities: keywords with no ad spend (no cost rows) whose shrunk
+/// conversion rate is above the prior's mean over at least `min_visits` visits, best
+/// expected value per visit first, at most `n`. Money cannot buy these visits in a
+/// budget; a page or content that ranks for the term can.
+pub fn content_opportunities(stats: &[KeywordStats], min_visits: f64, n: usize) -> Vec<Ranked> {
+    let (model, rows) = rank(stats);
+    let prior_mean = model.alpha / (model.alpha + model.beta);
+    let unpaid: std::collections::HashSet<&str> = stats
+        .iter()
+        .filter(|s| s.cost.is_none())
+        .map(|s| s.keyword.as_str())
+        .collect();
+    rows.into_iter()
+        .filter(|r| {
+            !is_pseudo_keyword(&r.keyword)
+                && unpaid.contains(r.keyword.as_str())
+                && r.visits >= min_visits
+                && r.rate_estimate > prior_mean
+        })
+        .take(n)
+        .map(|mut r| {
+            r.reason = format!(
+                "converts at an estimated {:.2}% ({:.2} per visit) against {:.2}% for a typical keyword, with no ad spend",
+                r.rate_estimate * 100.0,
+                r.value_per_visit,
+                prior_mean * 100.0
+            );
+            r
+        })
+        .collect()
+}
+
 /// Keywords ranked by shrunk expected value per visit (then visits), best first.
 pub fn rank(stats: &[KeywordStats]) -> (Model, Vec<Ranked>) {
     let model = fit(stats);

@@ -17,4 +17,6 @@ pub struct ReportData {
     pub budget_total_cents: Option<i64>,
     /// For a budget by response curves: the recommended split per paid keyword.
     pub curves: Option<Vec<crate::rank::curves::CurveRow>>,
+    /// For a budget by response curves: keywords that convert well with no ad spend.
+    pub opportunities: Option<Vec<crate::rank::Ranked>>,
 }

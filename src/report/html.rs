@@ -1,6 +1,7 @@
 //! A report as one self-contained HTML file: inline CSS and hand-built SVG charts (no
 //! scripts, nothing fetched from elsewhere), readable on screen and in print.
 
+use super::charts::{Bar, bar_chart, curve_grid, esc, fmt_num};
 use crate::report::data::ReportData;
 use std::fmt::Write;
 
@@ -21,6 +22,18 @@ svg .grid { stroke: var(--grid); }
 svg .bar { fill: var(--bar); }
 svg .share { fill: var(--bar2); }
 svg .ci { stroke: var(--ink); stroke-width: 1.5; }
+svg .curve { fill: none; stroke: var(--bar); stroke-width: 2; }
+svg .band { fill: var(--bar); opacity: 0.15; }
+svg .bounds { fill: var(--bar2); opacity: 0.12; }
+svg .now { fill: #fff; stroke: var(--ink); stroke-width: 2; }
+svg .rec { fill: var(--bar2); stroke: var(--ink); stroke-width: 1; }
+svg .axis { fill: var(--muted); font-size: 11px; }
+.multiples { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 12px; }
+.multiples figure { margin: 0; border: 1px solid var(--grid); border-radius: 6px; padding: 6px 8px; }
+.multiples figcaption { font-size: 13px; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.legend { font-size: 13px; color: var(--muted); }
+.legend .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; border: 2px solid var(--ink); vertical-align: -1px; }
+.legend .dot.rec { background: var(--bar2); border-width: 1px; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 td { white-space: nowrap; }
@@ -36,112 +49,6 @@ tfoot td { font-weight: 600; border-top: 2px solid var(--ink); }
   svg .bar, svg .share { fill: #555; }
 }
 "#;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// One chart bar: label, value and an optional (low, high) interval.
-type Bar = (String, f64, Option<(f64, f64)>);
-
-/// A horizontal bar chart: one row per (label, value, optional interval).
-fn bar_chart(class: &str, rows: &[Bar], unit: &str) -> String {
-    let row_h = 26.0;
-    let left = 220.0;
-    let width = 1000.0;
-    let right = 90.0;
-    let plot = width - left - right;
-    let height = rows.len() as f64 * row_h + 30.0;
-    let max = rows
-        .iter()
-        .map(|(_, v, ci)| ci.map_or(*v, |c| c.1.max(*v)))
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
-    // Round axis ticks: a step of 1, 2 or 5 × 10^k giving at most five intervals.
-    let step = nice_step(max / 5.0);
-    let ticks = (max / step).ceil().max(1.0) as usize;
-    let max = step * ticks as f64;
-    let x = |v: f64| left + plot * v / max;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="chart {class}" viewBox="0 0 {width} {height}" role="img" aria-label="{class} chart" xmlns="http://www.w3.org/2000/svg">"#
-    );
-    for k in 0..=ticks {
-        let v = step * k as f64;
-        let gx = x(v);
-        let _ = write!(
-            s,
-            r#"<line class="grid" x1="{gx:.1}" y1="0" x2="{gx:.1}" y2="{:.1}"/><text class="value" x="{gx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            height - 20.0,
-            height - 5.0,
-            fmt_num(v)
-        );
-    }
-    for (i, (label, v, ci)) in rows.iter().enumerate() {
-        let y = i as f64 * row_h + 4.0;
-        let label = if label.chars().count() > 30 {
-            format!("{}…", label.chars().take(29).collect::<String>())
-        } else {
-            label.clone()
-        };
-        let _ = write!(
-            s,
-            r#"<text class="label" x="{:.1}" y="{:.1}">{}</text><rect class="bar {class}-bar" x="{left}" y="{y:.1}" width="{:.1}" height="{:.1}"><title>{}: {}{unit}</title></rect>"#,
-            left - 8.0,
-            y + 15.0,
-            esc(&label),
-            (x(*v) - left).max(0.5),
-            row_h - 8.0,
-            esc(&label),
-            fmt_num(*v)
-        );
-        let mut end = x(*v);
-        if let Some((lo, hi)) = ci {
-            let (x1, x2, cy) = (x(*lo), x(*hi), y + (row_h - 8.0) / 2.0);
-            end = end.max(x2);
-            let _ = write!(
-                s,
-                r#"<line class="ci" x1="{x1:.1}" y1="{cy:.1}" x2="{x2:.1}" y2="{cy:.1}"/><line class="ci" x1="{x1:.1}" y1="{:.1}" x2="{x1:.1}" y2="{:.1}"/><line class="ci" x1="{x2:.1}" y1="{:.1}" x2="{x2:.1}" y2="{:.1}"/>"#,
-                cy - 5.0,
-                cy + 5.0,
-                cy - 5.0,
-                cy + 5.0
-            );
-        }
-        let _ = write!(
-            s,
-            r#"<text class="value" x="{:.1}" y="{:.1}">{}{unit}</text>"#,
-            end + 6.0,
-            y + 15.0,
-            fmt_num(*v)
-        );
-    }
-    s.push_str("</svg>");
-    s
-}
-
-/// The smallest of 1, 2, 5 × 10^k that is at least `raw`.
-fn nice_step(raw: f64) -> f64 {
-    let raw = raw.max(1e-9);
-    let magnitude = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw * (1.0 - 1e-12))
-        .unwrap_or(10.0 * magnitude)
-}
-
-fn fmt_num(v: f64) -> String {
-    if (v == v.trunc() && v.abs() < 1e12) || v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
 
 /// The whole page.
 pub fn render(d: &ReportData) -> String {
@@ -209,7 +116,11 @@ pub fn render(d: &ReportData) -> String {
                 } else {
                     (r.recommended_spend, r.current_spend)
                 };
-                (r.keyword.clone(), r.recommended_spend, Some((a, b)))
+                (
+                    format!("{} · {}", r.keyword, r.engine),
+                    r.recommended_spend,
+                    Some((a, b)),
+                )
             })
             .collect();
         h.push_str("<section><h2>Recommended spend</h2><p class=\"note\">Bars: recommended spend for the period. Whiskers: from today's spend to the recommended one.</p>");
@@ -220,7 +131,7 @@ pub fn render(d: &ReportData) -> String {
             .take(20)
             .map(|r| {
                 (
-                    r.keyword.clone(),
+                    format!("{} · {}", r.keyword, r.engine),
                     r.expected_revenue,
                     Some((r.expected_revenue_low, r.expected_revenue_high)),
                 )
@@ -228,6 +139,31 @@ pub fn render(d: &ReportData) -> String {
             .collect();
         h.push_str("<section><h2>Expected revenue at the recommended spend</h2><p class=\"note\">Bars: expected revenue from the fitted response curves. Whiskers: 80 % interval.</p>");
         h.push_str(&bar_chart("conversions", &revenue, ""));
+        h.push_str("</section>\n");
+        h.push_str("<section><h2>Response curves</h2><p class=\"legend\">Expected revenue of the period against its spend, with the 80 % band; shaded: how far the split may move. <span class=\"dot\"></span> today's spend, <span class=\"dot rec\"></span> recommended.</p>");
+        h.push_str(&curve_grid(&rows[..rows.len().min(24)]));
+        h.push_str("</section>\n");
+    }
+    if let Some(rows) = &d.opportunities {
+        h.push_str("<section><h2>Content opportunities</h2><p class=\"note\">Keywords that convert well with no ad spend: money cannot buy these visits, a page that ranks for the term can.</p>");
+        if rows.is_empty() {
+            h.push_str("<p>None in the period: no keyword without ad spend converts above a typical keyword's rate over enough visits.</p>");
+        } else {
+            h.push_str("<div class=\"table-wrap\"><table><thead><tr><th>keyword</th><th class=\"num\">visits</th><th class=\"num\">conversions</th><th class=\"num\">shrunk rate</th><th class=\"num\">expected value per visit</th><th>reason</th></tr></thead><tbody>\n");
+            for r in rows {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2} %</td><td class=\"num\">{:.2}</td><td class=\"text-long\">{}</td></tr>",
+                    esc(&crate::query::output::defuse_formula(&r.keyword)),
+                    fmt_num(r.visits),
+                    fmt_num(r.conversions),
+                    r.rate_estimate * 100.0,
+                    r.value_per_visit,
+                    esc(&r.reason)
+                );
+            }
+            h.push_str("</tbody></table></div>");
+        }
         h.push_str("</section>\n");
     }
     h.push_str("<section><h2>Table</h2><div class=\"table-wrap\"><table><thead><tr>");

@@ -3,6 +3,7 @@
 //! template and a cron schedule. Running one renders every format to a temp file and
 //! renames it into place, so a reader never sees half a report.
 
+mod charts;
 mod config;
 mod data;
 pub mod html;
@@ -130,6 +131,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
         })
     };
     let mut curves = None;
+    let mut opportunities = None;
     let (schema, batches, ranked, total) = match &spec.query {
         ReportQuery::Canned(name) => {
             let q = crate::query::queries::find(name)?;
@@ -168,6 +170,19 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
                 &p,
             )?;
             curves = Some(rows);
+            let stats = crate::rank::load_stats(
+                &store,
+                Some(&params["from"]),
+                Some(&params["to"]),
+                &model,
+                false,
+                None,
+            )?;
+            opportunities = Some(crate::rank::content_opportunities(
+                &stats,
+                num("min_visits", 30.0)?,
+                10,
+            ));
             (
                 batch.schema(),
                 vec![batch],
@@ -241,6 +256,7 @@ fn compute(cfg: &Config, spec: &ReportSpec, as_of: NaiveDate) -> Result<ReportDa
         ranked,
         budget_total_cents: total,
         curves,
+        opportunities,
     })
 }
 
@@ -265,6 +281,21 @@ pub fn render(data: &ReportData, f: Format) -> Result<Vec<u8>> {
                 .as_bytes(),
             );
             crate::query::output::write(&mut out, OutputFormat::Md, &data.schema, &data.batches)?;
+            if let Some(rows) = data.opportunities.as_ref().filter(|r| !r.is_empty()) {
+                out.extend_from_slice(b"\n### Content opportunities\n\nKeywords that convert well with no ad spend: money cannot buy these visits, a page that ranks for the term can.\n\n");
+                let batch = crate::rank::to_batch(rows, false)?;
+                // No cost columns: these keywords have no ad spend.
+                let keep: Vec<usize> = (0..batch.num_columns())
+                    .filter(|&i| {
+                        !matches!(
+                            batch.schema().field(i).name().as_str(),
+                            "cost_per_conversion" | "roas"
+                        )
+                    })
+                    .collect();
+                let batch = batch.project(&keep)?;
+                crate::query::output::write(&mut out, OutputFormat::Md, &batch.schema(), &[batch])?;
+            }
         }
         Format::Html => out = crate::report::html::render(data).into_bytes(),
         Format::Parquet => {

@@ -210,10 +210,106 @@ fn budget_by_curves_end_to_end() {
         html.contains("Recommended spend") && html.contains("Expected revenue"),
         "charts"
     );
+    // One small response-curve chart per paid keyword, each with today's and the
+    // recommended point.
+    assert_eq!(html.matches("class=\"chart curve-chart\"").count(), 2);
+    assert_eq!(html.matches("<circle class=\"now\"").count(), 2);
+    assert_eq!(html.matches("<circle class=\"rec\"").count(), 2);
+    assert!(html.contains("Content opportunities"));
     let csv = std::fs::read_to_string(dir.path().join("out/paid.csv")).unwrap();
     for kw in ["red shoes", "hiking boots", "(total)"] {
         assert!(csv.contains(kw), "{kw} in {csv}");
     }
     let total_row = csv.lines().find(|l| l.starts_with("(total)")).unwrap();
     assert!(total_row.contains(",900"), "{total_row}");
+}
+
+/// On sample data with known response curves (`generate --costs`), the curves' split
+/// earns more than today's split on the true curves, and the truth at the recommended
+/// spend lies inside the 80 % interval for most keywords.
+#[test]
+fn curves_split_beats_the_current_split_on_the_true_curves() {
+    use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+    use keyrank::rank::curves::{CurveParams, split_from_store};
+    let (mut inside, mut cases) = (0, 0);
+    for seed in [5, 6, 7] {
+        let dir = tempfile::tempdir().unwrap();
+        let truth = generate(
+            &GenerateConfig {
+                visitors: 9_000,
+                days: 28,
+                seed,
+                costs: true,
+                ..GenerateConfig::default()
+            },
+            dir.path(),
+        )
+        .unwrap();
+        let store = dir.path().join("store");
+        ingest(&store, &[&dir.path().join(LOG_FILE)], |c| {
+            c.sites = vec![SITE.into()];
+            c.goals = vec![GOAL.into()];
+        });
+        let st = Store::open(&store).unwrap();
+        let (rows, summary) =
+            keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
+        assert_eq!(summary.bad_rows, 0);
+        let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+        keyrank::import::costs::store(&mut w, &rows).unwrap();
+        w.commit(crate::common::test_entry("costs import")).unwrap();
+
+        let params = CurveParams {
+            seed,
+            ..CurveParams::default()
+        };
+        let (split, totals, _) = split_from_store(&st, None, None, "last", None, &params).unwrap();
+        assert_eq!(totals.days, 28);
+        let (mut now, mut then) = (0.0, 0.0);
+        for r in &split {
+            let curve = truth
+                .paid_curves
+                .iter()
+                .find(|c| c.engine == r.engine && c.keyword == r.keyword)
+                .unwrap_or_else(|| panic!("money only to bought keywords: {r:?}"));
+            let (a, z) = (
+                curve.revenue(r.current_spend, 28.0),
+                curve.revenue(r.recommended_spend, 28.0),
+            );
+            now += a;
+            then += z;
+            cases += 1;
+            if r.expected_revenue_low <= z && z <= r.expected_revenue_high {
+                inside += 1;
+            }
+        }
+        assert_eq!(split.len(), truth.paid_curves.len());
+        let spent: f64 = split.iter().map(|r| r.current_spend).sum();
+        let moved: f64 = split.iter().map(|r| r.recommended_spend).sum();
+        assert!((spent - moved).abs() < 0.005, "{spent} vs {moved}");
+        eprintln!("seed {seed}: true revenue {now:.0} today, {then:.0} recommended");
+        // Content opportunities: unpaid keywords whose true rate beats the average one.
+        let stats = load_stats(&st, None, None, "last", false, None).unwrap();
+        let chances = keyrank::rank::content_opportunities(&stats, 30.0, 10);
+        assert!(!chances.is_empty());
+        let rate = |k: &str| truth.true_rates[k];
+        let mean_rate = truth.true_rates.values().sum::<f64>() / truth.true_rates.len() as f64;
+        let chance_rate =
+            chances.iter().map(|r| rate(&r.keyword)).sum::<f64>() / chances.len() as f64;
+        assert!(chance_rate > mean_rate, "{chance_rate} vs {mean_rate}");
+        for r in &chances {
+            assert!(
+                truth.paid_curves.iter().all(|c| c.keyword != r.keyword),
+                "{} is bought",
+                r.keyword
+            );
+        }
+        assert!(
+            then > now,
+            "seed {seed}: the split loses on the true curves"
+        );
+    }
+    assert!(
+        inside as f64 >= 0.6 * cases as f64,
+        "truth inside the 80 % interval in {inside} of {cases} cases"
+    );
 }

@@ -122,6 +122,6 @@ fn shipped_example_config_is_valid() {
     let path = dir.path().join("reports.toml");
     std::fs::copy(root().join("testdata/reports.toml"), &path).unwrap();
     let cfg = Config::load(&path).unwrap();
-    assert_eq!(cfg.reports.len(), 3);
-    assert!(cfg.reports[0].cron.is_some() && cfg.reports[2].cron.is_none());
+    assert_eq!(cfg.reports.len(), 4);
+    assert!(cfg.reports[0].cron.is_some() && cfg.reports[3].cron.is_none());
 }
