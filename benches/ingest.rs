@@ -9,7 +9,8 @@
 //!
 //! - `cluster`: the combined log split into `KEYRANK_BENCH_FILES` files (default 8),
 //!   ingested embedded, then with `ingest --cluster` on an in-process Ballista cluster
-//!   of one and of two executors (2 task slots each) on loopback.
+//!   of one and of two executors (2 task slots each) on loopback; needs
+//!   `--features cluster`.
 //!
 //! `cargo bench --bench ingest`; `KEYRANK_BENCH_LINES=10000000 cargo bench --bench ingest`;
 //! `KEYRANK_BENCH_MODE=log`, `purchases` or `cluster` runs one mode.
@@ -54,9 +55,10 @@ fn child(dir: &Path, mode: &str) {
         cfg.visitor_cookie = Some(VISITOR_COOKIE.into());
         cfg.goals = Vec::new();
     }
-    if let Some(how) = mode.strip_prefix("split") {
+    if let Some(_how) = mode.strip_prefix("split") {
         cfg.inputs = split_files(dir);
-        if let Ok(executors) = how.trim_start_matches('+').parse::<usize>() {
+        #[cfg(feature = "cluster")]
+        if let Ok(executors) = _how.trim_start_matches('+').parse::<usize>() {
             keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions());
             let cluster = keyrank::cluster::LocalCluster::start(executors, 2).expect("cluster");
             cfg.cluster = Some(cluster.url().to_string());
@@ -239,7 +241,8 @@ fn main() {
         let log = runs(dir.path(), "log");
         println!("log: median {:.2}s", median_secs(&log));
     }
-    if mode.is_empty() || mode == "cluster" {
+    // The cluster mode needs `--features cluster`.
+    if (mode.is_empty() && keyrank::cluster::BUILT) || mode == "cluster" {
         let files: usize = std::env::var("KEYRANK_BENCH_FILES")
             .ok()
             .and_then(|v| v.parse().ok())

@@ -15,12 +15,7 @@ SELECT
   SUM(CASE WHEN keyword = '(not provided)' THEN visits ELSE 0 END) AS not_provided_visits,
   ROUND(CAST(SUM(CASE WHEN keyword = '(not provided)' THEN visits ELSE 0 END) AS DOUBLE)
         / NULLIF(SUM(visits), 0), 4) AS not_provided_share,
-  SUM(CASE ${model}
-        WHEN 'first' THEN conversions_first
-        WHEN 'linear' THEN conversions_linear
-        WHEN 'position' THEN conversions_position
-        WHEN 'time_decay' THEN conversions_time_decay
-        ELSE conversions_last END) AS conversions
+  SUM(conversions_${model:id}) AS conversions
 FROM keyword_daily
 WHERE medium IN ('organic', 'cpc')
   AND day BETWEEN ${from} AND ${to} AND NOT estimated

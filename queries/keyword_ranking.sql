@@ -16,20 +16,8 @@ WITH credited AS (
   SELECT
     keyword,
     visits,
-    CASE ${model}
-      WHEN 'first' THEN conversions_first
-      WHEN 'linear' THEN conversions_linear
-      WHEN 'position' THEN conversions_position
-      WHEN 'time_decay' THEN conversions_time_decay
-      ELSE conversions_last
-    END AS conversions,
-    CASE ${model}
-      WHEN 'first' THEN revenue_first
-      WHEN 'linear' THEN revenue_linear
-      WHEN 'position' THEN revenue_position
-      WHEN 'time_decay' THEN revenue_time_decay
-      ELSE revenue_last
-    END AS revenue
+    conversions_${model:id} AS conversions,
+    revenue_${model:id} AS revenue
   FROM keyword_daily
   WHERE keyword IS NOT NULL
     AND day BETWEEN ${from} AND ${to}
@@ -40,10 +28,11 @@ per_keyword AS (
   FROM credited
   GROUP BY keyword
 ),
-prior AS (
-  SELECT beta_prior(conversions, visits) AS p
+-- The prior over the real keywords, beside every keyword: one pass, not two.
+with_prior AS (
+  SELECT *,
+    beta_prior(CASE WHEN keyword NOT LIKE '(%)' THEN conversions END, visits) OVER () AS p
   FROM per_keyword
-  WHERE keyword NOT LIKE '(%)'
 )
 SELECT
   keyword,
@@ -55,7 +44,7 @@ SELECT
   ROUND(wilson_upper(conversions, visits), 4) AS rate_high,
   revenue,
   ROUND(CAST(revenue AS DOUBLE) / NULLIF(visits, 0), 2) AS revenue_per_visit
-FROM per_keyword CROSS JOIN prior
+FROM with_prior
 WHERE visits >= ${min_visits}
 ORDER BY keyword LIKE '(%)', shrunk_rate DESC NULLS LAST, visits DESC, keyword
 LIMIT ${limit}

@@ -16,18 +16,8 @@ WITH costs AS (
 ),
 credited AS (
   SELECT day, source AS engine, keyword,
-    SUM(CASE ${model}
-          WHEN 'first' THEN conversions_first
-          WHEN 'linear' THEN conversions_linear
-          WHEN 'position' THEN conversions_position
-          WHEN 'time_decay' THEN conversions_time_decay
-          ELSE conversions_last END) AS conversions,
-    SUM(CASE ${model}
-          WHEN 'first' THEN revenue_first
-          WHEN 'linear' THEN revenue_linear
-          WHEN 'position' THEN revenue_position
-          WHEN 'time_decay' THEN revenue_time_decay
-          ELSE revenue_last END) AS revenue
+    SUM(conversions_${model:id}) AS conversions,
+    SUM(revenue_${model:id}) AS revenue
   FROM keyword_daily
   WHERE medium = 'cpc' AND keyword IS NOT NULL AND day BETWEEN ${from} AND ${to}
   GROUP BY day, source, keyword

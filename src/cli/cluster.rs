@@ -1,8 +1,11 @@
 //! `keyrank scheduler` and `keyrank executor`: a Ballista cluster that knows keyrank's
 //! functions, for `sql`, `query`, `rank` and `budget --cluster df://HOST:PORT`.
 
+#[cfg(feature = "cluster")]
 use crate::cluster::{self, DEFAULT_SCHEDULER_PORT, ExecutorOptions};
-use crate::error::{Error, Result};
+#[cfg(feature = "cluster")]
+use crate::error::Error;
+use crate::error::Result;
 
 #[derive(Debug, clap::Args)]
 pub struct SchedulerArgs {
@@ -36,6 +39,17 @@ pub struct ExecutorArgs {
     pub work_dir: Option<String>,
 }
 
+#[cfg(not(feature = "cluster"))]
+pub fn run_scheduler(_: SchedulerArgs) -> Result<()> {
+    Err(crate::cluster::not_built("keyrank scheduler"))
+}
+
+#[cfg(not(feature = "cluster"))]
+pub fn run_executor(_: ExecutorArgs) -> Result<()> {
+    Err(crate::cluster::not_built("keyrank executor"))
+}
+
+#[cfg(feature = "cluster")]
 pub fn run_scheduler(args: SchedulerArgs) -> Result<()> {
     let bind = args.bind.parse().map_err(|_| {
         Error::usage(format!(
@@ -47,6 +61,7 @@ pub fn run_scheduler(args: SchedulerArgs) -> Result<()> {
     super::runtime()?.block_on(cluster::run_scheduler(bind, &args.external_host))
 }
 
+#[cfg(feature = "cluster")]
 pub fn run_executor(args: ExecutorArgs) -> Result<()> {
     let (scheduler_host, scheduler_port) =
         cluster::parse_addr(&args.scheduler, DEFAULT_SCHEDULER_PORT)?;

@@ -2,6 +2,7 @@
 //! set of log files and writes the days they cover. Returns a [`RunSummary`].
 
 mod config;
+#[cfg(feature = "cluster")]
 pub mod distributed;
 mod front;
 pub mod join;
@@ -83,6 +84,7 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
     let mut days = Spans::default();
     let mut inputs = Vec::new();
     let (rows, gate) = match &cfg.cluster {
+        #[cfg(feature = "cluster")]
         Some(url) => crate::ingest::distributed::log_pass(
             url,
             &store,
@@ -96,6 +98,8 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
             &mut days,
             &mut inputs,
         )?,
+        #[cfg(not(feature = "cluster"))]
+        Some(_) => return Err(crate::cluster::not_built("ingest --cluster")),
         None => local_pass(
             cfg,
             &sources,

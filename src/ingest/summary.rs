@@ -91,6 +91,7 @@ impl RunSummary {
     }
 
     /// Adds what visits and attribution counted in another part of the run.
+    #[cfg(feature = "cluster")]
     pub(crate) fn add_visit_counts(&mut self, o: &RunSummary) {
         self.visits += o.visits;
         self.direct_visits += o.direct_visits;

@@ -1,7 +1,10 @@
 //! Canned queries from `queries/*.sql`, compiled into the binary. Each file starts
 //! with a header comment; its `Parameters:` block declares `name type = default  help`,
 //! and the body refers to them as `${name}`. Values are validated per type and
-//! substituted as SQL literals, so a parameter can never inject SQL.
+//! substituted as SQL literals, so a parameter can never inject SQL. A choice whose
+//! values are all plain words may also be written `${name:id}`: its value bare, to
+//! pick a column when the template is filled (`conversions_${model:id}`) rather than
+//! by a `CASE` over every column on every row.
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -136,6 +139,21 @@ impl CannedQuery {
                 Error::usage(format!("query {}: parameter {}: {e}", self.name, p.name))
             })?;
             sql = sql.replace(&format!("${{{}}}", p.name), &literal);
+            let bare = format!("${{{}:id}}", p.name);
+            if sql.contains(&bare) {
+                match &p.ty {
+                    // Validated against the list, and every choice is a plain word.
+                    ParamType::Choice(c) if c.iter().all(|w| is_word(w)) => {
+                        sql = sql.replace(&bare, value.trim());
+                    }
+                    _ => {
+                        return Err(Error::Other(format!(
+                            "query {}: {bare} needs a choice of plain words",
+                            self.name
+                        )));
+                    }
+                }
+            }
         }
         if let Some(i) = sql.find("${") {
             let end = sql[i..].find('}').map_or(sql.len(), |e| i + e + 1);
@@ -173,6 +191,13 @@ fn parse_param(query: &str, c: &str) -> Result<Param> {
         default: default.to_string(),
         help: help.to_string(),
     })
+}
+
+/// A plain word: lower-case letters, digits and `_`, as column names are.
+fn is_word(w: &str) -> bool {
+    !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn literal(p: &Param, value: &str) -> std::result::Result<String, String> {
@@ -263,7 +288,17 @@ mod tests {
         given.insert("model".to_string(), "linear".to_string());
         let sql = q.render(&given).unwrap();
         assert!(sql.contains("DATE '2015-05-18'"));
-        assert!(sql.contains("CASE 'linear'"));
+        // The model picks its columns when the template is filled: no CASE per row.
+        assert!(
+            sql.contains("conversions_linear AS conversions") && !sql.contains("CASE 'linear'")
+        );
+        // A bare value is only ever one of a list of plain words.
+        let odd = CannedQuery::parse(
+            "odd",
+            "-- odd: x\n-- Parameters:\n--   c  a|c-d = a  choice\nSELECT ${c:id}",
+        )
+        .unwrap();
+        assert!(odd.render(&BTreeMap::new()).is_err());
         given.insert("model".to_string(), "x' OR 1=1 --".to_string());
         let e = q.render(&given).unwrap_err().to_string();
         assert!(e.contains("expected one of first, last"), "{e}");

@@ -1,6 +1,7 @@
 //! keyrank's one integration-test binary (each binary linking DataFusion is large).
 
 mod cli;
+#[cfg(feature = "cluster")]
 mod cluster;
 mod common;
 mod formats;

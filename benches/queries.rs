@@ -1,0 +1,305 @@
+//! Canned-query benchmark: a store of `KEYRANK_BENCH_DAYS` days (default 365) ×
+//! `KEYRANK_BENCH_KEYWORDS` keywords (default 50,000), one Parquet file per day, with
+//! ad costs for a tenth of the keywords, generated from a seed; then every canned
+//! query over the whole period, timed in this process (a fresh session each run, so
+//! reading the store's snapshot counts), against the same query hand-written for
+//! DuckDB over the same Parquet files (2 threads, in one Python process, connect +
+//! query timed), when Python's `duckdb` module is installed. Prints the median of
+//! `KEYRANK_BENCH_RUNS` runs (default 5) of each and the ratio, and checks that both
+//! engines return the same number of rows.
+//!
+//! `cargo bench --bench queries`; `KEYRANK_BENCH_KEYWORDS=5000 cargo bench --bench queries`.
+
+use keyrank::model::channel::Channel;
+use keyrank::model::rollup::{Counts, Row, Segment};
+use keyrank::store::Store;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+const ENGINES: &[&str] = &["google", "bing", "yahoo", "duckduckgo", "yandex", "ecosia"];
+const START_DAY: i32 = 19_723; // 2024-01-01
+
+/// Writes the store: every keyword on every day, organic on its engine, a tenth paid.
+fn build(dir: &Path, days: usize, keywords: usize) -> Store {
+    let store = Store::create(dir).expect("store");
+    let mut w = store
+        .writer(std::time::Duration::from_secs(5))
+        .expect("writer");
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let names: Vec<String> = (0..keywords)
+        .map(|i| match i {
+            0 => "(not provided)".to_string(),
+            1 => "(other)".to_string(),
+            _ => format!("keyword {i:06}"),
+        })
+        .collect();
+    let mut costs = Vec::new();
+    for chunk in (0..days).collect::<Vec<_>>().chunks(8) {
+        let mut rows = Vec::with_capacity(chunk.len() * keywords);
+        let day_list: Vec<i32> = chunk.iter().map(|d| START_DAY + *d as i32).collect();
+        for &day in &day_list {
+            for (i, kw) in names.iter().enumerate() {
+                let paid = i % 10 == 3;
+                let visits = 1 + (rng.random::<f64>().powi(3) * 60.0) as i64;
+                let rate = 0.01 + 0.08 * ((i * 7919) % 100) as f64 / 100.0;
+                let conv = (0..visits).filter(|_| rng.random::<f64>() < rate).count() as i64;
+                let cents = conv * rng.random_range(1_000..15_000);
+                let credit = conv * 1_000_000;
+                rows.push(Row {
+                    day,
+                    channel: Channel {
+                        source: ENGINES[i % ENGINES.len()].to_string(),
+                        medium: if paid { "cpc" } else { "organic" }.to_string(),
+                        keyword: Some(kw.clone()),
+                        campaign: None,
+                    },
+                    landing: format!("/p/{}", i % 500),
+                    segment: Segment::All,
+                    counts: Counts {
+                        visits,
+                        visitors: visits,
+                        pageviews: visits * 2,
+                        conversions: [credit, credit, credit * 9 / 10, credit, credit * 8 / 10],
+                        revenue: [cents, cents, cents * 9 / 10, cents, cents * 8 / 10],
+                    },
+                    estimated: false,
+                    sketch: None,
+                });
+                if paid {
+                    costs.push(keyrank::import::costs::CostRow {
+                        day,
+                        engine: ENGINES[i % ENGINES.len()].to_string(),
+                        keyword: kw.clone(),
+                        match_type: None,
+                        clicks: visits + 1,
+                        impressions: visits * 20,
+                        cents: visits * rng.random_range(20..200),
+                        currency: Some("EUR".into()),
+                    });
+                }
+            }
+        }
+        keyrank::store::write_days(&mut w, &day_list, &rows).expect("write days");
+    }
+    keyrank::import::costs::store(&mut w, &costs).expect("costs");
+    w.commit(keyrank::store::LedgerEntry::of_command(
+        &w,
+        "bench",
+        keyrank::store::now_rfc3339(),
+        Vec::new(),
+        Default::default(),
+        serde_json::json!({}),
+        serde_json::json!({}),
+    ))
+    .expect("commit");
+    Store::open(dir).expect("open")
+}
+
+/// keyrank's wall time of one canned query (default parameters), and its row count.
+fn keyrank_run(store: &Store, name: &str) -> (f64, usize) {
+    let q = keyrank::query::queries::find(name).expect("query");
+    let sql = q.render(&BTreeMap::new()).expect("render");
+    let rt = keyrank::model::runtime::runtime().expect("runtime");
+    let start = Instant::now();
+    let rows = rt.block_on(async {
+        let ctx = keyrank::query::session(store).await.expect("session");
+        let (_, batches) = keyrank::query::run(&ctx, &sql).await.expect("run");
+        batches.iter().map(|b| b.num_rows()).sum::<usize>()
+    });
+    (start.elapsed().as_secs_f64(), rows)
+}
+
+/// The DuckDB peer: each canned query hand-written over the same Parquet files, with
+/// keyrank's functions as macros.
+const DUCKDB: &str = r#"
+import duckdb, json, sys, time
+root, runs = sys.argv[1], int(sys.argv[2])
+kd = f"read_parquet('{root}/keyword_daily/**/*.parquet')"
+ac = f"read_parquet('{root}/ad_costs/**/*.parquet')"
+macros = """
+CREATE MACRO wl(s, n) AS (
+  (LEAST(GREATEST(s / n, 0), 1) + 3.841458820694124 / (2 * n)
+   - 1.959963984540054 * sqrt(LEAST(GREATEST(s / n, 0), 1) * (1 - LEAST(GREATEST(s / n, 0), 1)) / n
+     + 3.841458820694124 / (4 * n * n))) / (1 + 3.841458820694124 / n));
+CREATE MACRO wu(s, n) AS (
+  (LEAST(GREATEST(s / n, 0), 1) + 3.841458820694124 / (2 * n)
+   + 1.959963984540054 * sqrt(LEAST(GREATEST(s / n, 0), 1) * (1 - LEAST(GREATEST(s / n, 0), 1)) / n
+     + 3.841458820694124 / (4 * n * n))) / (1 + 3.841458820694124 / n));
+"""
+q = {}
+q["keyword_ranking"] = f"""
+WITH per_keyword AS (
+  SELECT keyword, SUM(visits) AS visits, SUM(conversions_last) AS conversions, SUM(revenue_last) AS revenue
+  FROM {kd} WHERE keyword IS NOT NULL AND NOT estimated GROUP BY keyword),
+m AS (
+  SELECT COUNT(*) AS k, SUM(c) AS s, SUM(v) AS n, SUM(v * v) AS n2, SUM(c * c / v) AS s2n
+  FROM (SELECT CAST(conversions AS DOUBLE) AS c, CAST(visits AS DOUBLE) AS v FROM per_keyword
+        WHERE keyword NOT LIKE '(%)' AND visits > 0)),
+f AS (
+  SELECT LEAST(GREATEST(s / n, 1e-9), 1 - 1e-9) AS mean, GREATEST(n, 2) AS maxs,
+    GREATEST(s2n - LEAST(GREATEST(s / n, 1e-9), 1 - 1e-9) ** 2 * n, 0) AS spread,
+    n - n2 / n - (k - 1) AS denom, k FROM m),
+r AS (SELECT mean, maxs, CASE WHEN denom > 0 THEN (spread / (mean * (1 - mean)) - (k - 1)) / denom ELSE 0 END AS rho FROM f),
+prior AS (SELECT mean * st AS a, (1 - mean) * st AS b FROM
+  (SELECT mean, CASE WHEN rho <= 0 THEN maxs ELSE LEAST(GREATEST(1 / rho - 1, 2), maxs) END AS st FROM r))
+SELECT keyword, visits, conversions,
+  ROUND(CAST(conversions AS DOUBLE) / NULLIF(visits, 0), 4) AS conversion_rate,
+  ROUND((LEAST(GREATEST(conversions, 0), visits) + a) / (visits + a + b), 4) AS shrunk_rate,
+  ROUND(wl(conversions, visits), 4) AS rate_low, ROUND(wu(conversions, visits), 4) AS rate_high,
+  revenue, ROUND(CAST(revenue AS DOUBLE) / NULLIF(visits, 0), 2) AS revenue_per_visit
+FROM per_keyword CROSS JOIN prior WHERE visits >= 1
+ORDER BY keyword LIKE '(%)', shrunk_rate DESC NULLS LAST, visits DESC, keyword LIMIT 50"""
+q["engine_share"] = f"""
+SELECT source, medium, SUM(visits) AS visits,
+  ROUND(CAST(SUM(visits) AS DOUBLE) / NULLIF(SUM(SUM(visits)) OVER (), 0), 4) AS share_of_search,
+  SUM(CASE WHEN keyword = '(not provided)' THEN visits ELSE 0 END) AS not_provided_visits,
+  ROUND(CAST(SUM(CASE WHEN keyword = '(not provided)' THEN visits ELSE 0 END) AS DOUBLE) / NULLIF(SUM(visits), 0), 4) AS not_provided_share,
+  SUM(conversions_last) AS conversions
+FROM {kd} WHERE medium IN ('organic', 'cpc') AND NOT estimated
+GROUP BY source, medium ORDER BY visits DESC, source, medium"""
+q["keyword_trend"] = f"""
+WITH top_keywords AS (
+  SELECT keyword FROM {kd} WHERE keyword IS NOT NULL AND keyword NOT LIKE '(%)' AND NOT estimated
+  GROUP BY keyword ORDER BY SUM(visits) DESC, keyword LIMIT 10)
+SELECT CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, k.keyword,
+  SUM(visits) AS visits, SUM(conversions_last) AS conversions, SUM(revenue_last) AS revenue
+FROM {kd} k JOIN top_keywords t ON k.keyword = t.keyword WHERE NOT estimated
+GROUP BY 1, 2 ORDER BY week, visits DESC, k.keyword"""
+q["landing_by_keyword"] = f"""
+WITH pages AS (
+  SELECT keyword, landing, SUM(visits) AS visits, SUM(conversions_last) AS conversions
+  FROM {kd} WHERE keyword IS NOT NULL AND keyword NOT LIKE '(%)' AND NOT estimated
+  GROUP BY keyword, landing),
+ranked AS (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY keyword ORDER BY wl(conversions, visits) DESC, visits DESC, landing) AS pos,
+    COUNT(*) OVER (PARTITION BY keyword) AS pages
+  FROM pages WHERE visits >= 5)
+SELECT keyword, landing, visits, conversions,
+  ROUND(CAST(conversions AS DOUBLE) / NULLIF(visits, 0), 4) AS conversion_rate,
+  ROUND(wl(conversions, visits), 4) AS rate_low, pages
+FROM ranked WHERE pos = 1 ORDER BY conversions DESC, visits DESC, keyword"""
+q["model_comparison"] = f"""
+SELECT keyword, SUM(conversions_first) AS first, SUM(conversions_last) AS last,
+  SUM(conversions_linear) AS linear, SUM(conversions_position) AS position,
+  SUM(conversions_time_decay) AS time_decay, SUM(revenue_last) AS revenue_last
+FROM {kd} WHERE keyword IS NOT NULL AND NOT estimated GROUP BY keyword
+HAVING SUM(conversions_first) + SUM(conversions_last) + SUM(conversions_linear) > 0
+ORDER BY last DESC, first DESC, keyword LIMIT 50"""
+q["budget_inputs"] = f"""
+WITH credited AS (
+  SELECT keyword, SUM(visits) AS visits, SUM(conversions_last) AS conversions, SUM(revenue_last) AS revenue
+  FROM {kd} WHERE keyword IS NOT NULL AND NOT estimated GROUP BY keyword),
+costs AS (SELECT keyword, SUM(clicks) AS clicks, SUM(cost) AS cost FROM {ac} GROUP BY keyword)
+SELECT c.keyword, c.visits, c.conversions, c.revenue, k.clicks, k.cost
+FROM credited c LEFT JOIN costs k ON c.keyword = k.keyword ORDER BY c.keyword"""
+q["paid_keywords"] = f"""
+WITH costs AS (
+  SELECT day, engine, keyword, SUM(cost) AS cost, SUM(clicks) AS clicks FROM {ac} GROUP BY day, engine, keyword),
+credited AS (
+  SELECT day, source AS engine, keyword, SUM(conversions_last) AS conversions, SUM(revenue_last) AS revenue
+  FROM {kd} WHERE medium = 'cpc' AND keyword IS NOT NULL GROUP BY day, source, keyword)
+SELECT c.day, c.engine, c.keyword, c.cost, c.clicks,
+  COALESCE(k.conversions, 0) AS conversions, COALESCE(k.revenue, 0) AS revenue
+FROM costs c LEFT JOIN credited k ON c.day = k.day AND c.engine = k.engine AND c.keyword = k.keyword
+ORDER BY c.engine, c.keyword, c.day"""
+names = sys.argv[3].split(",")
+out = {}
+for name in names:
+    if name not in q:
+        continue
+    times, rows = [], 0
+    for _ in range(runs):
+        t = time.perf_counter()
+        con = duckdb.connect()
+        con.execute("SET threads TO 2")
+        con.execute(macros)
+        rows = len(con.execute(q[name]).fetchall())
+        times.append(time.perf_counter() - t)
+        con.close()
+    times.sort()
+    out[name] = [times[len(times) // 2], rows]
+print(json.dumps(out))
+"#;
+
+fn duckdb(root: &Path, runs: usize, names: &[&str]) -> Option<BTreeMap<String, (f64, usize)>> {
+    let script = root.join("peer.py");
+    std::fs::write(&script, DUCKDB).ok()?;
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(root.join("store"))
+        .arg(runs.to_string())
+        .arg(names.join(","))
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "DuckDB peer skipped: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return None;
+    }
+    let v: BTreeMap<String, (f64, usize)> = serde_json::from_slice(&out.stdout).ok()?;
+    Some(v)
+}
+
+fn main() {
+    let days = env("KEYRANK_BENCH_DAYS", 365);
+    let keywords = env("KEYRANK_BENCH_KEYWORDS", 50_000);
+    let runs = env("KEYRANK_BENCH_RUNS", 5).max(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = Instant::now();
+    let store = build(&dir.path().join("store"), days, keywords);
+    println!(
+        "store: {days} days × {keywords} keywords ({} rows) written in {:.1}s",
+        days * keywords,
+        t.elapsed().as_secs_f64()
+    );
+    let names = [
+        "keyword_ranking",
+        "engine_share",
+        "keyword_trend",
+        "landing_by_keyword",
+        "model_comparison",
+        "budget_inputs",
+        "paid_keywords",
+    ];
+    let peer = duckdb(dir.path(), runs, &names);
+    println!(
+        "{:<20} {:>10} {:>10} {:>8} {:>8}",
+        "query", "keyrank s", "duckdb s", "ratio", "rows"
+    );
+    for name in names {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..runs {
+            let (s, n) = keyrank_run(&store, name);
+            times.push(s);
+            rows = n;
+        }
+        times.sort_by(f64::total_cmp);
+        let ours = times[times.len() / 2];
+        match peer.as_ref().and_then(|p| p.get(name)) {
+            Some(&(theirs, their_rows)) => {
+                assert_eq!(rows, their_rows, "{name}: keyrank and DuckDB row counts");
+                println!(
+                    "{name:<20} {ours:>10.3} {theirs:>10.3} {:>8.2} {rows:>8}",
+                    ours / theirs
+                );
+            }
+            None => println!("{name:<20} {ours:>10.3} {:>10} {:>8} {rows:>8}", "-", "-"),
+        }
+    }
+}
