@@ -92,16 +92,16 @@ fn build(dir: &Path, days: usize, keywords: usize) -> Store {
         keyrank::store::write_days(&mut w, &day_list, &rows).expect("write days");
     }
     keyrank::import::costs::store(&mut w, &costs).expect("costs");
-    w.commit(keyrank::store::LedgerEntry::of_command(
+    let entry = keyrank::store::LedgerEntry::of_command(
         &w,
         "bench",
         keyrank::store::now_rfc3339(),
         Vec::new(),
-        Default::default(),
+        Vec::<i32>::new(),
         serde_json::json!({}),
         serde_json::json!({}),
-    ))
-    .expect("commit");
+    );
+    w.commit(entry).expect("commit");
     Store::open(dir).expect("open")
 }
 
