@@ -17,6 +17,7 @@ pub mod privacy;
 pub mod query;
 pub mod rank;
 pub mod report;
+pub mod serve;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -20,6 +20,12 @@ pub struct Args {
     /// Keep the generated log and store in this folder instead of a temp folder.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// Then open the dashboard over the demo's store (until Ctrl-C).
+    #[arg(long)]
+    pub serve: bool,
+    /// Where the dashboard listens with --serve.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: String,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -120,6 +126,14 @@ pub fn run(args: Args) -> Result<()> {
         &batch.schema(),
         &[batch],
     )?;
+    if args.serve {
+        return super::serve::run(super::serve::Args {
+            store: store_dir,
+            bind: args.bind,
+            token: None,
+            reports: None,
+        });
+    }
     match &args.keep {
         Some(d) => eprintln!(
             "\nThe log and store are in {}; try:\n  keyrank sql --store {} \"SELECT source, SUM(visits) FROM keyword_daily GROUP BY source ORDER BY 2 DESC\"\n  keyrank budget --store {} --target-roas 1.5",

@@ -9,6 +9,7 @@ mod query;
 mod rank;
 mod report;
 mod search_console;
+mod serve;
 mod sql;
 mod store;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Generate a small data set, ingest it and show the top keywords.
     Demo(demo::Args),
+    /// The dashboard: a local web app over a store (loopback unless given a token).
+    Serve(serve::Args),
     /// Run a Ballista scheduler with keyrank's functions (for `--cluster`).
     Scheduler(cluster::SchedulerArgs),
     /// Run a Ballista executor with keyrank's functions, serving a scheduler.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run_report(a),
         Command::Schedule(a) => report::run_schedule(a),
         Command::Demo(a) => demo::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Scheduler(a) => cluster::run_scheduler(a),
         Command::Executor(a) => cluster::run_executor(a),
     }

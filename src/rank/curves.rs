@@ -748,15 +748,28 @@ pub fn load(
     model: &str,
     cluster: Option<&str>,
 ) -> crate::Result<(Vec<PaidDay>, usize, String, String)> {
+    let rt = crate::model::runtime::runtime()?;
+    rt.block_on(async {
+        let ctx = crate::cluster::session_at(store, cluster).await?;
+        load_on(&ctx, from, to, model).await
+    })
+}
+
+/// [`load`] on a context already open over one version of the store.
+pub async fn load_on(
+    ctx: &datafusion::prelude::SessionContext,
+    from: Option<&str>,
+    to: Option<&str>,
+    model: &str,
+) -> crate::Result<(Vec<PaidDay>, usize, String, String)> {
     use crate::parse::time::{format_day, parse_day};
     use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
     use datafusion::arrow::datatypes::DataType;
-    let rt = crate::model::runtime::runtime()?;
-    let ctx = rt.block_on(crate::cluster::session_at(store, cluster))?;
-    let span = rt.block_on(crate::query::run(
-        &ctx,
+    let span = crate::query::run(
+        ctx,
         "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM ad_costs",
-    ))?;
+    )
+    .await?;
     let bounds = span.1.first().and_then(|b| {
         let a = b.column(0).as_any().downcast_ref::<Int32Array>()?;
         let z = b.column(1).as_any().downcast_ref::<Int32Array>()?;
@@ -785,7 +798,7 @@ pub fn load(
         ("model".to_string(), model.to_string()),
     ]);
     let sql = q.render(&params)?;
-    let (_, batches) = rt.block_on(crate::query::run(&ctx, &sql))?;
+    let (_, batches) = crate::query::run(ctx, &sql).await?;
     let mut out = Vec::new();
     for b in &batches {
         let text = |i| super::column_as::<StringArray>(b, i, &DataType::Utf8, "paid_keywords");

@@ -110,6 +110,21 @@ pub fn load_stats(
     estimated: bool,
     cluster: Option<&str>,
 ) -> crate::Result<Vec<KeywordStats>> {
+    let rt = crate::model::runtime::runtime()?;
+    rt.block_on(async {
+        let ctx = crate::cluster::session_at(store, cluster).await?;
+        load_stats_on(&ctx, from, to, model, estimated).await
+    })
+}
+
+/// [`load_stats`] on a context already open over one version of the store.
+pub async fn load_stats_on(
+    ctx: &datafusion::prelude::SessionContext,
+    from: Option<&str>,
+    to: Option<&str>,
+    model: &str,
+    estimated: bool,
+) -> crate::Result<Vec<KeywordStats>> {
     use datafusion::arrow::array::{Array, Float64Array, StringArray};
     use datafusion::arrow::datatypes::DataType;
     let q = crate::query::queries::find("budget_inputs")?;
@@ -123,11 +138,7 @@ pub fn load_stats(
     params.insert("model".to_string(), model.to_string());
     params.insert("estimated".to_string(), estimated.to_string());
     let sql = q.render(&params)?;
-    let rt = crate::model::runtime::runtime()?;
-    let (_, batches) = rt.block_on(async {
-        let ctx = crate::cluster::session_at(store, cluster).await?;
-        crate::query::run(&ctx, &sql).await
-    })?;
+    let (_, batches) = crate::query::run(ctx, &sql).await?;
     let mut out = Vec::new();
     for b in &batches {
         let col = |i| column_as::<Float64Array>(b, i, &DataType::Float64, "budget_inputs");

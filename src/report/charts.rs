@@ -3,6 +3,52 @@
 
 use std::fmt::Write;
 
+/// The stylesheet of reports and the dashboard.
+pub const CSS: &str = r#"
+:root { --ink: #1d2330; --muted: #5b6475; --bar: #2f6fde; --bar2: #17a589; --grid: #e3e7ef; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
+       margin: 0 auto; max-width: 1040px; padding: 24px; background: #fff; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 8px; }
+.period { color: var(--muted); margin: 0; }
+.note { color: var(--muted); font-size: 13px; }
+svg { display: block; width: 100%; height: auto; }
+svg text { font: 13px system-ui, sans-serif; fill: var(--ink); }
+svg .label { text-anchor: end; }
+svg .value { fill: var(--muted); font-size: 12px; }
+svg .grid { stroke: var(--grid); }
+svg .bar { fill: var(--bar); }
+svg .share { fill: var(--bar2); }
+svg .ci { stroke: var(--ink); stroke-width: 1.5; }
+svg .curve { fill: none; stroke: var(--bar); stroke-width: 2; }
+svg .band { fill: var(--bar); opacity: 0.15; }
+svg .bounds { fill: var(--bar2); opacity: 0.12; }
+svg .now { fill: #fff; stroke: var(--ink); stroke-width: 2; }
+svg .rec { fill: var(--bar2); stroke: var(--ink); stroke-width: 1; }
+svg .axis { fill: var(--muted); font-size: 11px; }
+.multiples { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 12px; }
+.multiples figure { margin: 0; border: 1px solid var(--grid); border-radius: 6px; padding: 6px 8px; }
+.multiples figcaption { font-size: 13px; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.legend { font-size: 13px; color: var(--muted); }
+.legend .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; border: 2px solid var(--ink); vertical-align: -1px; }
+.legend .dot.rec { background: var(--bar2); border-width: 1px; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+td { white-space: nowrap; }
+td.text-long { white-space: normal; min-width: 22em; }
+th, td { padding: 5px 8px; border-bottom: 1px solid var(--grid); text-align: left; vertical-align: top; }
+th { background: #f5f7fb; position: sticky; top: 0; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tfoot td { font-weight: 600; border-top: 2px solid var(--ink); }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11px; }
+  section { break-inside: avoid; }
+  th { position: static; }
+  svg .bar, svg .share { fill: #555; }
+}
+"#;
+
 /// Text escaped for HTML and SVG.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -216,4 +262,89 @@ pub fn curve_grid(rows: &[crate::rank::curves::CurveRow]) -> String {
     }
     s.push_str("</div>");
     s
+}
+
+/// A column chart of many values in order (days, weeks): one column each, the axis
+/// labelled at its first and last label.
+pub fn column_chart(class: &str, values: &[(String, f64)]) -> String {
+    let (width, height, left, bottom, top) = (1000.0, 220.0, 60.0, 24.0, 8.0);
+    let (pw, ph) = (width - left - 10.0, height - top - bottom);
+    let max = values.iter().map(|v| v.1).fold(0.0f64, f64::max).max(1e-9);
+    let step = nice_step(max / 4.0);
+    let max = step * (max / step).ceil().max(1.0);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart {class}" viewBox="0 0 {width} {height}" role="img" aria-label="{class} chart" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    let y = |v: f64| top + ph * (1.0 - (v / max).clamp(0.0, 1.0));
+    for k in 0..=((max / step).round() as usize) {
+        let v = step * k as f64;
+        let _ = write!(
+            s,
+            r#"<line class="grid" x1="{left}" y1="{gy:.1}" x2="{:.1}" y2="{gy:.1}"/><text class="value" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            left + pw,
+            left - 6.0,
+            y(v) + 4.0,
+            fmt_num(v),
+            gy = y(v)
+        );
+    }
+    let n = values.len().max(1) as f64;
+    let w = pw / n;
+    for (i, (label, v)) in values.iter().enumerate() {
+        let x = left + w * i as f64;
+        let _ = write!(
+            s,
+            r#"<rect class="col" x="{:.2}" y="{:.1}" width="{:.2}" height="{:.1}"><title>{}: {}</title></rect>"#,
+            x + w * 0.1,
+            y(*v),
+            (w * 0.8).max(0.5),
+            (top + ph - y(*v)).max(0.0),
+            esc(label),
+            fmt_num(*v)
+        );
+    }
+    if let (Some(first), Some(last)) = (values.first(), values.last()) {
+        let _ = write!(
+            s,
+            r#"<text class="value" x="{left}" y="{:.1}">{}</text><text class="value" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            height - 6.0,
+            esc(&first.0),
+            left + pw,
+            height - 6.0,
+            esc(&last.0)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// A small line of values in order, without axes (a keyword's weekly visits).
+pub fn sparkline(values: &[f64]) -> String {
+    let (w, h) = (120.0, 24.0);
+    if values.is_empty() {
+        return String::new();
+    }
+    let max = values.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+    let dx = if values.len() > 1 {
+        w / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let points: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * dx,
+                2.0 + (h - 4.0) * (1.0 - v / max)
+            )
+        })
+        .collect();
+    format!(
+        r#"<svg class="spark" viewBox="0 0 {w} {h}" role="img" aria-label="trend" xmlns="http://www.w3.org/2000/svg"><polyline class="spark-line" points="{}"/></svg>"#,
+        points.join(" ")
+    )
 }

@@ -1,54 +1,9 @@
 //! A report as one self-contained HTML file: inline CSS and hand-built SVG charts (no
 //! scripts, nothing fetched from elsewhere), readable on screen and in print.
 
-use super::charts::{Bar, bar_chart, curve_grid, esc, fmt_num};
+use super::charts::{Bar, CSS, bar_chart, curve_grid, esc, fmt_num};
 use crate::report::data::ReportData;
 use std::fmt::Write;
-
-const CSS: &str = r#"
-:root { --ink: #1d2330; --muted: #5b6475; --bar: #2f6fde; --bar2: #17a589; --grid: #e3e7ef; }
-* { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-       margin: 0 auto; max-width: 1040px; padding: 24px; background: #fff; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 28px 0 8px; }
-.period { color: var(--muted); margin: 0; }
-.note { color: var(--muted); font-size: 13px; }
-svg { display: block; width: 100%; height: auto; }
-svg text { font: 13px system-ui, sans-serif; fill: var(--ink); }
-svg .label { text-anchor: end; }
-svg .value { fill: var(--muted); font-size: 12px; }
-svg .grid { stroke: var(--grid); }
-svg .bar { fill: var(--bar); }
-svg .share { fill: var(--bar2); }
-svg .ci { stroke: var(--ink); stroke-width: 1.5; }
-svg .curve { fill: none; stroke: var(--bar); stroke-width: 2; }
-svg .band { fill: var(--bar); opacity: 0.15; }
-svg .bounds { fill: var(--bar2); opacity: 0.12; }
-svg .now { fill: #fff; stroke: var(--ink); stroke-width: 2; }
-svg .rec { fill: var(--bar2); stroke: var(--ink); stroke-width: 1; }
-svg .axis { fill: var(--muted); font-size: 11px; }
-.multiples { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 12px; }
-.multiples figure { margin: 0; border: 1px solid var(--grid); border-radius: 6px; padding: 6px 8px; }
-.multiples figcaption { font-size: 13px; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.legend { font-size: 13px; color: var(--muted); }
-.legend .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; border: 2px solid var(--ink); vertical-align: -1px; }
-.legend .dot.rec { background: var(--bar2); border-width: 1px; }
-.table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 13px; }
-td { white-space: nowrap; }
-td.text-long { white-space: normal; min-width: 22em; }
-th, td { padding: 5px 8px; border-bottom: 1px solid var(--grid); text-align: left; vertical-align: top; }
-th { background: #f5f7fb; position: sticky; top: 0; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-tfoot td { font-weight: 600; border-top: 2px solid var(--ink); }
-@media print {
-  body { max-width: none; padding: 0; font-size: 11px; }
-  section { break-inside: avoid; }
-  th { position: static; }
-  svg .bar, svg .share { fill: #555; }
-}
-"#;
 
 /// The whole page.
 pub fn render(d: &ReportData) -> String {

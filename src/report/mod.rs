@@ -3,7 +3,7 @@
 //! template and a cron schedule. Running one renders every format to a temp file and
 //! renames it into place, so a reader never sees half a report.
 
-mod charts;
+pub mod charts;
 mod config;
 mod data;
 pub mod html;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Bottom first. A module may use those before it in this list, never those after.
 const LAYERS: &[&str] = &[
     "error", "model", "parse", "classify", "privacy", "store", "query", "cluster", "import",
-    "ingest", "rank", "report", "generate", "cli",
+    "ingest", "rank", "report", "generate", "serve", "cli",
 ];
 
 /// Each source file of the library as its module path (`ingest::pipeline`) and code.

@@ -16,6 +16,7 @@ mod real_log;
 mod referrers;
 mod reports;
 mod search_console;
+mod serve;
 mod shops;
 mod sketches;
 mod store;

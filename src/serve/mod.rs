@@ -1,0 +1,226 @@
+//! `keyrank serve`: the dashboard. A local web app on the process's one tokio runtime
+//! (axum): server-rendered HTML with the reports' inline SVG charts, one stylesheet
+//! of its own, no script, nothing from another host, and a strict
+//! Content-Security-Policy. Each response reads one committed version of the store
+//! and says which; a new commit shows on the next load.
+//!
+//! Security: loopback by default; any other address needs a token (`--token` or
+//! `KEYRANK_SERVE_TOKEN`), which every request must then carry (an `Authorization:
+//! Bearer` header, the `keyrank_token` cookie, or `?token=` once, which sets the
+//! cookie). Nothing is logged: no request line or client address is written anywhere.
+//! The SQL console is read-only ([`sql`]).
+
+mod pages;
+pub mod sql;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// How the dashboard is served.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub store: PathBuf,
+    pub bind: SocketAddr,
+    pub token: Option<String>,
+    /// A report config whose scheduled reports `/reports` lists.
+    pub reports: Option<PathBuf>,
+}
+
+/// What every handler shares.
+pub struct App {
+    pub store: Store,
+    pub token: Option<String>,
+    pub reports: Option<PathBuf>,
+    /// Finished pages by store version and request, so a page is computed once per
+    /// committed version of the store.
+    cache: Mutex<PageCache>,
+}
+
+/// Pages by (store version, request).
+type PageCache = HashMap<(Option<u64>, String), Arc<CachedPage>>;
+
+/// A cached response: its content type and bytes.
+pub struct CachedPage {
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// Pages kept per store version before the oldest are dropped.
+const CACHE_PAGES: usize = 256;
+
+impl App {
+    fn cached(&self, version: Option<u64>, key: &str) -> Option<Arc<CachedPage>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(version, key.to_string()))
+            .cloned()
+    }
+
+    fn remember(&self, version: Option<u64>, key: &str, page: Arc<CachedPage>) {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Pages of older versions are never asked for again.
+        c.retain(|(v, _), _| *v == version);
+        if c.len() >= CACHE_PAGES {
+            c.clear();
+        }
+        c.insert((version, key.to_string()), page);
+    }
+}
+
+/// Checks the options before anything listens: a non-loopback address needs a token.
+pub fn check(opts: &ServeOptions) -> Result<()> {
+    if !opts.bind.ip().is_loopback() && opts.token.as_deref().is_none_or(str::is_empty) {
+        return Err(Error::usage(format!(
+            "--bind {}: the dashboard answers anyone who reaches a non-loopback address, so it needs a token: --token TOKEN or KEYRANK_SERVE_TOKEN",
+            opts.bind
+        )));
+    }
+    if opts.token.as_deref().is_some_and(|t| t.len() < 16) {
+        return Err(Error::usage(
+            "the dashboard token must be at least 16 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The router of the dashboard (also what the tests drive).
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/keywords", get(pages::keywords))
+        .route("/keywords/{keyword}", get(pages::keyword))
+        .route("/budget", get(pages::budget))
+        .route("/sql", get(pages::sql_console))
+        .route("/sql.csv", get(pages::sql_csv))
+        .route("/reports", get(pages::reports))
+        .route("/api/keywords", get(pages::api_keywords))
+        .route("/api/sql", get(pages::api_sql))
+        .route("/static/keyrank.css", get(pages::stylesheet))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// The app over a store.
+pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
+    Ok(Arc::new(App {
+        store: Store::open(&opts.store)?,
+        token: opts.token.clone(),
+        reports: opts.reports.clone(),
+        cache: Mutex::new(HashMap::new()),
+    }))
+}
+
+/// Serves until the process is stopped.
+pub fn run(opts: ServeOptions) -> Result<()> {
+    check(&opts)?;
+    let app = app(&opts)?;
+    let rt = crate::model::runtime::runtime()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(opts.bind)
+            .await
+            .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", opts.bind)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        eprintln!(
+            "keyrank dashboard on http://{addr}/ (store {}){}",
+            opts.store.display(),
+            if opts.token.is_some() {
+                "; requests need the token"
+            } else {
+                ""
+            }
+        );
+        axum::serve(listener, router(app))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| Error::Other(e.to_string()))
+    })
+}
+
+/// Equal without revealing where two strings differ by how long the comparison took.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token a request carries, from its header, cookie or query.
+fn presented(headers: &HeaderMap, query: Option<&str>) -> (Option<String>, bool) {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return (Some(v.trim().to_string()), false);
+    }
+    for c in headers.get_all(header::COOKIE) {
+        for part in c.to_str().unwrap_or("").split(';') {
+            if let Some(v) = part.trim().strip_prefix("keyrank_token=") {
+                return (Some(v.to_string()), false);
+            }
+        }
+    }
+    let from_query = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    let set = from_query.is_some();
+    (from_query, set)
+}
+
+/// Every request: the token when one is set, and the security headers on the answer.
+async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let mut set_cookie = None;
+    if let Some(token) = &app.token {
+        let (given, from_query) = presented(req.headers(), req.uri().query());
+        if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+            let mut r = (
+                StatusCode::UNAUTHORIZED,
+                "keyrank: this dashboard needs its token (Authorization: Bearer TOKEN, or ?token=TOKEN once)\n",
+            )
+                .into_response();
+            security_headers(r.headers_mut());
+            return r;
+        }
+        if from_query {
+            set_cookie = Some(format!(
+                "keyrank_token={token}; HttpOnly; SameSite=Strict; Path=/"
+            ));
+        }
+    }
+    let mut r = next.run(req).await;
+    security_headers(r.headers_mut());
+    if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        r.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn security_headers(h: &mut HeaderMap) {
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::CACHE_CONTROL, "no-store");
+}

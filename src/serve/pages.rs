@@ -1,0 +1,1069 @@
+//! The dashboard's pages and API. Every handler reads one snapshot of the store
+//! ([`Snap`]), so all of a page's numbers come from one committed version, and says
+//! which version that was.
+
+use super::{App, CachedPage};
+use crate::error::{Error, Result};
+use crate::privacy::is_pseudo_keyword;
+use crate::query::output::display_cell;
+use crate::report::charts::{self, Bar, esc, fmt_num};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::prelude::SessionContext;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+type Params = Query<BTreeMap<String, String>>;
+
+const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
+
+/// One committed version of the store and a context over exactly it.
+struct Snap {
+    ctx: SessionContext,
+    version: Option<u64>,
+}
+
+async fn snap(app: &App) -> Result<Snap> {
+    let snapshot = app.store.snapshot().await?;
+    let ctx = crate::query::session_over(&app.store, &snapshot).await?;
+    Ok(Snap {
+        ctx,
+        version: snapshot.version,
+    })
+}
+
+/// The controls every page shares, validated; all of them live in the URL.
+#[derive(Debug, Clone)]
+struct Controls {
+    from: String,
+    to: String,
+    model: String,
+    estimated: bool,
+}
+
+impl Controls {
+    fn of(p: &BTreeMap<String, String>) -> Result<Self> {
+        let day = |k: &str, d: &str| -> Result<String> {
+            match p.get(k).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                None => Ok(d.to_string()),
+                Some(v) => crate::parse::time::parse_day(v)
+                    .map(|_| v.to_string())
+                    .ok_or_else(|| Error::usage(format!("{k}: not a day (YYYY-MM-DD): {v}"))),
+            }
+        };
+        let model = p.get("model").map(String::as_str).unwrap_or("last");
+        if !MODELS.contains(&model) {
+            return Err(Error::usage(format!(
+                "model: one of {}, got {model:?}",
+                MODELS.join(", ")
+            )));
+        }
+        Ok(Controls {
+            from: day("from", "1970-01-01")?,
+            to: day("to", "9999-12-31")?,
+            model: model.to_string(),
+            estimated: p.get("estimated").is_some_and(|v| v == "true" || v == "on"),
+        })
+    }
+
+    fn params(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("from".to_string(), self.from.clone()),
+            ("to".to_string(), self.to.clone()),
+            ("model".to_string(), self.model.clone()),
+            ("estimated".to_string(), self.estimated.to_string()),
+        ])
+    }
+
+    /// The controls as a query string, for links that keep them.
+    fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if self.from != "1970-01-01" {
+            q.append_pair("from", &self.from);
+        }
+        if self.to != "9999-12-31" {
+            q.append_pair("to", &self.to);
+        }
+        q.append_pair("model", &self.model);
+        if self.estimated {
+            q.append_pair("estimated", "true");
+        }
+        q.finish()
+    }
+
+    fn sql_range(&self) -> String {
+        format!("day BETWEEN DATE '{}' AND DATE '{}'", self.from, self.to)
+    }
+
+    fn form(&self, action: &str, extra: &str) -> String {
+        let shown = |d: &str, none: &str| {
+            if d == none {
+                String::new()
+            } else {
+                d.to_string()
+            }
+        };
+        let mut options = String::new();
+        for m in MODELS {
+            let _ = write!(
+                options,
+                "<option value=\"{m}\"{}>{m}</option>",
+                if m == self.model { " selected" } else { "" }
+            );
+        }
+        format!(
+            "<form class=\"controls\" method=\"get\" action=\"{action}\">\
+             <label>From <input type=\"date\" name=\"from\" value=\"{}\"></label>\
+             <label>To <input type=\"date\" name=\"to\" value=\"{}\"></label>\
+             <label>Model <select name=\"model\">{options}</select></label>\
+             <label><input type=\"checkbox\" name=\"estimated\" value=\"true\"{}> include estimated</label>\
+             {extra}<button type=\"submit\">Apply</button></form>",
+            shown(&self.from, "1970-01-01"),
+            shown(&self.to, "9999-12-31"),
+            if self.estimated { " checked" } else { "" }
+        )
+    }
+}
+
+/// A page around its body: navigation, title, and the store version it read.
+fn page(title: &str, active: &str, c: &Controls, version: Option<u64>, body: &str) -> String {
+    let q = c.query();
+    let mut nav = String::new();
+    for (href, name) in [
+        ("/", "Overview"),
+        ("/keywords", "Keywords"),
+        ("/budget", "Budget"),
+        ("/sql", "SQL"),
+        ("/reports", "Reports"),
+    ] {
+        let _ = write!(
+            nav,
+            "<a href=\"{href}?{}\"{}>{name}</a>",
+            esc(&q),
+            if name == active {
+                " class=\"active\""
+            } else {
+                ""
+            }
+        );
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} — keyrank</title><link rel=\"stylesheet\" href=\"/static/keyrank.css\"></head><body>\
+         <nav>{nav}</nav><header><h1>{}</h1></header>\n{body}\n\
+         <footer>Store version {} · model {} · {}{}</footer></body></html>\n",
+        esc(title),
+        esc(title),
+        version.map_or("none (empty store)".to_string(), |v| v.to_string()),
+        esc(&c.model),
+        if c.from == "1970-01-01" && c.to == "9999-12-31" {
+            "all days".to_string()
+        } else {
+            format!("{} – {}", esc(&c.from), esc(&c.to))
+        },
+        if c.estimated {
+            " · estimated included"
+        } else {
+            ""
+        }
+    )
+}
+
+fn html(body: String) -> CachedPage {
+    CachedPage {
+        content_type: "text/html; charset=utf-8",
+        body: body.into_bytes(),
+    }
+}
+
+fn error_page(e: &Error) -> Response {
+    let status = match e {
+        Error::Usage(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>keyrank</title><link rel=\"stylesheet\" href=\"/static/keyrank.css\"></head><body><nav><a href=\"/\">Overview</a></nav><p class=\"error\">{}</p></body></html>",
+            esc(&e.to_string())
+        ),
+    )
+        .into_response()
+}
+
+fn respond(p: &CachedPage) -> Response {
+    ([(header::CONTENT_TYPE, p.content_type)], p.body.clone()).into_response()
+}
+
+/// A page computed once per store version and request.
+async fn cached<F, Fut>(app: &Arc<App>, uri: &OriginalUri, make: F) -> Response
+where
+    F: FnOnce(Snap) -> Fut,
+    Fut: std::future::Future<Output = Result<CachedPage>>,
+{
+    let s = match snap(app).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&e),
+    };
+    let key = uri.0.to_string();
+    if let Some(p) = app.cached(s.version, &key) {
+        return respond(&p);
+    }
+    let version = s.version;
+    match make(s).await {
+        Ok(p) => {
+            let p = Arc::new(p);
+            app.remember(version, &key, p.clone());
+            respond(&p)
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn rows(ctx: &SessionContext, sql: &str) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    crate::query::run(ctx, sql).await
+}
+
+/// Every cell of a result as text, row by row.
+fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            out.push(b.columns().iter().map(|c| display_cell(c, r)).collect());
+        }
+    }
+    out
+}
+
+fn num(s: &str) -> f64 {
+    s.parse().unwrap_or(0.0)
+}
+
+/// An HTML table of a query result.
+fn table(schema: &Schema, batches: &[RecordBatch]) -> String {
+    let mut h = String::from("<div class=\"table-wrap\"><table><thead><tr>");
+    let numeric: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_numeric())
+        .collect();
+    for (f, n) in schema.fields().iter().zip(&numeric) {
+        let _ = write!(
+            h,
+            "<th{}>{}</th>",
+            if *n { " class=\"num\"" } else { "" },
+            esc(f.name())
+        );
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for row in cells(batches) {
+        h.push_str("<tr>");
+        for (v, n) in row.iter().zip(&numeric) {
+            let _ = write!(
+                h,
+                "<td{}>{}</td>",
+                if *n { " class=\"num\"" } else { "" },
+                esc(v)
+            );
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table></div>");
+    h
+}
+
+fn kw_literal(k: &str) -> String {
+    format!("'{}'", k.replace('\'', "''"))
+}
+
+fn keyword_link(k: &str, c: &Controls) -> String {
+    let path: String = url::form_urlencoded::byte_serialize(k.as_bytes()).collect();
+    format!(
+        "<a href=\"/keywords/{}?{}\">{}</a>",
+        esc(&path.replace('+', "%20")),
+        esc(&c.query()),
+        esc(k)
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// Overview
+
+pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Params) -> Response {
+    let c = match Controls::of(&p) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    cached(&app, &uri, |s| async move {
+        let m = &c.model;
+        let range = c.sql_range();
+        let est = if c.estimated { "TRUE" } else { "NOT estimated" };
+        let (_, t) = rows(
+            &s.ctx,
+            &format!(
+                "SELECT CAST(COALESCE(SUM(visits), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN medium IN ('organic', 'cpc') THEN visits END), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN keyword = '(not provided)' THEN visits END), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(conversions_{m}), 0) AS DOUBLE),
+                   CAST(COALESCE(SUM(revenue_{m}), 0) AS DOUBLE)
+                 FROM keyword_daily WHERE {range} AND {est}"
+            ),
+        )
+        .await?;
+        let t = cells(&t).into_iter().next().unwrap_or_default();
+        let get = |i: usize| t.get(i).map(|v| num(v)).unwrap_or(0.0);
+        let (visits, search, np, conv, rev) = (get(0), get(1), get(2), get(3), get(4));
+        let mut body = c.form("/", "");
+        let _ = write!(
+            body,
+            "<section class=\"tiles\"><div><b>{}</b>visits</div><div><b>{}</b>search visits</div><div><b>{}</b>(not provided) of search</div><div><b>{}</b>conversions</div><div><b>{}</b>revenue</div></section>",
+            fmt_num(visits),
+            fmt_num(search),
+            if search > 0.0 {
+                format!("{:.1} %", np / search * 100.0)
+            } else {
+                "–".into()
+            },
+            fmt_num(conv),
+            fmt_num(rev)
+        );
+        // Search visits by engine.
+        let q = crate::query::queries::find("engine_share")?;
+        let mut params = c.params();
+        params.remove("estimated");
+        let (_, e) = rows(&s.ctx, &q.render(&params)?).await?;
+        let mut engines: BTreeMap<String, f64> = BTreeMap::new();
+        for r in cells(&e) {
+            *engines.entry(r[0].clone()).or_default() += num(&r[2]);
+        }
+        let mut bars: Vec<Bar> = engines.into_iter().map(|(k, v)| (k, v, None)).collect();
+        bars.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        body.push_str("<section><h2>Search visits by engine</h2>");
+        body.push_str(&charts::bar_chart("engines", &bars[..bars.len().min(15)], ""));
+        body.push_str("</section>");
+        // Conversions and revenue by day.
+        let (_, d) = rows(
+            &s.ctx,
+            &format!(
+                "SELECT CAST(day AS VARCHAR) AS d, CAST(SUM(conversions_{m}) AS DOUBLE) AS c, CAST(SUM(revenue_{m}) AS DOUBLE) AS r
+                 FROM keyword_daily WHERE {range} AND {est} GROUP BY day ORDER BY day"
+            ),
+        )
+        .await?;
+        let days = cells(&d);
+        let conv_days: Vec<(String, f64)> = days.iter().map(|r| (r[0].clone(), num(&r[1]))).collect();
+        let rev_days: Vec<(String, f64)> = days.iter().map(|r| (r[0].clone(), num(&r[2]))).collect();
+        body.push_str("<section><h2>Conversions by day</h2>");
+        body.push_str(&charts::column_chart("conversions-by-day", &conv_days));
+        body.push_str("</section><section><h2>Revenue by day</h2>");
+        body.push_str(&charts::column_chart("revenue-by-day", &rev_days));
+        body.push_str("</section>");
+        // Top movers: the last 7 days of the range against the 7 before.
+        let (_, mv) = rows(
+            &s.ctx,
+            &format!(
+                "WITH last AS (SELECT MAX(day) AS d FROM keyword_daily WHERE {range} AND {est}),
+                 w AS (
+                   SELECT keyword,
+                     SUM(CASE WHEN day > d - INTERVAL '7' DAY THEN visits ELSE 0 END) AS this_week,
+                     SUM(CASE WHEN day <= d - INTERVAL '7' DAY THEN visits ELSE 0 END) AS week_before
+                   FROM keyword_daily CROSS JOIN last
+                   WHERE {range} AND {est} AND keyword IS NOT NULL AND keyword NOT LIKE '(%)'
+                     AND day > d - INTERVAL '14' DAY
+                   GROUP BY keyword)
+                 SELECT keyword, week_before, this_week, this_week - week_before AS change
+                 FROM w ORDER BY ABS(this_week - week_before) DESC, keyword LIMIT 10"
+            ),
+        )
+        .await?;
+        body.push_str("<section><h2>Top movers, week over week</h2><p class=\"note\">Visits in the last 7 days of the range against the 7 days before.</p><div class=\"table-wrap\"><table><thead><tr><th>keyword</th><th class=\"num\">week before</th><th class=\"num\">last week</th><th class=\"num\">change</th></tr></thead><tbody>");
+        for r in cells(&mv) {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                keyword_link(&r[0], &c),
+                esc(&r[1]),
+                esc(&r[2]),
+                esc(&r[3])
+            );
+        }
+        body.push_str("</tbody></table></div></section>");
+        Ok(html(page("Overview", "Overview", &c, s.version, &body)))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------
+// Keywords
+
+async fn ranking(s: &Snap, c: &Controls) -> Result<Vec<crate::rank::Ranked>> {
+    let stats =
+        crate::rank::load_stats_on(&s.ctx, Some(&c.from), Some(&c.to), &c.model, c.estimated)
+            .await?;
+    Ok(crate::rank::ranked_with_reasons(&stats, 0.0))
+}
+
+const PAGE_ROWS: usize = 50;
+
+/// The ranking after the page's filter and sort.
+fn listed(
+    rows: Vec<crate::rank::Ranked>,
+    p: &BTreeMap<String, String>,
+) -> Result<(Vec<crate::rank::Ranked>, String, bool)> {
+    let filter = p
+        .get("q")
+        .map(|q| q.trim().to_lowercase())
+        .unwrap_or_default();
+    let min_visits: f64 = p
+        .get("min_visits")
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<f64>()
+                .map_err(|_| Error::usage("min_visits: a number"))
+        })
+        .transpose()?
+        .unwrap_or(0.0);
+    let sort = p.get("sort").cloned().unwrap_or_else(|| "value".into());
+    let asc = p.get("dir").is_some_and(|d| d == "asc");
+    let mut rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| filter.is_empty() || r.keyword.contains(&filter))
+        .filter(|r| r.visits >= min_visits)
+        .collect();
+    let key = |r: &crate::rank::Ranked| -> f64 {
+        match sort.as_str() {
+            "visits" => r.visits,
+            "conversions" => r.conversions,
+            "rate" => r.rate_estimate,
+            "revenue" => r.revenue_per_visit,
+            _ => r.value_per_visit,
+        }
+    };
+    if sort == "keyword" {
+        rows.sort_by(|a, b| a.keyword.cmp(&b.keyword));
+        if !asc {
+            rows.reverse();
+        }
+    } else if sort != "value" || asc {
+        rows.sort_by(|a, b| {
+            let o = key(a).total_cmp(&key(b)).then(b.keyword.cmp(&a.keyword));
+            if asc { o } else { o.reverse() }
+        });
+    }
+    Ok((rows, sort, asc))
+}
+
+pub async fn keywords(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Params) -> Response {
+    let c = match Controls::of(&p) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    cached(&app, &uri, |s| async move {
+        let (rows, sort, asc) = listed(ranking(&s, &c).await?, &p)?;
+        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+        let at = p
+            .get("page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1)
+            .clamp(1, pages);
+        let shown = &rows[(at - 1) * PAGE_ROWS..(at * PAGE_ROWS).min(rows.len())];
+        // Weekly visits of the shown keywords, for their sparklines.
+        let mut spark: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        if !shown.is_empty() {
+            let list: Vec<String> = shown.iter().map(|r| kw_literal(&r.keyword)).collect();
+            let (_, w) = rows_sql(
+                &s.ctx,
+                &format!(
+                    "SELECT keyword, CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, SUM(visits)
+                     FROM keyword_daily WHERE {} AND keyword IN ({}) {}
+                     GROUP BY 1, 2 ORDER BY 1, 2",
+                    c.sql_range(),
+                    list.join(", "),
+                    if c.estimated { "" } else { "AND NOT estimated" }
+                ),
+            )
+            .await?;
+            for r in cells(&w) {
+                spark.entry(r[0].clone()).or_default().push(num(&r[2]));
+            }
+        }
+        let filter = p.get("q").cloned().unwrap_or_default();
+        let min_visits = p.get("min_visits").cloned().unwrap_or_default();
+        let extra = format!(
+            "<label>Keyword contains <input type=\"search\" name=\"q\" value=\"{}\"></label><label>Min. visits <input type=\"number\" name=\"min_visits\" min=\"0\" value=\"{}\"></label>",
+            esc(&filter),
+            esc(&min_visits)
+        );
+        let mut body = c.form("/keywords", &extra);
+        let base = {
+            let mut q = url::form_urlencoded::Serializer::new(c.query());
+            if !filter.is_empty() {
+                q.append_pair("q", &filter);
+            }
+            if !min_visits.is_empty() {
+                q.append_pair("min_visits", &min_visits);
+            }
+            q.finish()
+        };
+        let head = |key: &str, label: &str, numeric: bool| {
+            let dir = if sort == key && !asc { "asc" } else { "desc" };
+            let mark = if sort == key {
+                if asc { " ▲" } else { " ▼" }
+            } else {
+                ""
+            };
+            format!(
+                "<th{}><a href=\"/keywords?{}&amp;sort={key}&amp;dir={dir}\">{label}{mark}</a></th>",
+                if numeric { " class=\"num\"" } else { "" },
+                esc(&base)
+            )
+        };
+        let _ = write!(
+            body,
+            "<p class=\"note\">{} keywords; page {at} of {pages}. Shrunk rate: the conversion rate with small counts pulled toward what is typical; interval: 95 % Wilson.</p>\
+             <div class=\"table-wrap\"><table class=\"ranking\"><thead><tr><th class=\"num\">#</th>{}{}{}{}<th class=\"num\">interval</th>{}{}<th>weekly visits</th></tr></thead><tbody>",
+            rows.len(),
+            head("keyword", "keyword", false),
+            head("visits", "visits", true),
+            head("conversions", "conversions", true),
+            head("rate", "shrunk rate", true),
+            head("revenue", "revenue / visit", true),
+            head("value", "expected value / visit", true),
+        );
+        for (i, r) in shown.iter().enumerate() {
+            let interval = match (r.rate_low, r.rate_high) {
+                (Some(a), Some(b)) => format!("{:.2}–{:.2} %", a * 100.0, b * 100.0),
+                _ => "–".into(),
+            };
+            let _ = write!(
+                body,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2} %</td><td class=\"num\">{interval}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td>{}</td></tr>",
+                (at - 1) * PAGE_ROWS + i + 1,
+                keyword_link(&r.keyword, &c),
+                fmt_num(r.visits),
+                fmt_num(r.conversions),
+                r.rate_estimate * 100.0,
+                r.revenue_per_visit,
+                r.value_per_visit,
+                charts::sparkline(spark.get(&r.keyword).map_or(&[][..], |v| v.as_slice()))
+            );
+        }
+        body.push_str("</tbody></table></div><p class=\"pager\">");
+        for n in 1..=pages {
+            if n == at {
+                let _ = write!(body, "<b>{n}</b> ");
+            } else if n <= 3 || n + 2 >= pages || n.abs_diff(at) <= 2 {
+                let _ = write!(
+                    body,
+                    "<a href=\"/keywords?{}&amp;sort={}&amp;dir={}&amp;page={n}\">{n}</a> ",
+                    esc(&base),
+                    esc(&sort),
+                    if asc { "asc" } else { "desc" }
+                );
+            } else if n == 4 || n + 3 == pages {
+                body.push_str("… ");
+            }
+        }
+        body.push_str("</p>");
+        Ok(html(page("Keywords", "Keywords", &c, s.version, &body)))
+    })
+    .await
+}
+
+async fn rows_sql(ctx: &SessionContext, sql: &str) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
+    rows(ctx, sql).await
+}
+
+pub async fn keyword(
+    State(app): State<Arc<App>>,
+    uri: OriginalUri,
+    Path(kw): Path<String>,
+    Query(p): Params,
+) -> Response {
+    let c = match Controls::of(&p) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    cached(&app, &uri, |s| async move {
+        let k = kw_literal(&kw);
+        let m = &c.model;
+        let range = c.sql_range();
+        let est = if c.estimated { "TRUE" } else { "NOT estimated" };
+        let (ws, w) = rows(
+            &s.ctx,
+            &format!(
+                "SELECT CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, SUM(visits) AS visits,
+                   SUM(conversions_{m}) AS conversions, SUM(revenue_{m}) AS revenue
+                 FROM keyword_daily WHERE keyword = {k} AND {range} AND {est} GROUP BY 1 ORDER BY 1"
+            ),
+        )
+        .await?;
+        let weeks = cells(&w);
+        if weeks.is_empty() {
+            return Err(Error::usage(format!(
+                "no visits with the keyword {kw:?} in the period"
+            )));
+        }
+        let mut body = c.form(&format!("/keywords/{}", esc(&url_path(&kw))), "");
+        let visits: Vec<(String, f64)> = weeks.iter().map(|r| (r[0].clone(), num(&r[1]))).collect();
+        body.push_str("<section><h2>Visits by week</h2>");
+        body.push_str(&charts::column_chart("keyword-trend", &visits));
+        body.push_str("</section><section><h2>By week</h2>");
+        body.push_str(&table(&ws, &w));
+        body.push_str("</section>");
+        let (ls, l) = rows(
+            &s.ctx,
+            &format!(
+                "SELECT landing, SUM(visits) AS visits, SUM(conversions_{m}) AS conversions,
+                   ROUND(CAST(SUM(conversions_{m}) AS DOUBLE) / NULLIF(SUM(visits), 0), 4) AS conversion_rate
+                 FROM keyword_daily WHERE keyword = {k} AND {range} AND {est}
+                 GROUP BY landing ORDER BY visits DESC, landing LIMIT 20"
+            ),
+        )
+        .await?;
+        body.push_str("<section><h2>Landing pages</h2>");
+        body.push_str(&table(&ls, &l));
+        body.push_str("</section>");
+        let cols: Vec<String> = MODELS
+            .iter()
+            .map(|m| format!("SUM(conversions_{m}) AS conversions_{m}, SUM(revenue_{m}) AS revenue_{m}"))
+            .collect();
+        let (_, mm) = rows(
+            &s.ctx,
+            &format!(
+                "SELECT {} FROM keyword_daily WHERE keyword = {k} AND {range} AND {est}",
+                cols.join(", ")
+            ),
+        )
+        .await?;
+        let mm = cells(&mm).into_iter().next().unwrap_or_default();
+        body.push_str("<section><h2>The five attribution models</h2><div class=\"table-wrap\"><table><thead><tr><th>model</th><th class=\"num\">conversions</th><th class=\"num\">revenue</th></tr></thead><tbody>");
+        for (i, model) in MODELS.iter().enumerate() {
+            let _ = write!(
+                body,
+                "<tr{}><td>{model}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                if *model == c.model { " class=\"active\"" } else { "" },
+                esc(mm.get(2 * i).map_or("", String::as_str)),
+                esc(mm.get(2 * i + 1).map_or("", String::as_str))
+            );
+        }
+        body.push_str("</tbody></table></div></section>");
+        let (_, o) = rows(
+            &s.ctx,
+            &format!(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN NOT estimated THEN visits END), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN estimated THEN visits END), 0) AS BIGINT)
+                 FROM keyword_daily WHERE keyword = {k} AND {range}"
+            ),
+        )
+        .await?;
+        let o = cells(&o).into_iter().next().unwrap_or_default();
+        let _ = write!(
+            body,
+            "<section><h2>Observed and estimated</h2><p>{} visits observed in the logs; {} estimated from Search Console's share of <code>(not provided)</code>{}.</p></section>",
+            esc(o.first().map_or("0", String::as_str)),
+            esc(o.get(1).map_or("0", String::as_str)),
+            if c.estimated { "" } else { " (not included in the figures above; tick “include estimated”)" }
+        );
+        Ok(html(page(&format!("Keyword “{kw}”"), "Keywords", &c, s.version, &body)))
+    })
+    .await
+}
+
+fn url_path(k: &str) -> String {
+    let s: String = url::form_urlencoded::byte_serialize(k.as_bytes()).collect();
+    s.replace('+', "%20")
+}
+
+// ---------------------------------------------------------------------------------
+// Budget
+
+pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Params) -> Response {
+    let c = match Controls::of(&p) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    cached(&app, &uri, |s| async move {
+        let total = p.get("total").map(|t| t.trim()).filter(|t| !t.is_empty());
+        let total_cents = total
+            .map(|t| {
+                crate::model::parse_cents(t)
+                    .ok_or_else(|| Error::usage(format!("total: an amount like 5000.00, got {t:?}")))
+            })
+            .transpose()?;
+        let from = (c.from != "1970-01-01").then_some(c.from.as_str());
+        let to = (c.to != "9999-12-31").then_some(c.to.as_str());
+        let extra = format!(
+            "<label>What-if total <input type=\"text\" name=\"total\" inputmode=\"decimal\" placeholder=\"today's spend\" value=\"{}\"></label>",
+            esc(total.unwrap_or(""))
+        );
+        let mut body = c.form("/budget", &extra);
+        let (days, period, from_s, to_s) =
+            crate::rank::curves::load_on(&s.ctx, from, to, &c.model).await?;
+        if days.is_empty() {
+            body.push_str("<p>No ad costs in the store: import an ad platform's keyword report with <code>keyrank costs import</code> to get a budget split by response curves.</p>");
+            return Ok(html(page("Budget", "Budget", &c, s.version, &body)));
+        }
+        let params = crate::rank::curves::CurveParams {
+            total_cents,
+            ..Default::default()
+        };
+        let (mut split, totals) = tokio::task::spawn_blocking(move || {
+            crate::rank::curves::recommend(&days, &params, period)
+        })
+        .await
+        .map_err(|e| Error::Other(e.to_string()))??;
+        split.sort_by(|a, b| {
+            b.recommended_spend
+                .total_cmp(&a.recommended_spend)
+                .then(a.keyword.cmp(&b.keyword))
+        });
+        let _ = write!(
+            body,
+            "<section class=\"tiles\"><div><b>{:.2}</b>spend {from_s} – {to_s} ({} days)</div><div><b>{:.2}</b>recommended</div><div><b>{:+.2}</b>expected uplift (80 %: {:.2} to {:.2})</div><div><b>{:.0} %</b>chance the split beats today's</div></section>",
+            totals.current_spend,
+            totals.days,
+            totals.recommended_spend,
+            totals.uplift,
+            totals.uplift_low,
+            totals.uplift_high,
+            totals.probability_better * 100.0
+        );
+        if !totals.note.is_empty() {
+            let _ = write!(body, "<p class=\"note\">{}</p>", esc(&totals.note));
+        }
+        let bars: Vec<Bar> = split
+            .iter()
+            .take(20)
+            .map(|r| {
+                let (a, b) = if r.recommended_spend >= r.current_spend {
+                    (r.current_spend, r.recommended_spend)
+                } else {
+                    (r.recommended_spend, r.current_spend)
+                };
+                (format!("{} · {}", r.keyword, r.engine), r.recommended_spend, Some((a, b)))
+            })
+            .collect();
+        body.push_str("<section><h2>Current against recommended spend</h2><p class=\"note\">Bars: recommended spend. Whiskers: from today's spend to the recommended one.</p>");
+        body.push_str(&charts::bar_chart("budget", &bars, ""));
+        body.push_str("</section><section><h2>Response curves</h2><p class=\"legend\">Expected revenue of the period against its spend, with the 80 % band; shaded: how far the split may move. <span class=\"dot\"></span> today's spend, <span class=\"dot rec\"></span> recommended.</p>");
+        body.push_str(&charts::curve_grid(&split[..split.len().min(24)]));
+        body.push_str("</section>");
+        let batch = crate::rank::curves::to_batch(&split, &totals, &from_s, &to_s)?;
+        body.push_str("<section><h2>Split</h2>");
+        body.push_str(&table(&batch.schema(), &[batch]));
+        body.push_str("</section>");
+        Ok(html(page("Budget", "Budget", &c, s.version, &body)))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------
+// SQL
+
+pub async fn sql_console(State(app): State<Arc<App>>, Query(p): Params) -> Response {
+    let c = match Controls::of(&p) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    let s = match snap(&app).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&e),
+    };
+    let q = p.get("q").cloned().unwrap_or_default();
+    let mut body = String::from("<section class=\"canned\"><h2>Canned queries</h2><p>");
+    if let Ok(all) = crate::query::queries::builtin() {
+        for cq in all {
+            if let Ok(sql) = cq.render(&BTreeMap::new()) {
+                let body_sql: String = sql
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let href: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("q", body_sql.trim())
+                    .finish();
+                let _ = write!(
+                    body,
+                    "<a href=\"/sql?{}\">{}</a> ",
+                    esc(&href),
+                    esc(&cq.name)
+                );
+            }
+        }
+    }
+    let _ = write!(
+        body,
+        "</p></section><form class=\"sql\" method=\"get\" action=\"/sql\"><textarea name=\"q\" rows=\"8\" spellcheck=\"false\" placeholder=\"SELECT keyword, SUM(visits) FROM keyword_daily GROUP BY keyword ORDER BY 2 DESC LIMIT 20\">{}</textarea><button type=\"submit\">Run</button> <span class=\"note\">Read-only: one SELECT over the store's tables (keyword_daily, ad_costs, search_queries, ingest_runs, store_history); at most {} rows and {} s.</span></form>",
+        esc(&q),
+        super::sql::ROW_LIMIT,
+        super::sql::TIME_LIMIT.as_secs()
+    );
+    if !q.trim().is_empty() {
+        match super::sql::read_only(&s.ctx, &q).await {
+            Ok(a) => {
+                let n: usize = a.batches.iter().map(|b| b.num_rows()).sum();
+                let csv: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("q", &q)
+                    .finish();
+                let _ = write!(
+                    body,
+                    "<p class=\"result\">{n} rows{} · <a href=\"/sql.csv?{}\">CSV</a></p>",
+                    if a.truncated {
+                        " (cut at the row limit)"
+                    } else {
+                        ""
+                    },
+                    esc(&csv)
+                );
+                body.push_str(&table(&a.schema, &a.batches));
+            }
+            Err(e) => {
+                let _ = write!(body, "<p class=\"error\">{}</p>", esc(&e.to_string()));
+            }
+        }
+    }
+    let page = page("SQL", "SQL", &c, s.version, &body);
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+pub async fn sql_csv(State(app): State<Arc<App>>, Query(p): Params) -> Response {
+    let q = p.get("q").cloned().unwrap_or_default();
+    let run = async {
+        let s = snap(&app).await?;
+        let a = super::sql::read_only(&s.ctx, &q).await?;
+        let mut out = Vec::new();
+        crate::query::output::write(
+            &mut out,
+            crate::query::output::OutputFormat::Csv,
+            &a.schema,
+            &a.batches,
+        )?;
+        Ok::<_, Error>(out)
+    };
+    match run.await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"keyrank-query.csv\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Reports
+
+pub async fn reports(State(app): State<Arc<App>>, Query(p): Params) -> Response {
+    let c = match Controls::of(&p) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    let version = app.store.snapshot().await.ok().and_then(|s| s.version);
+    let mut body = String::new();
+    match &app.reports {
+        None => body.push_str("<p>No report config: start the dashboard with <code>--reports FILE</code> to see its scheduled reports here.</p>"),
+        Some(path) => match crate::report::Config::load(path) {
+            Err(e) => {
+                let _ = write!(body, "<p class=\"error\">{}</p>", esc(&e.to_string()));
+            }
+            Ok(cfg) => {
+                body.push_str("<div class=\"table-wrap\"><table><thead><tr><th>report</th><th>query</th><th>schedule</th><th>next runs</th><th>last outputs</th></tr></thead><tbody>");
+                let now = chrono::Utc::now();
+                for r in &cfg.reports {
+                    let next: Vec<String> = crate::report::schedule::upcoming(r, now, 3)
+                        .iter()
+                        .map(|t| t.with_timezone(&r.timezone).format("%Y-%m-%d %H:%M %Z").to_string())
+                        .collect();
+                    let outputs = last_outputs(&cfg, r);
+                    let _ = write!(
+                        body,
+                        "<tr><td><b>{}</b><br>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(&r.name),
+                        esc(&r.title),
+                        esc(&match &r.query {
+                            crate::report::ReportQuery::Canned(n) => n.clone(),
+                            crate::report::ReportQuery::Rank => "rank".to_string(),
+                            crate::report::ReportQuery::Budget => "budget".to_string(),
+                        }),
+                        esc(r.cron_text.as_deref().unwrap_or("no schedule")),
+                        if next.is_empty() { "–".into() } else { esc(&next.join(", ")) },
+                        if outputs.is_empty() { "none yet".into() } else { esc(&outputs.join(", ")) }
+                    );
+                }
+                body.push_str("</tbody></table></div>");
+            }
+        },
+    }
+    let page = page("Reports", "Reports", &c, version, &body);
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// The newest files a report wrote (file names and times, newest first).
+fn last_outputs(cfg: &crate::report::Config, r: &crate::report::ReportSpec) -> Vec<String> {
+    let pattern = r.output.replace("{name}", &r.name);
+    let base = cfg.path.parent().unwrap_or(std::path::Path::new("."));
+    let full = base.join(&pattern);
+    let Some(dir) = full.parent() else {
+        return Vec::new();
+    };
+    // Folders named by the date of the run hold nothing to list here.
+    if dir.to_string_lossy().contains('{') {
+        return Vec::new();
+    }
+    let mut files: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                return None;
+            }
+            let t = e.metadata().ok()?.modified().ok()?;
+            Some((t, name))
+        })
+        .collect();
+    files.sort_by(|a, b| b.cmp(a));
+    files
+        .into_iter()
+        .take(5)
+        .map(|(t, n)| {
+            let t: chrono::DateTime<chrono::Utc> = t.into();
+            format!("{n} ({})", t.format("%Y-%m-%d %H:%M UTC"))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// API
+
+fn json(value: serde_json::Value) -> CachedPage {
+    CachedPage {
+        content_type: "application/json",
+        body: serde_json::to_vec(&value).unwrap_or_default(),
+    }
+}
+
+fn json_error(status: StatusCode, e: &Error) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": e.to_string() }).to_string(),
+    )
+        .into_response()
+}
+
+pub async fn api_keywords(
+    State(app): State<Arc<App>>,
+    uri: OriginalUri,
+    Query(p): Params,
+) -> Response {
+    let c = match Controls::of(&p) {
+        Ok(c) => c,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    cached(&app, &uri, |s| async move {
+        let (rows, _, _) = listed(ranking(&s, &c).await?, &p)?;
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "keyword": r.keyword,
+                    "visits": r.visits,
+                    "conversions": r.conversions,
+                    "conversion_rate": r.rate,
+                    "shrunk_rate": r.rate_estimate,
+                    "rate_low": r.rate_low,
+                    "rate_high": r.rate_high,
+                    "revenue_per_visit": r.revenue_per_visit,
+                    "value_per_visit": r.value_per_visit,
+                    "pseudo": is_pseudo_keyword(&r.keyword),
+                })
+            })
+            .collect();
+        Ok(json(serde_json::json!({
+            "store_version": s.version,
+            "from": c.from, "to": c.to, "model": c.model, "estimated": c.estimated,
+            "keywords": list,
+        })))
+    })
+    .await
+}
+
+pub async fn api_sql(State(app): State<Arc<App>>, Query(p): Params) -> Response {
+    let q = p.get("q").cloned().unwrap_or_default();
+    let s = match snap(&app).await {
+        Ok(s) => s,
+        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    };
+    match super::sql::read_only(&s.ctx, &q).await {
+        Ok(a) => {
+            let mut out = Vec::new();
+            if let Err(e) = crate::query::output::write(
+                &mut out,
+                crate::query::output::OutputFormat::Json,
+                &a.schema,
+                &a.batches,
+            ) {
+                return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e);
+            }
+            let rows: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "store_version": s.version, "truncated": a.truncated, "rows": rows }).to_string(),
+            )
+                .into_response()
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+
+pub async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        format!("{}{}", charts::CSS, DASHBOARD_CSS),
+    )
+        .into_response()
+}
+
+pub async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+const DASHBOARD_CSS: &str = r#"
+nav { display: flex; gap: 4px; border-bottom: 1px solid var(--grid); margin-bottom: 12px; }
+nav a { padding: 8px 12px; color: var(--ink); text-decoration: none; border-bottom: 2px solid transparent; }
+nav a.active { border-bottom-color: var(--bar); font-weight: 600; }
+a { color: var(--bar); }
+form.controls { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: end; margin: 8px 0 16px; font-size: 14px; }
+form.controls label { display: flex; flex-direction: column; gap: 2px; color: var(--muted); }
+form.controls label:has(input[type=checkbox]) { flex-direction: row; align-items: center; gap: 6px; }
+input, select, textarea, button { font: inherit; }
+button { background: var(--bar); color: #fff; border: 0; border-radius: 4px; padding: 6px 14px; cursor: pointer; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 10px; margin: 8px 0; }
+.tiles div { border: 1px solid var(--grid); border-radius: 6px; padding: 10px 12px; color: var(--muted); font-size: 13px; }
+.tiles b { display: block; font-size: 22px; color: var(--ink); }
+textarea { width: 100%; font-family: ui-monospace, monospace; font-size: 13px; }
+.error { color: #b42318; font-weight: 600; }
+tr.active td { font-weight: 600; }
+.pager a, .pager b { padding: 0 4px; }
+footer { margin-top: 32px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--grid); padding-top: 8px; }
+th a { color: inherit; text-decoration: none; }
+svg.spark { width: 120px; height: 24px; display: inline-block; }
+svg .spark-line { fill: none; stroke: var(--bar); stroke-width: 1.5; }
+svg .col { fill: var(--bar); }
+"#;

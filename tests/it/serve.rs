@@ -1,0 +1,310 @@
+//! The dashboard over a generated store: every page answers with what the store holds
+//! (the same numbers as `keyrank rank`, `budget` and the canned queries), from one
+//! version of it, with a strict Content-Security-Policy; the SQL console is
+//! read-only; a token, when set, guards every request.
+
+use crate::common::ingest;
+use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use keyrank::serve::{ServeOptions, app, check, router};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+
+/// A running dashboard on a loopback port, stopped when dropped.
+struct Server {
+    addr: SocketAddr,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn start(store: &Path, token: Option<&str>) -> Server {
+    let opts = ServeOptions {
+        store: store.to_path_buf(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        token: token.map(String::from),
+        reports: None,
+    };
+    check(&opts).unwrap();
+    let app = app(&opts).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, router(app)).await });
+    Server { addr, _rt: rt }
+}
+
+/// One GET: status, headers (lower-case names) and body.
+fn get(s: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    c.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let hs = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    // Chunked bodies: the chunks' sizes are on lines of their own.
+    let body = if head.to_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n.min(tail.len())]);
+            rest = tail.get(n + 2..).unwrap_or("");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, hs, body)
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn demo_store(dir: &Path) -> std::path::PathBuf {
+    generate(
+        &GenerateConfig {
+            visitors: 3_000,
+            days: 14,
+            costs: true,
+            ..GenerateConfig::default()
+        },
+        dir,
+    )
+    .unwrap();
+    let store = dir.join("store");
+    ingest(&store, &[&dir.join(LOG_FILE)], |c| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+    });
+    let st = keyrank::store::Store::open(&store).unwrap();
+    let (rows, _) = keyrank::import::costs::read(&dir.join(COSTS_FILE), None).unwrap();
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::import::costs::store(&mut w, &rows).unwrap();
+    w.commit(crate::common::test_entry("costs import")).unwrap();
+    store
+}
+
+#[test]
+fn pages_show_what_the_store_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let s = start(&store, None);
+
+    let external = regex::Regex::new(r#"(src|href|action)\s*=\s*"(https?:)?//"#).unwrap();
+    for path in ["/", "/keywords", "/budget", "/sql", "/reports"] {
+        let (status, h, body) = get(&s, path, &[]);
+        assert_eq!(status, 200, "{path}: {body}");
+        let csp = header(&h, "content-security-policy").unwrap_or("");
+        assert!(
+            csp.contains("default-src 'none'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        assert!(body.contains("Store version 1"), "{path} names its version");
+        // Nothing from another host: no link, script, style or image elsewhere.
+        assert!(
+            !external.is_match(&body) && !body.contains("url("),
+            "{path}"
+        );
+        assert!(!body.contains("<script"), "{path}");
+    }
+
+    // The ranking equals `keyrank rank`'s, model by model.
+    let st = keyrank::store::Store::open(&store).unwrap();
+    for model in ["last", "first"] {
+        let stats = keyrank::rank::load_stats(&st, None, None, model, false, None).unwrap();
+        let want = keyrank::rank::ranked_with_reasons(&stats, 0.0);
+        let (status, _, body) = get(&s, &format!("/api/keywords?model={model}"), &[]);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let got = v["keywords"].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want).take(20) {
+            assert_eq!(g["keyword"], w.keyword.as_str());
+            assert_eq!(g["conversions"].as_f64().unwrap(), w.conversions);
+            assert!((g["shrunk_rate"].as_f64().unwrap() - w.rate_estimate).abs() < 1e-12);
+        }
+        // The page shows the same first keyword.
+        let (_, _, page) = get(&s, &format!("/keywords?model={model}"), &[]);
+        assert!(
+            page.contains(&format!(">{}</a>", want[0].keyword)),
+            "first row"
+        );
+    }
+    // The model switch changes the numbers.
+    let (_, _, last) = get(&s, "/api/keywords?model=last", &[]);
+    let (_, _, linear) = get(&s, "/api/keywords?model=linear", &[]);
+    assert_ne!(last, linear);
+    // A filter.
+    let (_, _, f) = get(&s, "/api/keywords?q=boots", &[]);
+    let v: serde_json::Value = serde_json::from_str(&f).unwrap();
+    let list = v["keywords"].as_array().unwrap();
+    assert!(!list.is_empty());
+    assert!(
+        list.iter()
+            .all(|k| k["keyword"].as_str().unwrap().contains("boots"))
+    );
+
+    // A keyword's page: its five models and its landing pages.
+    let (status, _, kw) = get(
+        &s,
+        &format!("/keywords/{}", enc("red shoes").replace('+', "%20")),
+        &[],
+    );
+    assert_eq!(status, 200, "{kw}");
+    for m in ["first", "last", "linear", "position", "time_decay"] {
+        assert!(kw.contains(&format!("<td>{m}</td>")), "{m}");
+    }
+    assert!(kw.contains("Landing pages"));
+
+    // The budget page: the curves' split, as `keyrank budget` makes it.
+    let (split, totals, _) = keyrank::rank::curves::split_from_store(
+        &st,
+        None,
+        None,
+        "last",
+        None,
+        &keyrank::rank::curves::CurveParams::default(),
+    )
+    .unwrap();
+    let (_, _, b) = get(&s, "/budget", &[]);
+    assert!(b.contains(&format!("{:+.2}", totals.uplift)), "uplift");
+    assert_eq!(
+        b.matches("class=\"chart curve-chart\"").count(),
+        split.len()
+    );
+    // A what-if total recomputes the split.
+    let more = (totals.current_spend * 110.0).round() / 100.0;
+    let (_, _, what_if) = get(&s, &format!("/budget?total={more:.2}"), &[]);
+    assert!(
+        what_if.contains(&format!("<b>{more:.2}</b>recommended")),
+        "what-if total"
+    );
+    assert_ne!(what_if, b);
+
+    // SQL: rows, CSV, and refusals.
+    let (_, _, rows) = get(
+        &s,
+        &format!(
+            "/api/sql?q={}",
+            enc(
+                "SELECT source, SUM(visits) AS v FROM keyword_daily GROUP BY source ORDER BY v DESC"
+            )
+        ),
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&rows).unwrap();
+    assert!(v["rows"].as_array().unwrap().len() >= 3, "{rows}");
+    let (status, h, csv) = get(&s, &format!("/sql.csv?q={}", enc("SELECT 1 AS one")), &[]);
+    assert_eq!(status, 200);
+    assert!(header(&h, "content-type").unwrap().starts_with("text/csv") && csv.starts_with("one"));
+    let outside = dir.path().join("access.log");
+    for bad in [
+        format!(
+            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '{}'",
+            outside.display()
+        ),
+        "COPY (SELECT 1) TO '/tmp/keyrank-copy-test.csv'".to_string(),
+        "DROP TABLE keyword_daily".to_string(),
+        "INSERT INTO keyword_daily SELECT * FROM keyword_daily".to_string(),
+        format!("SELECT * FROM '{}'", outside.display()),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        let (status, _, body) = get(&s, &format!("/api/sql?q={}", enc(&bad)), &[]);
+        assert_eq!(status, 400, "{bad}: {body}");
+        let (_, _, page) = get(&s, &format!("/sql?q={}", enc(&bad)), &[]);
+        assert!(page.contains("class=\"error\""), "{bad}");
+    }
+    assert!(!Path::new("/tmp/keyrank-copy-test.csv").exists());
+
+    // A new commit shows on the next load, with its version.
+    let (_, _, before) = get(&s, "/", &[]);
+    assert!(before.contains("Store version 1"));
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::import::costs::store(&mut w, &[]).unwrap();
+    w.commit(crate::common::test_entry("costs import")).unwrap();
+    let (_, _, after) = get(&s, "/", &[]);
+    assert!(after.contains("Store version 2"), "new version shown");
+}
+
+#[test]
+fn a_token_guards_every_request_and_other_addresses_need_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let token = "correct-horse-battery-staple";
+    let s = start(&store, Some(token));
+    for path in [
+        "/",
+        "/keywords",
+        "/api/keywords",
+        "/api/sql?q=SELECT%201",
+        "/static/keyrank.css",
+    ] {
+        assert_eq!(get(&s, path, &[]).0, 401, "{path} without a token");
+        assert_eq!(
+            get(
+                &s,
+                path,
+                &[("Authorization", "Bearer wrong-token-of-some-length")]
+            )
+            .0,
+            401,
+            "{path} with a wrong token"
+        );
+        assert_eq!(
+            get(&s, path, &[("Authorization", &format!("Bearer {token}"))]).0,
+            200,
+            "{path} with the token"
+        );
+    }
+    // ?token= once sets a cookie that later requests carry.
+    let (status, h, _) = get(&s, &format!("/?token={token}"), &[]);
+    assert_eq!(status, 200);
+    let cookie = header(&h, "set-cookie").unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let pair = cookie.split(';').next().unwrap();
+    assert_eq!(get(&s, "/keywords", &[("Cookie", pair)]).0, 200);
+
+    let open = ServeOptions {
+        store: store.clone(),
+        bind: "0.0.0.0:0".parse().unwrap(),
+        token: None,
+        reports: None,
+    };
+    let e = check(&open).unwrap_err().to_string();
+    assert!(e.contains("token"), "{e}");
+    assert!(
+        check(&ServeOptions {
+            token: Some(token.into()),
+            ..open
+        })
+        .is_ok()
+    );
+}
