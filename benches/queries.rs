@@ -8,6 +8,9 @@
 //! `KEYRANK_BENCH_RUNS` runs (default 5) of each and the ratio, and checks that both
 //! engines return the same number of rows.
 //!
+//! Then the dashboard (`keyrank serve`) over the same store: each page's server time,
+//! first load (computed) and second load (the same store version, from memory).
+//!
 //! `cargo bench --bench queries`; `KEYRANK_BENCH_KEYWORDS=5000 cargo bench --bench queries`.
 
 use keyrank::model::channel::Channel;
@@ -255,6 +258,61 @@ fn duckdb(root: &Path, runs: usize, names: &[&str]) -> Option<BTreeMap<String, (
     Some(v)
 }
 
+/// One GET on the dashboard; returns the status.
+fn get(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect");
+    c.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).expect("read");
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn dashboard(store: &Path) {
+    let opts = keyrank::serve::ServeOptions {
+        store: store.to_path_buf(),
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        token: None,
+        reports: None,
+    };
+    let app = keyrank::serve::app(&opts).expect("app");
+    let rt = keyrank::model::runtime::runtime().expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(async move { axum::serve(listener, keyrank::serve::router(app)).await });
+    println!(
+        "{:<36} {:>10} {:>10}",
+        "dashboard page", "first s", "again s"
+    );
+    for path in [
+        "/",
+        "/keywords",
+        "/keywords?sort=visits&page=3",
+        "/keywords/keyword%20000042",
+        "/budget",
+        "/api/keywords",
+        "/api/sql?q=SELECT%20source%2C%20SUM(visits)%20FROM%20keyword_daily%20GROUP%20BY%20source",
+    ] {
+        let t = Instant::now();
+        let status = get(addr, path);
+        let first = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        get(addr, path);
+        let again = t.elapsed().as_secs_f64();
+        assert_eq!(status, 200, "{path}");
+        println!("{path:<36} {first:>10.3} {again:>10.3}");
+    }
+}
+
 fn main() {
     let days = env("KEYRANK_BENCH_DAYS", 365);
     let keywords = env("KEYRANK_BENCH_KEYWORDS", 50_000);
@@ -302,4 +360,5 @@ fn main() {
             None => println!("{name:<20} {ours:>10.3} {:>10} {:>8} {rows:>8}", "-", "-"),
         }
     }
+    dashboard(&dir.path().join("store"));
 }
