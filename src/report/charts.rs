@@ -348,3 +348,34 @@ pub fn sparkline(values: &[f64]) -> String {
         points.join(" ")
     )
 }
+
+/// Current against recommended spend of a curves split: a bar per paid keyword
+/// (the first 20), whiskers from today's spend to the recommended one.
+pub fn spend_chart(rows: &[crate::rank::curves::CurveRow]) -> String {
+    let bars: Vec<Bar> = rows
+        .iter()
+        .take(20)
+        .map(|r| {
+            let (a, b) = if r.recommended_spend >= r.current_spend {
+                (r.current_spend, r.recommended_spend)
+            } else {
+                (r.recommended_spend, r.current_spend)
+            };
+            (
+                format!("{} · {}", r.keyword, r.engine),
+                r.recommended_spend,
+                Some((a, b)),
+            )
+        })
+        .collect();
+    bar_chart("budget", &bars, "")
+}
+
+/// The section of a split's fitted curves: heading, legend and the small multiples
+/// of the first 24 keywords.
+pub fn curves_section(rows: &[crate::rank::curves::CurveRow]) -> String {
+    format!(
+        "<section><h2>Response curves</h2><p class=\"legend\">Expected revenue of the period against its spend, with the 80 % band; shaded: how far the split may move. <span class=\"dot\"></span> today's spend, <span class=\"dot rec\"></span> recommended.</p>{}</section>\n",
+        curve_grid(&rows[..rows.len().min(24)])
+    )
+}

@@ -1,7 +1,7 @@
 //! A report as one self-contained HTML file: inline CSS and hand-built SVG charts (no
 //! scripts, nothing fetched from elsewhere), readable on screen and in print.
 
-use super::charts::{Bar, CSS, bar_chart, curve_grid, esc, fmt_num};
+use super::charts::{Bar, CSS, bar_chart, curves_section, esc, fmt_num, spend_chart};
 use crate::report::data::ReportData;
 use std::fmt::Write;
 
@@ -62,24 +62,8 @@ pub fn render(d: &ReportData) -> String {
         }
     }
     if let Some(rows) = &d.curves {
-        let spend: Vec<Bar> = rows
-            .iter()
-            .take(20)
-            .map(|r| {
-                let (a, b) = if r.recommended_spend >= r.current_spend {
-                    (r.current_spend, r.recommended_spend)
-                } else {
-                    (r.recommended_spend, r.current_spend)
-                };
-                (
-                    format!("{} · {}", r.keyword, r.engine),
-                    r.recommended_spend,
-                    Some((a, b)),
-                )
-            })
-            .collect();
         h.push_str("<section><h2>Recommended spend</h2><p class=\"note\">Bars: recommended spend for the period. Whiskers: from today's spend to the recommended one.</p>");
-        h.push_str(&bar_chart("budget", &spend, ""));
+        h.push_str(&spend_chart(rows));
         h.push_str("</section>\n");
         let revenue: Vec<Bar> = rows
             .iter()
@@ -95,9 +79,7 @@ pub fn render(d: &ReportData) -> String {
         h.push_str("<section><h2>Expected revenue at the recommended spend</h2><p class=\"note\">Bars: expected revenue from the fitted response curves. Whiskers: 80 % interval.</p>");
         h.push_str(&bar_chart("conversions", &revenue, ""));
         h.push_str("</section>\n");
-        h.push_str("<section><h2>Response curves</h2><p class=\"legend\">Expected revenue of the period against its spend, with the 80 % band; shaded: how far the split may move. <span class=\"dot\"></span> today's spend, <span class=\"dot rec\"></span> recommended.</p>");
-        h.push_str(&curve_grid(&rows[..rows.len().min(24)]));
-        h.push_str("</section>\n");
+        h.push_str(&curves_section(rows));
     }
     if let Some(rows) = &d.opportunities {
         h.push_str("<section><h2>Content opportunities</h2><p class=\"note\">Keywords that convert well with no ad spend: money cannot buy these visits, a page that ranks for the term can.</p>");

@@ -737,23 +737,10 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
         if !totals.note.is_empty() {
             let _ = write!(body, "<p class=\"note\">{}</p>", esc(&totals.note));
         }
-        let bars: Vec<Bar> = split
-            .iter()
-            .take(20)
-            .map(|r| {
-                let (a, b) = if r.recommended_spend >= r.current_spend {
-                    (r.current_spend, r.recommended_spend)
-                } else {
-                    (r.recommended_spend, r.current_spend)
-                };
-                (format!("{} · {}", r.keyword, r.engine), r.recommended_spend, Some((a, b)))
-            })
-            .collect();
         body.push_str("<section><h2>Current against recommended spend</h2><p class=\"note\">Bars: recommended spend. Whiskers: from today's spend to the recommended one.</p>");
-        body.push_str(&charts::bar_chart("budget", &bars, ""));
-        body.push_str("</section><section><h2>Response curves</h2><p class=\"legend\">Expected revenue of the period against its spend, with the 80 % band; shaded: how far the split may move. <span class=\"dot\"></span> today's spend, <span class=\"dot rec\"></span> recommended.</p>");
-        body.push_str(&charts::curve_grid(&split[..split.len().min(24)]));
+        body.push_str(&charts::spend_chart(&split));
         body.push_str("</section>");
+        body.push_str(&charts::curves_section(&split));
         let batch = crate::rank::curves::to_batch(&split, &totals, &from_s, &to_s)?;
         body.push_str("<section><h2>Split</h2>");
         body.push_str(&table(&batch.schema(), &[batch]));
