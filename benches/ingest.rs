@@ -59,7 +59,7 @@ fn child(dir: &Path, mode: &str) {
         cfg.inputs = split_files(dir);
         #[cfg(feature = "cluster")]
         if let Ok(executors) = _how.trim_start_matches('+').parse::<usize>() {
-            keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions());
+            keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions);
             let cluster = keyrank::cluster::LocalCluster::start(executors, 2).expect("cluster");
             cfg.cluster = Some(cluster.url().to_string());
             let start = Instant::now();

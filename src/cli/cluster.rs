@@ -2,10 +2,57 @@
 //! functions, for `sql`, `query`, `rank` and `budget --cluster df://HOST:PORT`.
 
 #[cfg(feature = "cluster")]
-use crate::cluster::{self, DEFAULT_SCHEDULER_PORT, ExecutorOptions};
+use crate::cluster::{
+    self, DEFAULT_SCHEDULER_PORT, ExecutorOptions, Readable, SchedulerOptions, Security, TlsFiles,
+};
 #[cfg(feature = "cluster")]
 use crate::error::Error;
 use crate::error::Result;
+
+/// TLS and the token of a scheduler or executor (see "Securing a cluster").
+#[derive(Debug, clap::Args)]
+pub struct NodeSecurityArgs {
+    /// This node's certificate (PEM), signed by the cluster's CA.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// The cluster's CA certificate (PEM): peers must hold a certificate it signed.
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The cluster's shared secret, checked on every call (at least 16 characters).
+    #[arg(
+        long = "token",
+        env = "KEYRANK_CLUSTER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Allow an address other than loopback without TLS and a token (for a lab on a
+    /// network you trust); warns on every start.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Keep shuffle files (for debugging): finished jobs' output stays on the
+    /// executors, and an executor neither empties its shuffle folder at start nor
+    /// sweeps old ones.
+    #[arg(long)]
+    pub keep_shuffle: bool,
+}
+
+#[cfg(feature = "cluster")]
+impl NodeSecurityArgs {
+    fn load(&self) -> Result<Security> {
+        Security::load(
+            &TlsFiles {
+                ca: self.tls_ca.clone(),
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+            },
+            self.token.as_deref(),
+        )
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct SchedulerArgs {
@@ -15,6 +62,12 @@ pub struct SchedulerArgs {
     /// Host name executors and clients reach this scheduler by.
     #[arg(long, default_value = "localhost")]
     pub external_host: String,
+    /// A store clients may query (a folder, or an s3:// URL); repeat for more. Queries
+    /// may read only these stores' tables.
+    #[arg(long = "store", value_name = "DIR")]
+    pub stores: Vec<String>,
+    #[command(flatten)]
+    pub security: NodeSecurityArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,9 +87,12 @@ pub struct ExecutorArgs {
     /// Tasks run at once (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub vcores: usize,
-    /// Folder for shuffle files (default: a temporary folder).
+    /// Folder the executor's shuffle folder (keyrank-shuffle-PORT) goes in (default:
+    /// the system's temporary folder).
     #[arg(long)]
     pub work_dir: Option<String>,
+    #[command(flatten)]
+    pub security: NodeSecurityArgs,
 }
 
 #[cfg(not(feature = "cluster"))]
@@ -57,21 +113,43 @@ pub fn run_scheduler(args: SchedulerArgs) -> Result<()> {
             args.bind
         ))
     })?;
-    cluster::add_job_functions(crate::ingest::distributed::functions());
-    super::runtime()?.block_on(cluster::run_scheduler(bind, &args.external_host))
+    let security = args.security.load()?;
+    cluster::security::check_bind(
+        std::net::SocketAddr::ip(&bind),
+        &security,
+        args.security.insecure,
+        "keyrank scheduler",
+    )?;
+    let readable = Readable::stores(&args.stores)?;
+    cluster::add_job_functions(crate::ingest::distributed::functions);
+    super::runtime()?.block_on(cluster::run_scheduler(SchedulerOptions {
+        bind,
+        external_host: args.external_host,
+        security,
+        readable,
+        keep_shuffle: args.security.keep_shuffle,
+    }))
 }
 
 #[cfg(feature = "cluster")]
 pub fn run_executor(args: ExecutorArgs) -> Result<()> {
     let (scheduler_host, scheduler_port) =
         cluster::parse_addr(&args.scheduler, DEFAULT_SCHEDULER_PORT)?;
-    if args.bind_host.parse::<std::net::IpAddr>().is_err() {
-        return Err(Error::usage(format!(
+    let ip: std::net::IpAddr = args.bind_host.parse().map_err(|_| {
+        Error::usage(format!(
             "--bind-host {:?}: expected an IP address",
             args.bind_host
-        )));
+        ))
+    })?;
+    let security = args.security.load()?;
+    cluster::security::check_bind(ip, &security, args.security.insecure, "keyrank executor")?;
+    if security.tls() && !security.has_identity() {
+        return Err(Error::usage(
+            "keyrank executor: with --tls-ca, an executor needs its own certificate and key \
+             (--tls-cert, --tls-key): the scheduler takes executors' calls only from them",
+        ));
     }
-    cluster::add_job_functions(crate::ingest::distributed::functions());
+    cluster::add_job_functions(crate::ingest::distributed::functions);
     super::runtime()?.block_on(cluster::run_executor(ExecutorOptions {
         scheduler_host,
         scheduler_port,
@@ -80,5 +158,7 @@ pub fn run_executor(args: ExecutorArgs) -> Result<()> {
         external_host: args.external_host,
         vcores: args.vcores,
         work_dir: args.work_dir,
+        security,
+        keep_shuffle: args.security.keep_shuffle,
     }))
 }

@@ -7,6 +7,14 @@
 mod ballista;
 #[cfg(feature = "cluster")]
 pub use ballista::*;
+#[cfg(feature = "cluster")]
+mod guard;
+#[cfg(feature = "cluster")]
+pub use guard::{Readable, check_plan};
+#[cfg(feature = "cluster")]
+pub mod security;
+#[cfg(feature = "cluster")]
+pub use security::{ClusterSecret, Security, TlsFiles};
 
 #[cfg(not(feature = "cluster"))]
 mod off;

@@ -92,7 +92,6 @@ pub fn run(cfg: &IngestConfig) -> Result<RunSummary> {
                 cfg,
                 spec,
                 sources: &sources,
-                key,
             },
             &mut summary,
             &mut days,

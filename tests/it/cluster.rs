@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 fn canned_queries_and_ranking_on_two_executors_equal_the_embedded_run() {
     let dir = tempfile::tempdir().unwrap();
     let (_, store) = generated_store(dir.path(), 3_000, 21);
-    keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions());
+    keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions);
     let cluster = LocalCluster::start(2, 2).expect("a local cluster starts");
     let url = Some(cluster.url());
 
@@ -159,7 +159,7 @@ fn ingest_on_two_executors_writes_the_store_an_embedded_ingest_writes() {
     use keyrank::generate::{GOAL, LOG_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT, VISITOR_COOKIE};
     let dir = tempfile::tempdir().unwrap();
     crate::common::generated(dir.path(), 4_000, 8);
-    keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions());
+    keyrank::cluster::add_job_functions(keyrank::ingest::distributed::functions);
     let cluster = LocalCluster::start(2, 2).expect("a local cluster starts");
 
     // The plain log, and the log with a visitor cookie (other visitor keys).

@@ -19,12 +19,15 @@
 //! GROUP BY chunk['bucket']
 //! ```
 //!
-//! Privacy: frames (hits between the stages, and the buckets' results) are encrypted
-//! with ChaCha20 under a key derived from the run's random key. Ballista's shuffle
-//! files on the executors' disks therefore hold only ciphertext. The run key travels
-//! inside the job, in memory, and is never written. Both functions are aggregates
-//! whose names hide their job argument, so neither plan schemas (which shuffle files
-//! carry) nor the plans the scheduler displays contain it.
+//! Privacy: no key is ever sent. The job carries a random nonce; every node derives
+//! the run's keys from the cluster secret (its `KEYRANK_CLUSTER_TOKEN`) and that nonce
+//! ([`crate::cluster::ClusterSecret::derive`]): the visitor-hash key, and the key that
+//! seals frames (hits between the stages, and the buckets' results) with
+//! ChaCha20-Poly1305. A frame's associated data is the job nonce, its bucket and its
+//! source file, so a frame altered, moved to another bucket or replayed from another
+//! job fails the job. Ballista's shuffle files on the executors' disks hold only
+//! ciphertext, and the plan holds no key material at all. Both functions are
+//! aggregates whose names hide their job argument, which keeps plan schemas short.
 //!
 //! Visitors are split into disjoint buckets, so distinct-visitor counts (per row, and
 //! per keyword for the k-visitor threshold) are exact sums of the buckets' counts.
@@ -32,6 +35,7 @@
 //! Not supported on a cluster yet: purchase files, `--epsilon`, and stdin. The input
 //! files must be visible to every executor under the same path.
 
+use crate::cluster::ClusterSecret;
 use crate::error::{Error, Result};
 use crate::ingest::config::{IngestConfig, gate_k};
 use crate::ingest::front::{
@@ -44,8 +48,8 @@ use crate::model::rollup::{Row, Segment, merge_rows};
 use crate::parse::input::Source;
 use crate::privacy::{self, GateReport, Visitors};
 use crate::store::{InputRecord, Store};
-use chacha20::ChaCha20;
-use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, LargeBinaryArray, LargeBinaryBuilder, ListArray, StructArray, UInt32Array,
 };
@@ -80,6 +84,11 @@ const STATS_BUCKET: u32 = u32::MAX;
 /// Plain bytes of hits per frame before it is sealed and sent on.
 const FRAME_BYTES: usize = 1 << 20;
 const NONCE_BYTES: usize = 12;
+/// A sealed frame's clear header: bucket and source (u32 each, little endian).
+const HEADER_BYTES: usize = 8;
+const TAG_BYTES: usize = 16;
+/// The source of a bucket's result frame.
+const RESULT_SOURCE: u32 = u32::MAX;
 const HITS: u8 = 0;
 const STATS: u8 = 1;
 /// Bad lines reported by position per file; the run reports the first ten overall.
@@ -91,7 +100,6 @@ pub(crate) struct Job<'a> {
     pub spec: FrontSpec,
     /// In the order the embedded ingest reads them (oldest first).
     pub sources: &'a [Source],
-    pub key: Keyed,
 }
 
 /// Everything the executors need, passed to both functions as one JSON argument.
@@ -100,7 +108,8 @@ struct JobSpec {
     front: FrontSpec,
     /// Absolute paths, by source index (the order hits are replayed in).
     files: Vec<PathBuf>,
-    key: [u64; 2],
+    /// Names the run: with the cluster secret, every node derives its keys from it.
+    nonce: [u8; 16],
     buckets: u32,
     visits: VisitSettings,
 }
@@ -158,39 +167,107 @@ struct BucketResult {
     files: Vec<FileStats>,
 }
 
-/// Seals and opens frames: ChaCha20 under a key derived from the run key, with a
-/// random nonce in front of each frame.
+/// The run's keys on one node: derived from the cluster secret and the job's nonce.
+struct RunKeys {
+    visitors: Keyed,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for RunKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunKeys(redacted)")
+    }
+}
+
+impl RunKeys {
+    fn of(secret: Option<&ClusterSecret>, nonce: &[u8; 16]) -> Result<RunKeys> {
+        let secret = secret.ok_or_else(|| {
+            Error::usage(format!(
+                "a distributed ingest derives its keys from the cluster token: set \
+                 {} on this machine and on every executor",
+                crate::cluster::security::TOKEN_ENV
+            ))
+        })?;
+        let v = secret.derive("visitor hash", nonce);
+        let half = |i: usize| u64::from_le_bytes(v[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        Ok(RunKeys {
+            visitors: Keyed::from_halves([half(0), half(1)]),
+            sealer: Sealer {
+                cipher: ChaCha20Poly1305::new(&secret.derive("frames", nonce).into()),
+                job: *nonce,
+            },
+        })
+    }
+}
+
+/// Seals and opens frames with ChaCha20-Poly1305: `bucket, source` in the clear, a
+/// random nonce, then the ciphertext and its tag; the job nonce and the header are
+/// the associated data.
 struct Sealer {
-    key: [u8; 32],
+    cipher: ChaCha20Poly1305,
+    job: [u8; 16],
 }
 
 impl Sealer {
-    fn new(run_key: &Keyed) -> Self {
-        let mut key = [0u8; 32];
-        for (i, part) in key.chunks_mut(8).enumerate() {
-            part.copy_from_slice(&run_key.hash(&[b"frame key", &[i as u8]]).to_le_bytes());
-        }
-        Sealer { key }
+    fn associated(&self, header: &[u8]) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(16 + HEADER_BYTES);
+        ad.extend_from_slice(&self.job);
+        ad.extend_from_slice(header);
+        ad
     }
 
-    fn seal(&self, mut plain: Vec<u8>) -> Vec<u8> {
+    fn seal(&self, bucket: u32, source: u32, plain: &[u8]) -> Result<Vec<u8>> {
+        let mut header = [0u8; HEADER_BYTES];
+        header[..4].copy_from_slice(&bucket.to_le_bytes());
+        header[4..].copy_from_slice(&source.to_le_bytes());
         let nonce: [u8; NONCE_BYTES] = rand::random();
-        ChaCha20::new(&self.key.into(), &nonce.into()).apply_keystream(&mut plain);
-        let mut out = Vec::with_capacity(NONCE_BYTES + plain.len());
+        let ad = self.associated(&header);
+        let body = self
+            .cipher
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: plain,
+                    aad: &ad,
+                },
+            )
+            .map_err(|_| Error::Other("a cluster frame could not be sealed".into()))?;
+        let mut out = Vec::with_capacity(HEADER_BYTES + NONCE_BYTES + body.len());
+        out.extend_from_slice(&header);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&plain);
-        out
+        out.extend_from_slice(&body);
+        Ok(out)
     }
 
-    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>> {
-        if sealed.len() < NONCE_BYTES {
+    /// The frame's (bucket, source) and plain bytes, or an error when it was altered,
+    /// truncated, or sealed for another job or under another secret.
+    fn open(&self, sealed: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
+        if sealed.len() < HEADER_BYTES + NONCE_BYTES + TAG_BYTES {
             return Err(Error::Other("a cluster frame is truncated".into()));
         }
-        let (nonce, body) = sealed.split_at(NONCE_BYTES);
+        let (header, rest) = sealed.split_at(HEADER_BYTES);
+        let (nonce, body) = rest.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().expect("split at the nonce length");
-        let mut plain = body.to_vec();
-        ChaCha20::new(&self.key.into(), &nonce.into()).apply_keystream(&mut plain);
-        Ok(plain)
+        let ad = self.associated(header);
+        let plain = self
+            .cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: body,
+                    aad: &ad,
+                },
+            )
+            .map_err(|_| {
+                Error::Other(
+                    "a cluster frame failed its integrity check: it was altered, or sealed \
+                     for another job or under another cluster token"
+                        .into(),
+                )
+            })?;
+        let bucket = u32::from_le_bytes(header[..4].try_into().expect("four bytes"));
+        let source = u32::from_le_bytes(header[4..].try_into().expect("four bytes"));
+        Ok((bucket, source, plain))
     }
 }
 
@@ -202,11 +279,12 @@ fn df_err(e: Error) -> DataFusionError {
     DataFusionError::Execution(e.to_string())
 }
 
-/// The two functions of a distributed ingest, for every cluster node's registry.
-pub fn functions() -> Vec<AggregateUDF> {
+/// The two functions of a distributed ingest, for every cluster node's registry,
+/// holding the node's cluster secret (see [`crate::cluster::add_job_functions`]).
+pub fn functions(secret: Option<&ClusterSecret>) -> Vec<AggregateUDF> {
     vec![
-        AggregateUDF::from(ParseLog::new()),
-        AggregateUDF::from(Sessionize::new()),
+        AggregateUDF::from(ParseLog::new(secret.cloned())),
+        AggregateUDF::from(Sessionize::new(secret.cloned())),
     ]
 }
 
@@ -265,35 +343,47 @@ pub(crate) fn log_pass(
         }
     }
     let cfg = job.cfg;
+    let security = crate::cluster::client_security(url)?;
     let spec = JobSpec {
         front: job.spec,
         files,
-        key: job.key.halves(),
+        nonce: rand::random(),
         buckets: BUCKETS,
         visits: VisitSettings::of(cfg),
     };
+    let keys = RunKeys::of(security.secret().as_ref(), &spec.nonce)?;
     let json = serde_json::to_string(&spec).map_err(|e| Error::Other(e.to_string()))?;
     let sql = pass_sql(spec.files.len(), &json);
     let runtime = crate::model::runtime::runtime()?;
     let batches = runtime.block_on(async {
-        crate::cluster::add_job_functions(functions());
-        let ctx = crate::cluster::connect(url, store).await?;
+        crate::cluster::add_job_functions(functions);
+        let ctx = crate::cluster::connect_with(url, store, &security).await?;
         let df = ctx.sql(&sql).await?;
         Ok::<_, Error>(df.collect().await?)
     })?;
 
-    let sealer = Sealer::new(&job.key);
     let mut rows = Vec::new();
     let mut visitors = Visitors::default();
     let mut file_stats: Vec<FileStats> = Vec::new();
     for batch in &batches {
-        let parts = batch
-            .column_by_name("part")
-            .ok_or_else(|| Error::Other("the cluster's answer has no part column".into()))?
-            .as_binary::<i64>();
-        for sealed in parts.iter().flatten() {
-            let part: BucketResult =
-                postcard::from_bytes(&sealer.open(sealed)?).map_err(decode_err)?;
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Other(format!("the cluster's answer has no {name} column")))
+        };
+        let buckets = column("bucket")?.as_primitive::<datafusion::arrow::datatypes::UInt32Type>();
+        let parts = column("part")?.as_binary::<i64>();
+        for (bucket, sealed) in buckets.iter().zip(parts.iter()) {
+            let (Some(bucket), Some(sealed)) = (bucket, sealed) else {
+                continue;
+            };
+            let (sealed_bucket, source, plain) = keys.sealer.open(sealed)?;
+            if sealed_bucket != bucket || source != RESULT_SOURCE {
+                return Err(Error::Other(format!(
+                    "the cluster answered for bucket {bucket} with a result sealed for {sealed_bucket}"
+                )));
+            }
+            let part: BucketResult = postcard::from_bytes(&plain).map_err(decode_err)?;
             rows.extend(part.rows);
             for (keyword, n) in &part.keywords {
                 visitors.keywords.add_disjoint(keyword, *n);
@@ -348,21 +438,59 @@ fn named_counts(visitors: &privacy::VisitorCounts) -> Vec<(String, u64)> {
 mod tests {
     use super::*;
 
+    fn keys(token: &str, nonce: u8) -> RunKeys {
+        let security = crate::cluster::Security::load(&Default::default(), Some(token)).unwrap();
+        RunKeys::of(security.secret().as_ref(), &[nonce; 16]).unwrap()
+    }
+
     #[test]
-    fn frames_round_trip_sealed() {
-        let key = Keyed::from_halves([7, 9]);
-        let sealer = Sealer::new(&key);
+    fn frames_round_trip_sealed_and_fail_when_touched() {
+        let run = keys("0123456789abcdef0123", 1);
         let plain = b"visitor 42 searched red shoes".to_vec();
-        let sealed = sealer.seal(plain.clone());
-        assert_eq!(sealed.len(), NONCE_BYTES + plain.len());
+        let sealed = run.sealer.seal(5, 2, &plain).unwrap();
         assert!(
             !sealed.windows(9).any(|w| w == b"red shoes"),
             "the sealed frame must not carry the text"
         );
-        assert_eq!(sealer.open(&sealed).unwrap(), plain);
-        // Another run's key cannot read it.
-        let other = Sealer::new(&Keyed::from_halves([7, 10]));
-        assert_ne!(other.open(&sealed).unwrap(), plain);
+        assert_eq!(run.sealer.open(&sealed).unwrap(), (5, 2, plain.clone()));
+        // Every single-bit change anywhere fails: header, nonce, body or tag.
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x10;
+            assert!(
+                run.sealer.open(&bad).is_err(),
+                "byte {i} altered undetected"
+            );
+        }
+        assert!(run.sealer.open(&sealed[..sealed.len() - 1]).is_err());
+        // Another job, or another token, cannot open it.
+        assert!(
+            keys("0123456789abcdef0123", 2)
+                .sealer
+                .open(&sealed)
+                .is_err()
+        );
+        assert!(
+            keys("0123456789abcdef0124", 1)
+                .sealer
+                .open(&sealed)
+                .is_err()
+        );
+        // The same token and job derive the same visitor key on every node.
+        assert_eq!(
+            run.visitors.halves(),
+            keys("0123456789abcdef0123", 1).visitors.halves()
+        );
+        assert_ne!(
+            run.visitors.halves(),
+            keys("0123456789abcdef0123", 2).visitors.halves()
+        );
+    }
+
+    #[test]
+    fn a_node_without_the_token_refuses_the_job() {
+        let err = RunKeys::of(None, &[0; 16]).err().unwrap();
+        assert!(err.to_string().contains("KEYRANK_CLUSTER_TOKEN"), "{err}");
     }
 
     #[test]

@@ -22,11 +22,13 @@ pub(super) fn chunk_item() -> FieldRef {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(super) struct ParseLog {
     signature: Signature,
+    secret: Option<ClusterSecret>,
 }
 
 impl ParseLog {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(secret: Option<ClusterSecret>) -> Self {
         ParseLog {
+            secret,
             signature: Signature::exact(
                 vec![DataType::Int64, DataType::Utf8],
                 Volatility::Immutable,
@@ -78,8 +80,11 @@ impl AggregateUDFImpl for ParseLog {
         &self,
         acc_args: AccumulatorArgs,
     ) -> datafusion::common::Result<Box<dyn Accumulator>> {
+        let job = job_argument(&acc_args, PARSE_FN)?;
+        let keys = RunKeys::of(self.secret.as_ref(), &job.nonce).map_err(df_err)?;
         Ok(Box::new(FileToParse {
-            job: job_argument(&acc_args, PARSE_FN)?,
+            job,
+            keys: Arc::new(keys),
             source: None,
         }))
     }
@@ -89,6 +94,7 @@ impl AggregateUDFImpl for ParseLog {
 #[derive(Debug)]
 pub(super) struct FileToParse {
     job: Arc<JobSpec>,
+    keys: Arc<RunKeys>,
     source: Option<i64>,
 }
 
@@ -122,7 +128,7 @@ impl Accumulator for FileToParse {
         if let Some(source) = self.source {
             let source = usize::try_from(source)
                 .map_err(|_| DataFusionError::Execution(format!("{PARSE_FN}: file {source}")))?;
-            for (bucket, frame) in parse_file(source, &self.job).map_err(df_err)? {
+            for (bucket, frame) in parse_file(source, &self.job, &self.keys).map_err(df_err)? {
                 buckets.push(bucket);
                 frames.append_value(&frame);
             }
@@ -151,15 +157,18 @@ impl Accumulator for FileToParse {
 }
 /// Reads, parses and classifies one file: its hits dealt into sealed frames by
 /// bucket, then one frame of its statistics.
-pub(super) fn parse_file(source: usize, job: &JobSpec) -> Result<Vec<(u32, Vec<u8>)>> {
+pub(super) fn parse_file(
+    source: usize,
+    job: &JobSpec,
+    keys: &RunKeys,
+) -> Result<Vec<(u32, Vec<u8>)>> {
     let path = job
         .files
         .get(source)
         .ok_or_else(|| Error::Other(format!("{PARSE_FN}: no file number {source}")))?;
     let parts = FrontParts::build(&job.front)?;
-    let key = Keyed::from_halves(job.key);
-    let front = parts.front(&job.front, key);
-    let sealer = Sealer::new(&key);
+    let front = parts.front(&job.front, keys.visitors);
+    let sealer = &keys.sealer;
     let buckets = job.buckets.max(1);
     let header = |source: usize| {
         let mut b = Vec::with_capacity(FRAME_BYTES + 1024);
@@ -204,7 +213,10 @@ pub(super) fn parse_file(source: usize, job: &JobSpec) -> Result<Vec<(u32, Vec<u
             *buf = postcard::to_extend(&hit, std::mem::take(buf)).map_err(decode_err)?;
             if buf.len() >= FRAME_BYTES {
                 let full = std::mem::replace(buf, header(source));
-                out.push((bucket as u32, sealer.seal(full)));
+                out.push((
+                    bucket as u32,
+                    sealer.seal(bucket as u32, source as u32, &full)?,
+                ));
             }
         }
         if let Some(end) = batch.end.take() {
@@ -216,11 +228,17 @@ pub(super) fn parse_file(source: usize, job: &JobSpec) -> Result<Vec<(u32, Vec<u
     })?;
     for (bucket, buf) in open.into_iter().enumerate() {
         if buf.len() > 5 {
-            out.push((bucket as u32, sealer.seal(buf)));
+            out.push((
+                bucket as u32,
+                sealer.seal(bucket as u32, source as u32, &buf)?,
+            ));
         }
     }
     let mut plain = vec![STATS];
     plain = postcard::to_extend(&stats, plain).map_err(decode_err)?;
-    out.push((STATS_BUCKET, sealer.seal(plain)));
+    out.push((
+        STATS_BUCKET,
+        sealer.seal(STATS_BUCKET, source as u32, &plain)?,
+    ));
     Ok(out)
 }

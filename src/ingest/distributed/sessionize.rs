@@ -9,11 +9,13 @@ use super::*;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(super) struct Sessionize {
     signature: Signature,
+    secret: Option<ClusterSecret>,
 }
 
 impl Sessionize {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(secret: Option<ClusterSecret>) -> Self {
         Sessionize {
+            secret,
             signature: Signature::exact(
                 vec![DataType::LargeBinary, DataType::Utf8],
                 Volatility::Immutable,
@@ -67,8 +69,11 @@ impl AggregateUDFImpl for Sessionize {
         &self,
         acc_args: AccumulatorArgs,
     ) -> datafusion::common::Result<Box<dyn Accumulator>> {
+        let job = job_argument(&acc_args, SESSIONIZE_FN)?;
+        let keys = RunKeys::of(self.secret.as_ref(), &job.nonce).map_err(df_err)?;
         Ok(Box::new(BucketFrames {
-            job: job_argument(&acc_args, SESSIONIZE_FN)?,
+            job,
+            keys: Arc::new(keys),
             frames: Vec::new(),
             bytes: 0,
         }))
@@ -79,6 +84,7 @@ impl AggregateUDFImpl for Sessionize {
 #[derive(Debug)]
 pub(super) struct BucketFrames {
     job: Arc<JobSpec>,
+    keys: Arc<RunKeys>,
     frames: Vec<Vec<u8>>,
     bytes: usize,
 }
@@ -129,7 +135,7 @@ impl Accumulator for BucketFrames {
     fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
         let frames = std::mem::take(&mut self.frames);
         self.bytes = 0;
-        let sealed = sessionize(&frames, &self.job).map_err(df_err)?;
+        let sealed = sessionize(&frames, &self.job, &self.keys).map_err(df_err)?;
         Ok(ScalarValue::LargeBinary(Some(sealed)))
     }
 
@@ -142,15 +148,27 @@ impl Accumulator for BucketFrames {
 
 /// Runs one bucket: opens its frames, replays its hits in log order through visits
 /// and attribution, and seals what it counted.
-pub(super) fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
-    let sealer = Sealer::new(&Keyed::from_halves(job.key));
+pub(super) fn sessionize(frames: &[Vec<u8>], job: &JobSpec, keys: &RunKeys) -> Result<Vec<u8>> {
+    let sealer = &keys.sealer;
     let mut hits: Vec<(u32, Hit)> = Vec::new();
     let mut files = Vec::new();
+    let mut bucket = None;
     for sealed in frames {
-        let plain = sealer.open(sealed)?;
+        let (sealed_bucket, sealed_source, plain) = sealer.open(sealed)?;
+        // One group is one bucket: a frame sealed for another was moved.
+        if *bucket.get_or_insert(sealed_bucket) != sealed_bucket {
+            return Err(Error::Other(
+                "a cluster frame arrived in another bucket than it was sealed for".into(),
+            ));
+        }
         match plain.first() {
             Some(&HITS) if plain.len() >= 5 => {
                 let source = u32::from_le_bytes(plain[1..5].try_into().expect("four bytes"));
+                if source != sealed_source {
+                    return Err(Error::Other(
+                        "a cluster frame names another file than it was sealed for".into(),
+                    ));
+                }
                 let mut rest = &plain[5..];
                 while !rest.is_empty() {
                     let (hit, more) = postcard::take_from_bytes::<Hit>(rest).map_err(decode_err)?;
@@ -195,5 +213,6 @@ pub(super) fn sessionize(frames: &[Vec<u8>], job: &JobSpec) -> Result<Vec<u8>> {
         summary,
         files,
     };
-    Ok(sealer.seal(postcard::to_stdvec(&result).map_err(decode_err)?))
+    let plain = postcard::to_stdvec(&result).map_err(decode_err)?;
+    sealer.seal(bucket.unwrap_or(STATS_BUCKET), RESULT_SOURCE, &plain)
 }

@@ -45,7 +45,7 @@ impl Keyed {
         Keyed(rand::random(), rand::random())
     }
 
-    /// The key's two halves, to hand the same key to a cluster's executors (in memory).
+    /// The key's two halves (a cluster's nodes derive theirs alike; tests compare them).
     pub fn halves(&self) -> [u64; 2] {
         [self.0, self.1]
     }
