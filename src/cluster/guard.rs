@@ -49,29 +49,56 @@ impl Readable {
     pub fn stores(locations: &[String]) -> crate::error::Result<Readable> {
         let mut roots = Vec::new();
         for loc in locations {
-            let url = if loc.contains("://") {
-                url::Url::parse(loc)
-                    .map_err(|e| crate::error::Error::usage(format!("--store {loc:?}: {e}")))?
+            let urls = if loc.contains("://") {
+                vec![
+                    url::Url::parse(loc)
+                        .map_err(|e| crate::error::Error::usage(format!("--store {loc:?}: {e}")))?,
+                ]
             } else {
-                let abs = std::fs::canonicalize(loc)
-                    .map_err(|e| crate::error::Error::io(std::path::Path::new(loc), e))?;
-                url::Url::from_directory_path(&abs).map_err(|_| {
-                    crate::error::Error::usage(format!("--store {loc:?}: not a folder"))
-                })?
+                // The folder as named and with its links resolved: clients may name it
+                // either way.
+                let path = std::path::Path::new(loc);
+                // A store not yet written (its first ingest may come later) is taken
+                // as named.
+                let named =
+                    std::path::absolute(path).map_err(|e| crate::error::Error::io(path, e))?;
+                let real = std::fs::canonicalize(path).unwrap_or_else(|_| named.clone());
+                let mut urls = Vec::new();
+                for p in [real, named] {
+                    urls.push(url::Url::from_directory_path(&p).map_err(|_| {
+                        crate::error::Error::usage(format!("--store {loc:?}: not a folder"))
+                    })?);
+                }
+                urls
             };
-            let mut root = url.to_string();
-            if !root.ends_with('/') {
-                root.push('/');
+            for url in urls {
+                let mut root = url.to_string();
+                if !root.ends_with('/') {
+                    root.push('/');
+                }
+                if !roots.contains(&root) {
+                    roots.push(root);
+                }
             }
-            roots.push(root);
         }
         Ok(Readable { roots, any: false })
     }
 
-    /// Whether `location` (a listing's URL, normalised by the URL parser, so `..` is
-    /// already resolved) lies inside one of the stores.
+    /// Whether `location` (a listing's URL) lies inside one of the stores. The URL is
+    /// parsed again, which resolves `.` and `..` segments, and one that still holds
+    /// `..` (encoded) is refused.
     fn allows(&self, location: &str) -> bool {
-        self.any || self.roots.iter().any(|r| location.starts_with(r.as_str()))
+        if self.any {
+            return true;
+        }
+        let Ok(url) = url::Url::parse(location) else {
+            return false;
+        };
+        let normal = url.to_string();
+        if normal.to_ascii_lowercase().contains("%2e%2e") || normal.contains("/../") {
+            return false;
+        }
+        self.roots.iter().any(|r| normal.starts_with(r.as_str()))
     }
 }
 
@@ -281,5 +308,83 @@ impl SchedulerGrpc for Guarded {
         request: Request<CleanJobDataParams>,
     ) -> Result<Response<CleanJobDataResult>, Status> {
         SchedulerGrpc::clean_job_data(&self.inner, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::CsvReadOptions;
+
+    async fn refusal(ctx: &SessionContext, sql: &str, readable: &Readable) -> Option<String> {
+        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+        check_plan(&plan, readable).err()
+    }
+
+    #[tokio::test]
+    async fn plans_that_write_or_read_outside_the_stores_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        std::fs::create_dir(&store).unwrap();
+        std::fs::write(store.join("in.csv"), "a\n1\n").unwrap();
+        std::fs::write(dir.path().join("out.csv"), "a\n2\n").unwrap();
+        let readable = Readable::stores(&[store.display().to_string()]).unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_csv(
+            "inside",
+            &store.join("in.csv").display().to_string(),
+            CsvReadOptions::new(),
+        )
+        .await
+        .unwrap();
+        ctx.register_csv(
+            "outside",
+            &dir.path().join("out.csv").display().to_string(),
+            CsvReadOptions::new(),
+        )
+        .await
+        .unwrap();
+        // A sibling whose name starts like the store's is outside it too.
+        let sibling = dir.path().join("store-evil");
+        std::fs::create_dir(&sibling).unwrap();
+        std::fs::write(sibling.join("x.csv"), "a\n3\n").unwrap();
+        ctx.register_csv(
+            "sibling",
+            &sibling.join("x.csv").display().to_string(),
+            CsvReadOptions::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refusal(&ctx, "SELECT a FROM inside", &readable).await, None);
+        assert_eq!(refusal(&ctx, "SELECT 1 + 1", &readable).await, None);
+        for sql in [
+            "SELECT a FROM outside",
+            "SELECT a FROM sibling",
+            "SELECT a FROM inside WHERE a IN (SELECT a FROM outside)",
+            "SELECT * FROM inside UNION ALL SELECT * FROM outside",
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/hostname'",
+            "CREATE VIEW v AS SELECT 1",
+            "CREATE TABLE t2 AS SELECT 1",
+            "DROP TABLE inside",
+            "INSERT INTO inside VALUES (5)",
+            "COPY (SELECT 1) TO '/tmp/keyrank-never.csv' STORED AS CSV",
+            "SET datafusion.execution.batch_size = 1",
+        ] {
+            let why = refusal(&ctx, sql, &readable).await;
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains("read-only")),
+                "{sql}: {why:?}"
+            );
+        }
+        // `..` in a location is resolved before the check.
+        let sneaky = format!("{}/../out.csv", store.display());
+        ctx.register_csv("sneaky", &sneaky, CsvReadOptions::new())
+            .await
+            .unwrap();
+        assert!(
+            refusal(&ctx, "SELECT a FROM sneaky", &readable)
+                .await
+                .is_some()
+        );
     }
 }

@@ -204,6 +204,13 @@ impl Security {
         let Some(tls) = &self.tls else {
             return Ok(None);
         };
+        // The tree builds both of rustls's providers (the store's TLS brings one,
+        // tonic's the other), so a server must be told which: aws-lc, as tonic's
+        // clients use.
+        static PROVIDER: std::sync::Once = std::sync::Once::new();
+        PROVIDER.call_once(|| {
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        });
         let identity = tls.identity.clone().ok_or_else(|| {
             Error::usage(format!(
                 "{what}: TLS needs this node's own certificate and key (--tls-cert, --tls-key)"

@@ -3,6 +3,8 @@
 mod cli;
 #[cfg(feature = "cluster")]
 mod cluster;
+#[cfg(feature = "cluster")]
+mod cluster_security;
 mod common;
 mod formats;
 mod generated;

@@ -487,6 +487,102 @@ mod tests {
         );
     }
 
+    /// A job over one small log file, as `log_pass` builds it.
+    fn small_job(dir: &std::path::Path) -> JobSpec {
+        let log = dir.join("access.log");
+        let mut text = String::new();
+        for i in 0..40 {
+            text.push_str(&format!(
+                "10.0.0.{} - - [01/Jun/2024:10:{:02}:00 +0000] \"GET /p{} HTTP/1.1\" 200 10 \
+                 \"https://www.google.com/search?q=red+shoes\" \"Mozilla/5.0\"\n",
+                i % 7,
+                i,
+                i
+            ));
+        }
+        std::fs::write(&log, text).unwrap();
+        let cfg = IngestConfig {
+            inputs: vec![log.display().to_string()],
+            ..IngestConfig::default()
+        };
+        JobSpec {
+            front: FrontSpec::of(&cfg),
+            files: vec![log],
+            nonce: [9; 16],
+            buckets: 4,
+            visits: VisitSettings::of(&cfg),
+        }
+    }
+
+    #[test]
+    fn a_frame_altered_between_the_stages_fails_its_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = small_job(dir.path());
+        let run = keys("0123456789abcdef0123", 9);
+        let frames = parse_file(0, &job, &run).unwrap();
+        let (bucket, _) = frames
+            .iter()
+            .find(|(b, _)| *b != STATS_BUCKET)
+            .unwrap()
+            .clone();
+        let group: Vec<Vec<u8>> = frames
+            .iter()
+            .filter(|(b, _)| *b == bucket)
+            .map(|(_, f)| f.clone())
+            .collect();
+        // Untouched, the bucket runs and its result opens for that bucket.
+        let sealed = sessionize(&group, &job, &run).unwrap();
+        let (b, source, _) = run.sealer.open(&sealed).unwrap();
+        assert_eq!((b, source), (bucket, RESULT_SOURCE));
+        // One bit flipped in the ciphertext of one frame fails the bucket.
+        let mut tampered = group.clone();
+        let last = tampered[0].len() - 1;
+        tampered[0][last - 20] ^= 1;
+        let err = sessionize(&tampered, &job, &run).unwrap_err();
+        assert!(err.to_string().contains("integrity"), "{err}");
+        // A frame relabelled as another bucket fails too.
+        let mut moved = group;
+        moved[0][0] ^= 1;
+        assert!(sessionize(&moved, &job, &run).is_err());
+    }
+
+    #[test]
+    fn the_job_in_the_plan_carries_no_key_material() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = small_job(dir.path());
+        let json = serde_json::to_string(&job).unwrap();
+        let sql = pass_sql(job.files.len(), &json);
+        let security =
+            crate::cluster::Security::load(&Default::default(), Some("0123456789abcdef0123"))
+                .unwrap();
+        let secret = security.secret().unwrap();
+        let run = RunKeys::of(Some(&secret), &job.nonce).unwrap();
+        let [a, b] = run.visitors.halves();
+        for needle in [
+            a.to_string(),
+            b.to_string(),
+            format!("{a:x}"),
+            format!("{b:x}"),
+        ] {
+            assert!(!sql.contains(&needle), "the plan holds a visitor-key half");
+        }
+        for purpose in ["frames", "visitor hash"] {
+            let k = secret.derive(purpose, &job.nonce);
+            let as_list = format!("{:?}", k.to_vec()).replace(' ', "");
+            let hex: String = k.iter().map(|x| format!("{x:02x}")).collect();
+            assert!(
+                !sql.replace(' ', "")
+                    .contains(&as_list[1..as_list.len() - 1])
+            );
+            assert!(!sql.contains(&hex));
+        }
+        assert!(
+            !sql.contains("0123456789abcdef0123"),
+            "the plan holds the token"
+        );
+        assert!(!json.contains("\"key\""));
+    }
+
     #[test]
     fn a_node_without_the_token_refuses_the_job() {
         let err = RunKeys::of(None, &[0; 16]).err().unwrap();
