@@ -44,10 +44,22 @@ pub struct App {
     /// Finished pages by store version and request, so a page is computed once per
     /// committed version of the store.
     cache: Mutex<PageCache>,
+    /// Rankings by store version and controls, so the keyword pages' sorts, filters,
+    /// pages and `/api/keywords` share one computation per version.
+    rankings: Mutex<RankingCache>,
 }
 
 /// Pages by (store version, request).
 type PageCache = HashMap<(Option<u64>, String), Arc<CachedPage>>;
+
+/// What a ranking depends on: the store version and the page's controls
+/// (from, to, model, estimated included).
+pub(crate) type RankingKey = (Option<u64>, String, String, String, bool);
+
+type RankingCache = HashMap<RankingKey, Arc<Vec<crate::rank::Ranked>>>;
+
+/// Rankings kept for the newest version before the oldest are dropped.
+const CACHE_RANKINGS: usize = 32;
 
 /// A cached response: its content type and bytes.
 pub struct CachedPage {
@@ -75,6 +87,35 @@ impl App {
             c.clear();
         }
         c.insert((version, key.to_string()), page);
+    }
+
+    /// Whether the page a request for `path_and_query` asks for is computed for
+    /// `version` (the warm-up's effect, for tests and the bench).
+    pub fn is_cached(&self, version: Option<u64>, path_and_query: &str) -> bool {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let p = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        self.cached(version, &pages::page_key(path, &p)).is_some()
+    }
+
+    fn ranking(&self, key: &RankingKey) -> Option<Arc<Vec<crate::rank::Ranked>>> {
+        self.rankings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn remember_ranking(&self, key: RankingKey, ranking: Arc<Vec<crate::rank::Ranked>>) {
+        let mut c = self.rankings.lock().unwrap_or_else(|p| p.into_inner());
+        c.retain(|k, _| k.0 == key.0);
+        if c.len() >= CACHE_RANKINGS {
+            c.clear();
+        }
+        c.insert(key, ranking);
     }
 }
 
@@ -104,6 +145,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sql", get(pages::sql_console))
         .route("/sql.csv", get(pages::sql_csv))
         .route("/reports", get(pages::reports))
+        .route("/reports/{report}/{file}", get(pages::report_output))
         .route("/api/keywords", get(pages::api_keywords))
         .route("/api/sql", get(pages::api_sql))
         .route("/static/keyrank.css", get(pages::stylesheet))
@@ -119,6 +161,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         token: opts.token.clone(),
         reports: opts.reports.clone(),
         cache: Mutex::new(HashMap::new()),
+        rankings: Mutex::new(HashMap::new()),
     }))
 }
 
@@ -143,13 +186,62 @@ pub fn run(opts: ServeOptions) -> Result<()> {
                 ""
             }
         );
-        axum::serve(listener, router(app))
+        let routes = router(app.clone());
+        tokio::spawn(keep_warm(app, routes.clone()));
+        axum::serve(listener, routes)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
             .map_err(|e| Error::Other(e.to_string()))
     })
+}
+
+/// How often the warm-up looks for a new version of the store.
+const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The pages computed for each new version before anyone asks: every page with the
+/// default controls, then the ranking under the other models (the model switch).
+fn warm_paths() -> Vec<String> {
+    let mut paths: Vec<String> = ["/", "/keywords", "/budget", "/api/keywords"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    for m in ["first", "linear", "position", "time_decay"] {
+        paths.push(format!("/keywords?model={m}"));
+    }
+    paths
+}
+
+/// Computes the pages of [`warm_paths`] whenever a new version of the store commits,
+/// through the router itself (so they land under the keys a browser's request asks
+/// for), one after another so a person's request still gets a core.
+pub async fn keep_warm(app: Arc<App>, routes: Router) {
+    use tower::ServiceExt;
+    let mut seen: Option<Option<u64>> = None;
+    loop {
+        if let Ok(s) = app.store.snapshot().await
+            && seen != Some(s.version)
+        {
+            seen = Some(s.version);
+            for path in warm_paths() {
+                let mut req = Request::new(axum::body::Body::empty());
+                *req.uri_mut() = match path.parse() {
+                    Ok(u) => u,
+                    Err(_) => continue,
+                };
+                if let Some(t) = app
+                    .token
+                    .as_ref()
+                    .and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
+                {
+                    req.headers_mut().insert(header::AUTHORIZATION, t);
+                }
+                let _ = routes.clone().oneshot(req).await;
+            }
+        }
+        tokio::time::sleep(WARM_EVERY).await;
+    }
 }
 
 /// Equal without revealing where two strings differ by how long the comparison took.
@@ -214,11 +306,14 @@ fn security_headers(h: &mut HeaderMap) {
     let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
+    // A handler may set a stricter or a narrower policy of its own (a report's file).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(
+            h,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        );
+    }
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_FRAME_OPTIONS, "DENY");

@@ -200,8 +200,29 @@ fn respond(p: &CachedPage) -> Response {
     ([(header::CONTENT_TYPE, p.content_type)], p.body.clone()).into_response()
 }
 
-/// A page computed once per store version and request.
-async fn cached<F, Fut>(app: &Arc<App>, uri: &OriginalUri, make: F) -> Response
+/// What a page's answer depends on besides the store version: its path and its
+/// parameters, with the controls' defaults filled in and empty fields dropped, so
+/// `/keywords`, `/keywords?model=last` and the form's `…&q=&min_visits=` share one
+/// cached page (and the warm-up's page is the one a person's click asks for).
+pub(super) fn page_key(path: &str, p: &BTreeMap<String, String>) -> String {
+    let mut m: BTreeMap<&str, &str> = p
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.trim()))
+        .filter(|(k, v)| !v.is_empty() && *k != "token")
+        .collect();
+    m.entry("model").or_insert("last");
+    if !matches!(m.get("estimated"), Some(&"true") | Some(&"on")) {
+        m.remove("estimated");
+    }
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in m {
+        q.append_pair(k, v);
+    }
+    format!("{path}?{}", q.finish())
+}
+
+/// A page computed once per store version and [`page_key`].
+async fn cached<F, Fut>(app: &Arc<App>, key: String, make: F) -> Response
 where
     F: FnOnce(Snap) -> Fut,
     Fut: std::future::Future<Output = Result<CachedPage>>,
@@ -210,7 +231,6 @@ where
         Ok(s) => s,
         Err(e) => return error_page(&e),
     };
-    let key = uri.0.to_string();
     if let Some(p) = app.cached(s.version, &key) {
         return respond(&p);
     }
@@ -299,7 +319,8 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         Ok(c) => c,
         Err(e) => return error_page(&e),
     };
-    cached(&app, &uri, |s| async move {
+    let key = page_key(uri.0.path(), &p);
+    cached(&app, key, |s| async move {
         let m = &c.model;
         let range = c.sql_range();
         let est = if c.estimated { "TRUE" } else { "NOT estimated" };
@@ -401,20 +422,34 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
 // ---------------------------------------------------------------------------------
 // Keywords
 
-async fn ranking(s: &Snap, c: &Controls) -> Result<Vec<crate::rank::Ranked>> {
+/// The ranking of a version and controls, computed once and shared by every sort,
+/// filter and page of `/keywords` and by `/api/keywords`.
+async fn ranking(app: &App, s: &Snap, c: &Controls) -> Result<Arc<Vec<crate::rank::Ranked>>> {
+    let key = (
+        s.version,
+        c.from.clone(),
+        c.to.clone(),
+        c.model.clone(),
+        c.estimated,
+    );
+    if let Some(r) = app.ranking(&key) {
+        return Ok(r);
+    }
     let stats =
         crate::rank::load_stats_on(&s.ctx, Some(&c.from), Some(&c.to), &c.model, c.estimated)
             .await?;
-    Ok(crate::rank::ranked_with_reasons(&stats, 0.0))
+    let r = Arc::new(crate::rank::ranked_with_reasons(&stats, 0.0));
+    app.remember_ranking(key, r.clone());
+    Ok(r)
 }
 
 const PAGE_ROWS: usize = 50;
 
 /// The ranking after the page's filter and sort.
-fn listed(
-    rows: Vec<crate::rank::Ranked>,
+fn listed<'a>(
+    rows: &'a [crate::rank::Ranked],
     p: &BTreeMap<String, String>,
-) -> Result<(Vec<crate::rank::Ranked>, String, bool)> {
+) -> Result<(Vec<&'a crate::rank::Ranked>, String, bool)> {
     let filter = p
         .get("q")
         .map(|q| q.trim().to_lowercase())
@@ -430,8 +465,8 @@ fn listed(
         .unwrap_or(0.0);
     let sort = p.get("sort").cloned().unwrap_or_else(|| "value".into());
     let asc = p.get("dir").is_some_and(|d| d == "asc");
-    let mut rows: Vec<_> = rows
-        .into_iter()
+    let mut rows: Vec<&crate::rank::Ranked> = rows
+        .iter()
         .filter(|r| filter.is_empty() || r.keyword.contains(&filter))
         .filter(|r| r.visits >= min_visits)
         .collect();
@@ -463,8 +498,11 @@ pub async fn keywords(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         Ok(c) => c,
         Err(e) => return error_page(&e),
     };
-    cached(&app, &uri, |s| async move {
-        let (rows, sort, asc) = listed(ranking(&s, &c).await?, &p)?;
+    let shared = app.clone();
+    let key = page_key(uri.0.path(), &p);
+    cached(&app, key, |s| async move {
+        let all = ranking(&shared, &s, &c).await?;
+        let (rows, sort, asc) = listed(&all, &p)?;
         let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
         let at = p
             .get("page")
@@ -589,7 +627,8 @@ pub async fn keyword(
         Ok(c) => c,
         Err(e) => return error_page(&e),
     };
-    cached(&app, &uri, |s| async move {
+    let key = page_key(uri.0.path(), &p);
+    cached(&app, key, |s| async move {
         let k = kw_literal(&kw);
         let m = &c.model;
         let range = c.sql_range();
@@ -688,7 +727,8 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
         Ok(c) => c,
         Err(e) => return error_page(&e),
     };
-    cached(&app, &uri, |s| async move {
+    let key = page_key(uri.0.path(), &p);
+    cached(&app, key, |s| async move {
         let total = p.get("total").map(|t| t.trim()).filter(|t| !t.is_empty());
         let total_cents = total
             .map(|t| {
@@ -873,7 +913,7 @@ pub async fn reports(State(app): State<Arc<App>>, Query(p): Params) -> Response 
                         .iter()
                         .map(|t| t.with_timezone(&r.timezone).format("%Y-%m-%d %H:%M %Z").to_string())
                         .collect();
-                    let outputs = last_outputs(&cfg, r);
+                    let outputs = output_links(&cfg, r);
                     let _ = write!(
                         body,
                         "<tr><td><b>{}</b><br>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -886,7 +926,7 @@ pub async fn reports(State(app): State<Arc<App>>, Query(p): Params) -> Response 
                         }),
                         esc(r.cron_text.as_deref().unwrap_or("no schedule")),
                         if next.is_empty() { "–".into() } else { esc(&next.join(", ")) },
-                        if outputs.is_empty() { "none yet".into() } else { esc(&outputs.join(", ")) }
+                        outputs
                     );
                 }
                 body.push_str("</tbody></table></div>");
@@ -897,25 +937,32 @@ pub async fn reports(State(app): State<Arc<App>>, Query(p): Params) -> Response 
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
-/// The newest files a report wrote (file names and times, newest first).
-fn last_outputs(cfg: &crate::report::Config, r: &crate::report::ReportSpec) -> Vec<String> {
+/// The newest files a report wrote, newest first: (when, file name), at most `n`.
+fn last_outputs(
+    cfg: &crate::report::Config,
+    r: &crate::report::ReportSpec,
+    n: usize,
+) -> (
+    std::path::PathBuf,
+    Vec<(chrono::DateTime<chrono::Utc>, String)>,
+) {
     let pattern = r.output.replace("{name}", &r.name);
     let base = cfg.path.parent().unwrap_or(std::path::Path::new("."));
     let full = base.join(&pattern);
-    let Some(dir) = full.parent() else {
-        return Vec::new();
+    let Some(dir) = full.parent().map(std::path::Path::to_path_buf) else {
+        return (std::path::PathBuf::new(), Vec::new());
     };
     // Folders named by the date of the run hold nothing to list here.
     if dir.to_string_lossy().contains('{') {
-        return Vec::new();
+        return (dir, Vec::new());
     }
-    let mut files: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
+    let mut files: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
+            let name = e.file_name().to_str()?.to_string();
+            if name.starts_with('.') || !e.file_type().ok()?.is_file() {
                 return None;
             }
             let t = e.metadata().ok()?.modified().ok()?;
@@ -923,14 +970,90 @@ fn last_outputs(cfg: &crate::report::Config, r: &crate::report::ReportSpec) -> V
         })
         .collect();
     files.sort_by(|a, b| b.cmp(a));
-    files
+    let listed = files
         .into_iter()
-        .take(5)
-        .map(|(t, n)| {
-            let t: chrono::DateTime<chrono::Utc> = t.into();
-            format!("{n} ({})", t.format("%Y-%m-%d %H:%M UTC"))
+        .take(n)
+        .map(|(t, name)| (t.into(), name))
+        .collect();
+    (dir, listed)
+}
+
+/// Links to a report's newest outputs.
+fn output_links(cfg: &crate::report::Config, r: &crate::report::ReportSpec) -> String {
+    let (_, files) = last_outputs(cfg, r, 5);
+    if files.is_empty() {
+        return "none yet".into();
+    }
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let seg = |s: &str| -> String { percent_encoding::utf8_percent_encode(s, SEGMENT).to_string() };
+    files
+        .iter()
+        .map(|(t, name)| {
+            format!(
+                "<a href=\"/reports/{}/{}\">{}</a> ({})",
+                esc(&seg(&r.name)),
+                esc(&seg(name)),
+                esc(name),
+                t.format("%Y-%m-%d %H:%M UTC")
+            )
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// The content type of a report output, by its extension.
+fn output_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()) {
+        Some(e) if e == "html" || e == "htm" => "text/html; charset=utf-8",
+        Some(e) if e == "csv" => "text/csv; charset=utf-8",
+        Some(e) if e == "json" => "application/json",
+        Some(e) if e == "md" => "text/markdown; charset=utf-8",
+        Some(e) if e == "png" => "image/png",
+        Some(e) if e == "svg" => "image/svg+xml",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+/// One of a report's newest outputs, as `/reports` links it: only a file that the
+/// listing shows (by its name, from the report's own output folder) is served, so no
+/// request reaches any other file. A report's HTML carries its own inline stylesheet,
+/// so its answer allows inline styles, and still no script or anything from elsewhere.
+pub async fn report_output(
+    State(app): State<Arc<App>>,
+    Path((report, file)): Path<(String, String)>,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "no such report output\n").into_response();
+    let Some(path) = &app.reports else {
+        return not_found();
+    };
+    let Ok(cfg) = crate::report::Config::load(path) else {
+        return not_found();
+    };
+    let Some(r) = cfg.reports.iter().find(|r| r.name == report) else {
+        return not_found();
+    };
+    let (dir, files) = last_outputs(&cfg, r, 5);
+    if !files.iter().any(|(_, n)| *n == file) {
+        return not_found();
+    }
+    match tokio::fs::read(dir.join(&file)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, output_type(&file)),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => not_found(),
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -961,8 +1084,11 @@ pub async fn api_keywords(
         Ok(c) => c,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
-    cached(&app, &uri, |s| async move {
-        let (rows, _, _) = listed(ranking(&s, &c).await?, &p)?;
+    let shared = app.clone();
+    let key = page_key(uri.0.path(), &p);
+    cached(&app, key, |s| async move {
+        let all = ranking(&shared, &s, &c).await?;
+        let (rows, _, _) = listed(&all, &p)?;
         let list: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| {

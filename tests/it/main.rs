@@ -1,5 +1,6 @@
 //! keyrank's one integration-test binary (each binary linking DataFusion is large).
 
+mod browser;
 mod cli;
 #[cfg(feature = "cluster")]
 mod cluster;

@@ -11,17 +11,22 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 
 /// A running dashboard on a loopback port, stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    _rt: tokio::runtime::Runtime,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    app: std::sync::Arc<keyrank::serve::App>,
+    rt: tokio::runtime::Runtime,
 }
 
-fn start(store: &Path, token: Option<&str>) -> Server {
+pub(crate) fn start(store: &Path, token: Option<&str>) -> Server {
+    start_with_reports(store, token, None)
+}
+
+fn start_with_reports(store: &Path, token: Option<&str>, reports: Option<&Path>) -> Server {
     let opts = ServeOptions {
         store: store.to_path_buf(),
         bind: "127.0.0.1:0".parse().unwrap(),
         token: token.map(String::from),
-        reports: None,
+        reports: reports.map(Path::to_path_buf),
     };
     check(&opts).unwrap();
     let app = app(&opts).unwrap();
@@ -34,8 +39,9 @@ fn start(store: &Path, token: Option<&str>) -> Server {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    rt.spawn(async move { axum::serve(listener, router(app)).await });
-    Server { addr, _rt: rt }
+    let routes = router(app.clone());
+    rt.spawn(async move { axum::serve(listener, routes).await });
+    Server { addr, app, rt }
 }
 
 /// One GET: status, headers (lower-case names) and body.
@@ -88,7 +94,7 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn demo_store(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn demo_store(dir: &Path) -> std::path::PathBuf {
     generate(
         &GenerateConfig {
             visitors: 3_000,
@@ -307,4 +313,140 @@ fn a_token_guards_every_request_and_other_addresses_need_one() {
         })
         .is_ok()
     );
+}
+
+#[test]
+fn reports_link_their_newest_outputs_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let toml = r#"
+store = "store"
+
+[[report]]
+name = "ranking"
+title = "Keyword ranking"
+query = "rank"
+params = { from = "2020-01-01", to = "2030-12-31", model = "last" }
+formats = ["html", "csv"]
+output = "out/{name}/{date}.{ext}"
+cron = "0 8 * * MON"
+"#;
+    let path = dir.path().join("reports.toml");
+    std::fs::write(&path, toml).unwrap();
+    let cfg = keyrank::report::Config::load(&path).unwrap();
+    for day in 1..=4 {
+        let as_of = chrono::NaiveDate::from_ymd_opt(2024, 3, day).unwrap();
+        keyrank::report::run_report(&cfg, &cfg.reports[0], as_of).unwrap();
+    }
+    // Distinct times, in name order, so the newest five are known: the three oldest
+    // files are beside the outputs but not listed.
+    let folder = dir.path().join("out/ranking");
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 8);
+    for (i, n) in names.iter().enumerate() {
+        let t =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000 + 60 * i as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(folder.join(n))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    let oldest = names[0].clone();
+    std::fs::write(dir.path().join("secret.txt"), "not a report").unwrap();
+    let s = start_with_reports(&store, None, Some(&path));
+
+    let (status, _, page) = get(&s, "/reports", &[]);
+    assert_eq!(status, 200, "{page}");
+    let links: Vec<String> = regex::Regex::new(r#"href="(/reports/ranking/[^"]+)""#)
+        .unwrap()
+        .captures_iter(&page)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert_eq!(links.len(), 5, "the newest five: {page}");
+    assert!(page.contains("next runs") && page.contains("0 8 * * MON"));
+    for link in &links {
+        let (status, h, body) = get(&s, link, &[]);
+        assert_eq!(status, 200, "{link}");
+        let name = link.rsplit('/').next().unwrap();
+        assert!(names.iter().any(|n| n == name), "{name}: a plain file name");
+        let on_disk = std::fs::read_to_string(folder.join(name)).unwrap();
+        assert_eq!(body, on_disk, "{link} is the file");
+        let csp = header(&h, "content-security-policy").unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && !csp.contains("script"),
+            "{csp}"
+        );
+        if name.ends_with(".html") {
+            assert!(header(&h, "content-type").unwrap().starts_with("text/html"));
+        }
+    }
+    assert!(!links.iter().any(|l| l.ends_with(&oldest)));
+    for bad in [
+        format!("/reports/ranking/{oldest}"),
+        "/reports/ranking/..%2F..%2Fsecret.txt".to_string(),
+        "/reports/ranking/%2E%2E%2Fsecret.txt".to_string(),
+        "/reports/other/2024-03-04.html".to_string(),
+        "/reports/ranking/reports.toml".to_string(),
+    ] {
+        let (status, _, body) = get(&s, &bad, &[]);
+        assert_eq!(status, 404, "{bad}: {body}");
+        assert!(!body.contains("not a report"));
+    }
+}
+
+#[test]
+fn a_new_version_is_computed_before_anyone_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let s = start(&store, Some("a-token-for-the-warm-up"));
+    s.rt.spawn(keyrank::serve::keep_warm(
+        s.app.clone(),
+        router(s.app.clone()),
+    ));
+    let wait = |version: u64, path: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !s.app.is_cached(Some(version), path) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} of version {version} warmed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    for path in [
+        "/",
+        "/keywords",
+        "/budget",
+        "/api/keywords",
+        "/keywords?model=first",
+    ] {
+        wait(1, path);
+    }
+    // The form's request (empty fields, the default model spelled out) is the same page.
+    assert!(
+        s.app
+            .is_cached(Some(1), "/keywords?model=last&q=&min_visits=&from=&to=")
+    );
+    // Pages nobody warms are not there until asked for.
+    assert!(!s.app.is_cached(Some(1), "/keywords?model=first&page=2"));
+    // A new commit: its pages are computed too, and a request gets the new version.
+    let st = keyrank::store::Store::open(&store).unwrap();
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::import::costs::store(&mut w, &[]).unwrap();
+    w.commit(crate::common::test_entry("costs import")).unwrap();
+    wait(2, "/keywords?model=linear");
+    let (status, _, body) = get(
+        &s,
+        "/keywords",
+        &[("Authorization", "Bearer a-token-for-the-warm-up")],
+    );
+    assert_eq!(status, 200);
+    assert!(body.contains("Store version 2"));
 }
