@@ -12,6 +12,13 @@
 //!   of one and of two executors (2 task slots each) on loopback; needs
 //!   `--features cluster`.
 //!
+//! - the DuckDB peer (with the `log` mode, when Python's `duckdb` module is installed):
+//!   what someone would hand-write instead — one SQL query over the same log that
+//!   pulls the search term from each page view's Referer and counts visits and
+//!   distinct clients per day and keyword (2 threads, connect + query timed, three
+//!   runs) — far less work than keyrank's sessions and attribution; the ratio of the
+//!   medians is printed.
+//!
 //! `cargo bench --bench ingest`; `KEYRANK_BENCH_LINES=10000000 cargo bench --bench ingest`;
 //! `KEYRANK_BENCH_MODE=log`, `purchases` or `cluster` runs one mode.
 
@@ -90,6 +97,61 @@ fn report(mode: &str, s: &keyrank::ingest::RunSummary, secs: f64) {
         s.purchase_conversions,
         peak_rss_mib()
     );
+}
+
+/// The DuckDB peer over the combined log (see the header); prints one JSON line.
+const DUCKDB_PEER: &str = r#"import duckdb, sys, time, json
+log = sys.argv[1]
+t = time.perf_counter()
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+q = f"""
+WITH hits AS (
+  SELECT regexp_extract(line, '^(\\S+)', 1) AS ip,
+         regexp_extract(line, '\\[(\\d\\d/\\w+/\\d{{4}})', 1) AS day,
+         regexp_extract(line, '"[A-Z]+ (\\S+) [^"]*" (\\d{{3}})', 2) AS status,
+         regexp_extract(line, '"[A-Z]+ (\\S+) [^"]*" (\\d{{3}})', 1) AS uri,
+         regexp_extract(line, '" \\d{{3}} \\S+ "([^"]*)"', 1) AS referer
+  FROM read_csv('{log}', columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f',
+                quote = '', escape = '', auto_detect = false, ignore_errors = true, strict_mode = false)),
+search AS (
+  SELECT day, ip, lower(trim(try(url_decode(replace(regexp_extract(referer, '[?&](?:q|p|query|text|wd)=([^&]*)', 1), '+', ' '))))) AS keyword
+  FROM hits
+  WHERE status = '200' AND referer NOT LIKE 'https://shop.example%'
+    AND NOT regexp_matches(uri, '\\.(css|js|png|jpg|gif|ico|svg|woff2?)$'))
+SELECT day, keyword, COUNT(*) AS visits, COUNT(DISTINCT ip) AS visitors
+FROM search WHERE keyword <> '' GROUP BY day, keyword ORDER BY visits DESC
+"""
+rows = con.execute(q).fetchall()
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": len(rows)}))
+"#;
+
+/// The DuckDB peer's median seconds over three runs, or None without `duckdb`.
+fn duckdb_peer(dir: &Path) -> Option<f64> {
+    let script = dir.join("peer_ingest.py");
+    std::fs::write(&script, DUCKDB_PEER).ok()?;
+    let mut secs = Vec::new();
+    for _ in 0..3 {
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(dir.join(LOG_FILE))
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "DuckDB peer skipped: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        secs.push(v["seconds"].as_f64()?);
+    }
+    secs.sort_by(f64::total_cmp);
+    Some(secs[1])
 }
 
 const SPLIT_DIR: &str = "split";
@@ -239,7 +301,17 @@ fn main() {
     let mode = std::env::var("KEYRANK_BENCH_MODE").unwrap_or_default();
     if mode.is_empty() || mode == "log" {
         let log = runs(dir.path(), "log");
-        println!("log: median {:.2}s", median_secs(&log));
+        let ours = median_secs(&log);
+        println!(
+            "log: median {ours:.2}s = {:.0} lines/s",
+            truth.lines as f64 / ours
+        );
+        if let Some(theirs) = duckdb_peer(dir.path()) {
+            println!(
+                "duckdb peer (keyword count over the same log): median {theirs:.2}s; keyrank {:.1}x faster",
+                theirs / ours
+            );
+        }
     }
     // The cluster mode needs `--features cluster`.
     if (mode.is_empty() && keyrank::cluster::BUILT) || mode == "cluster" {

@@ -354,7 +354,11 @@ fn spend_at(f: &Fit, lambda: f64, lo: f64, hi: f64, days: f64) -> f64 {
         return hi;
     }
     let (mut a, mut b) = (lo, hi);
+    // To a billionth of the spend: far below a cent, in about 40 halvings, not 60.
     for _ in 0..60 {
+        if b - a <= 1e-9 * (1.0 + b.abs()) {
+            break;
+        }
         let m = 0.5 * (a + b);
         if mean_marginal(f, m, days) > lambda {
             a = m;
@@ -438,7 +442,12 @@ pub fn recommend(
             (_, Some(r)) => r,
             (Some(t), None) => {
                 let (mut a, mut b) = (1e-9f64, 1e9f64);
+                // Until λ is known to 1e-13 of itself (about 50 halvings of its
+                // logarithm); each step solves every keyword, so steps are the cost.
                 for _ in 0..200 {
+                    if b / a <= 1.0 + 1e-13 {
+                        break;
+                    }
                     let m = (a * b).sqrt();
                     if total_of(m, hi) > t {
                         a = m;

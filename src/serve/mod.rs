@@ -41,25 +41,22 @@ pub struct App {
     pub store: Store,
     pub token: Option<String>,
     pub reports: Option<PathBuf>,
-    /// Finished pages by store version and request, so a page is computed once per
+    /// Finished pages by request ([`pages::page_key`]), so a page is computed once per
     /// committed version of the store.
-    cache: Mutex<PageCache>,
-    /// Rankings by store version and controls, so the keyword pages' sorts, filters,
-    /// pages and `/api/keywords` share one computation per version.
-    rankings: Mutex<RankingCache>,
+    pages: VersionCache<String, CachedPage>,
+    /// Rankings by controls (from, to, model, estimated included), so the keyword
+    /// pages' sorts, filters, pages and `/api/keywords` share one computation.
+    rankings: VersionCache<RankingKey, Vec<crate::rank::Ranked>>,
+    /// Weekly visits of every keyword by (from, to, estimated included), for the
+    /// sparklines of any page of `/keywords`.
+    sparks: VersionCache<SparkKey, HashMap<String, Vec<f64>>>,
 }
 
-/// Pages by (store version, request).
-type PageCache = HashMap<(Option<u64>, String), Arc<CachedPage>>;
+/// What a ranking depends on besides the store version.
+pub(crate) type RankingKey = (String, String, String, bool);
 
-/// What a ranking depends on: the store version and the page's controls
-/// (from, to, model, estimated included).
-pub(crate) type RankingKey = (Option<u64>, String, String, String, bool);
-
-type RankingCache = HashMap<RankingKey, Arc<Vec<crate::rank::Ranked>>>;
-
-/// Rankings kept for the newest version before the oldest are dropped.
-const CACHE_RANKINGS: usize = 32;
+/// What the sparklines depend on besides the store version.
+pub(crate) type SparkKey = (String, String, bool);
 
 /// A cached response: its content type and bytes.
 pub struct CachedPage {
@@ -67,28 +64,43 @@ pub struct CachedPage {
     pub body: Vec<u8>,
 }
 
-/// Pages kept per store version before the oldest are dropped.
-const CACHE_PAGES: usize = 256;
+/// Values computed from one version of the store, by key. Only the newest version's
+/// are kept (older versions are never asked for again), at most `cap` of them.
+struct VersionCache<K, V> {
+    map: Mutex<Versioned<K, V>>,
+    cap: usize,
+}
 
-impl App {
-    fn cached(&self, version: Option<u64>, key: &str) -> Option<Arc<CachedPage>> {
-        self.cache
+/// Values by (store version, key).
+type Versioned<K, V> = HashMap<(Option<u64>, K), Arc<V>>;
+
+impl<K: std::hash::Hash + Eq, V> VersionCache<K, V> {
+    fn new(cap: usize) -> Self {
+        VersionCache {
+            map: Mutex::new(HashMap::new()),
+            cap,
+        }
+    }
+
+    fn get(&self, version: Option<u64>, key: K) -> Option<Arc<V>> {
+        self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(version, key.to_string()))
+            .get(&(version, key))
             .cloned()
     }
 
-    fn remember(&self, version: Option<u64>, key: &str, page: Arc<CachedPage>) {
-        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        // Pages of older versions are never asked for again.
-        c.retain(|(v, _), _| *v == version);
-        if c.len() >= CACHE_PAGES {
-            c.clear();
+    fn put(&self, version: Option<u64>, key: K, value: Arc<V>) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|(v, _), _| *v == version);
+        if m.len() >= self.cap {
+            m.clear();
         }
-        c.insert((version, key.to_string()), page);
+        m.insert((version, key), value);
     }
+}
 
+impl App {
     /// Whether the page a request for `path_and_query` asks for is computed for
     /// `version` (the warm-up's effect, for tests and the bench).
     pub fn is_cached(&self, version: Option<u64>, path_and_query: &str) -> bool {
@@ -98,24 +110,7 @@ impl App {
         let p = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
-        self.cached(version, &pages::page_key(path, &p)).is_some()
-    }
-
-    fn ranking(&self, key: &RankingKey) -> Option<Arc<Vec<crate::rank::Ranked>>> {
-        self.rankings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn remember_ranking(&self, key: RankingKey, ranking: Arc<Vec<crate::rank::Ranked>>) {
-        let mut c = self.rankings.lock().unwrap_or_else(|p| p.into_inner());
-        c.retain(|k, _| k.0 == key.0);
-        if c.len() >= CACHE_RANKINGS {
-            c.clear();
-        }
-        c.insert(key, ranking);
+        self.pages.get(version, pages::page_key(path, &p)).is_some()
     }
 }
 
@@ -160,8 +155,9 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         store: Store::open(&opts.store)?,
         token: opts.token.clone(),
         reports: opts.reports.clone(),
-        cache: Mutex::new(HashMap::new()),
-        rankings: Mutex::new(HashMap::new()),
+        pages: VersionCache::new(256),
+        rankings: VersionCache::new(32),
+        sparks: VersionCache::new(4),
     }))
 }
 

@@ -231,14 +231,14 @@ where
         Ok(s) => s,
         Err(e) => return error_page(&e),
     };
-    if let Some(p) = app.cached(s.version, &key) {
+    if let Some(p) = app.pages.get(s.version, key.clone()) {
         return respond(&p);
     }
     let version = s.version;
     match make(s).await {
         Ok(p) => {
             let p = Arc::new(p);
-            app.remember(version, &key, p.clone());
+            app.pages.put(version, key, p.clone());
             respond(&p)
         }
         Err(e) => error_page(&e),
@@ -425,22 +425,73 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
 /// The ranking of a version and controls, computed once and shared by every sort,
 /// filter and page of `/keywords` and by `/api/keywords`.
 async fn ranking(app: &App, s: &Snap, c: &Controls) -> Result<Arc<Vec<crate::rank::Ranked>>> {
-    let key = (
-        s.version,
-        c.from.clone(),
-        c.to.clone(),
-        c.model.clone(),
-        c.estimated,
-    );
-    if let Some(r) = app.ranking(&key) {
+    let key = (c.from.clone(), c.to.clone(), c.model.clone(), c.estimated);
+    if let Some(r) = app.rankings.get(s.version, key.clone()) {
         return Ok(r);
     }
     let stats =
         crate::rank::load_stats_on(&s.ctx, Some(&c.from), Some(&c.to), &c.model, c.estimated)
             .await?;
     let r = Arc::new(crate::rank::ranked_with_reasons(&stats, 0.0));
-    app.remember_ranking(key, r.clone());
+    app.rankings.put(s.version, key, r.clone());
     Ok(r)
+}
+
+/// Weekly visits of every keyword in the period, computed once per version and
+/// controls, so any sort or page of `/keywords` draws its sparklines from memory.
+async fn sparks(
+    app: &App,
+    s: &Snap,
+    c: &Controls,
+) -> Result<Arc<std::collections::HashMap<String, Vec<f64>>>> {
+    let key = (c.from.clone(), c.to.clone(), c.estimated);
+    if let Some(w) = app.sparks.get(s.version, key.clone()) {
+        return Ok(w);
+    }
+    let (_, w) = rows(
+        &s.ctx,
+        &format!(
+            "SELECT keyword, CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, CAST(SUM(visits) AS DOUBLE)
+             FROM keyword_daily WHERE {} AND keyword IS NOT NULL {}
+             GROUP BY 1, 2",
+            c.sql_range(),
+            if c.estimated { "" } else { "AND NOT estimated" }
+        ),
+    )
+    .await?;
+    let mut weekly: std::collections::HashMap<String, Vec<(i32, f64)>> =
+        std::collections::HashMap::new();
+    for b in &w {
+        use datafusion::arrow::array::AsArray;
+        let keywords = datafusion::arrow::compute::cast(
+            b.column(0),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )?;
+        let keywords = keywords.as_string::<i32>();
+        let weeks = b
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+        let visits = b
+            .column(2)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        for r in 0..b.num_rows() {
+            weekly
+                .entry(keywords.value(r).to_string())
+                .or_default()
+                .push((weeks.value(r), visits.value(r)));
+        }
+    }
+    // Weeks in order, per keyword (cheaper than sorting the whole result).
+    let out: std::collections::HashMap<String, Vec<f64>> = weekly
+        .into_iter()
+        .map(|(k, mut w)| {
+            w.sort_by_key(|x| x.0);
+            (k, w.into_iter().map(|x| x.1).collect())
+        })
+        .collect();
+    let out = Arc::new(out);
+    app.sparks.put(s.version, key, out.clone());
+    Ok(out)
 }
 
 const PAGE_ROWS: usize = 50;
@@ -510,26 +561,8 @@ pub async fn keywords(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
             .unwrap_or(1)
             .clamp(1, pages);
         let shown = &rows[(at - 1) * PAGE_ROWS..(at * PAGE_ROWS).min(rows.len())];
-        // Weekly visits of the shown keywords, for their sparklines.
-        let mut spark: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        if !shown.is_empty() {
-            let list: Vec<String> = shown.iter().map(|r| kw_literal(&r.keyword)).collect();
-            let (_, w) = rows_sql(
-                &s.ctx,
-                &format!(
-                    "SELECT keyword, CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, SUM(visits)
-                     FROM keyword_daily WHERE {} AND keyword IN ({}) {}
-                     GROUP BY 1, 2 ORDER BY 1, 2",
-                    c.sql_range(),
-                    list.join(", "),
-                    if c.estimated { "" } else { "AND NOT estimated" }
-                ),
-            )
-            .await?;
-            for r in cells(&w) {
-                spark.entry(r[0].clone()).or_default().push(num(&r[2]));
-            }
-        }
+        // Weekly visits of every keyword, for the shown ones' sparklines.
+        let spark = sparks(&shared, &s, &c).await?;
         let filter = p.get("q").cloned().unwrap_or_default();
         let min_visits = p.get("min_visits").cloned().unwrap_or_default();
         let extra = format!(
@@ -613,10 +646,6 @@ pub async fn keywords(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
     .await
 }
 
-async fn rows_sql(ctx: &SessionContext, sql: &str) -> Result<(Arc<Schema>, Vec<RecordBatch>)> {
-    rows(ctx, sql).await
-}
-
 pub async fn keyword(
     State(app): State<Arc<App>>,
     uri: OriginalUri,
@@ -633,12 +662,34 @@ pub async fn keyword(
         let m = &c.model;
         let range = c.sql_range();
         let est = if c.estimated { "TRUE" } else { "NOT estimated" };
-        let (ws, w) = rows(
+        // One scan of the store for the keyword: its rows of the period with every
+        // model's columns, held in memory; the page's tables are computed over them.
+        let all_cols: Vec<String> = MODELS
+            .iter()
+            .map(|m| format!("conversions_{m}, revenue_{m}"))
+            .collect();
+        let (kschema, kbatches) = rows(
             &s.ctx,
+            &format!(
+                "SELECT day, landing, estimated, visits, {} FROM keyword_daily WHERE keyword = {k} AND {range}",
+                all_cols.join(", ")
+            ),
+        )
+        .await?;
+        let kctx = crate::store::object_stores::session_context()?;
+        kctx.register_table(
+            "kw",
+            Arc::new(datafusion::datasource::MemTable::try_new(
+                kschema,
+                vec![kbatches],
+            )?),
+        )?;
+        let (ws, w) = rows(
+            &kctx,
             &format!(
                 "SELECT CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, SUM(visits) AS visits,
                    SUM(conversions_{m}) AS conversions, SUM(revenue_{m}) AS revenue
-                 FROM keyword_daily WHERE keyword = {k} AND {range} AND {est} GROUP BY 1 ORDER BY 1"
+                 FROM kw WHERE {est} GROUP BY 1 ORDER BY 1"
             ),
         )
         .await?;
@@ -656,11 +707,11 @@ pub async fn keyword(
         body.push_str(&table(&ws, &w));
         body.push_str("</section>");
         let (ls, l) = rows(
-            &s.ctx,
+            &kctx,
             &format!(
                 "SELECT landing, SUM(visits) AS visits, SUM(conversions_{m}) AS conversions,
                    ROUND(CAST(SUM(conversions_{m}) AS DOUBLE) / NULLIF(SUM(visits), 0), 4) AS conversion_rate
-                 FROM keyword_daily WHERE keyword = {k} AND {range} AND {est}
+                 FROM kw WHERE {est}
                  GROUP BY landing ORDER BY visits DESC, landing LIMIT 20"
             ),
         )
@@ -673,9 +724,9 @@ pub async fn keyword(
             .map(|m| format!("SUM(conversions_{m}) AS conversions_{m}, SUM(revenue_{m}) AS revenue_{m}"))
             .collect();
         let (_, mm) = rows(
-            &s.ctx,
+            &kctx,
             &format!(
-                "SELECT {} FROM keyword_daily WHERE keyword = {k} AND {range} AND {est}",
+                "SELECT {} FROM kw WHERE {est}",
                 cols.join(", ")
             ),
         )
@@ -693,12 +744,10 @@ pub async fn keyword(
         }
         body.push_str("</tbody></table></div></section>");
         let (_, o) = rows(
-            &s.ctx,
-            &format!(
-                "SELECT CAST(COALESCE(SUM(CASE WHEN NOT estimated THEN visits END), 0) AS BIGINT),
-                   CAST(COALESCE(SUM(CASE WHEN estimated THEN visits END), 0) AS BIGINT)
-                 FROM keyword_daily WHERE keyword = {k} AND {range}"
-            ),
+            &kctx,
+            "SELECT CAST(COALESCE(SUM(CASE WHEN NOT estimated THEN visits END), 0) AS BIGINT),
+               CAST(COALESCE(SUM(CASE WHEN estimated THEN visits END), 0) AS BIGINT)
+             FROM kw",
         )
         .await?;
         let o = cells(&o).into_iter().next().unwrap_or_default();
