@@ -345,28 +345,61 @@ fn mean_marginal(f: &Fit, s: f64, days: f64) -> f64 {
     f.draws.iter().map(|c| c.marginal(s, days)).sum::<f64>() / f.draws.len() as f64
 }
 
-/// The spend in `[lo, hi]` where the mean marginal return is `lambda`.
+/// The mean marginal return at `s` and its slope there (both from the same
+/// exponentials: each draw's marginal is `a·e^(−k·s)`, its slope `−k·a·e^(−k·s)`).
+fn marginal_and_slope(f: &Fit, s: f64, days: f64) -> (f64, f64) {
+    let (mut m, mut d) = (0.0, 0.0);
+    for c in &f.draws {
+        let k = 1.0 / (days * c.theta);
+        let v = c.max_clicks * c.value_per_click / c.theta * (-(s * k)).exp();
+        m += v;
+        d -= k * v;
+    }
+    let n = f.draws.len().max(1) as f64;
+    (m / n, d / n)
+}
+
+/// The spend in `[lo, hi]` where the mean marginal return is `lambda`. The mean
+/// marginal falls with spend and is convex, so Newton's step from inside a shrinking
+/// bracket converges in a few steps; a step that would leave the bracket halves it
+/// instead, so it never does worse than bisection.
 fn spend_at(f: &Fit, lambda: f64, lo: f64, hi: f64, days: f64) -> f64 {
-    if mean_marginal(f, lo, days) <= lambda {
+    let edges = (mean_marginal(f, lo, days), mean_marginal(f, hi, days));
+    spend_between(f, lambda, (lo, hi), days, edges)
+}
+
+/// [`spend_at`] with the mean marginal returns at the bounds already known (they do
+/// not depend on λ, which the split's solver tries some fifty of).
+fn spend_between(f: &Fit, lambda: f64, (lo, hi): (f64, f64), days: f64, edges: (f64, f64)) -> f64 {
+    if edges.0 <= lambda {
         return lo;
     }
-    if mean_marginal(f, hi, days) >= lambda {
+    if edges.1 >= lambda {
         return hi;
     }
     let (mut a, mut b) = (lo, hi);
-    // To a billionth of the spend: far below a cent, in about 40 halvings, not 60.
-    for _ in 0..60 {
-        if b - a <= 1e-9 * (1.0 + b.abs()) {
-            break;
-        }
-        let m = 0.5 * (a + b);
-        if mean_marginal(f, m, days) > lambda {
-            a = m;
+    let mut x = 0.5 * (a + b);
+    // To a billionth of the spend: far below a cent.
+    for _ in 0..100 {
+        let (m, slope) = marginal_and_slope(f, x, days);
+        let g = m - lambda;
+        if g > 0.0 {
+            a = x;
         } else {
-            b = m;
+            b = x;
         }
+        let step = if slope < 0.0 { x - g / slope } else { f64::NAN };
+        let next = if step > a && step < b {
+            step
+        } else {
+            0.5 * (a + b)
+        };
+        if (next - x).abs() <= 1e-9 * (1.0 + x.abs()) || b - a <= 1e-9 * (1.0 + b.abs()) {
+            return next;
+        }
+        x = next;
     }
-    0.5 * (a + b)
+    x
 }
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {
@@ -417,11 +450,22 @@ pub fn recommend(
             hi.push(f.current * (1.0 + p.max_change));
         }
     }
-    let total_of = |lambda: f64, hi: &[f64]| -> f64 {
+    let at_lo: Vec<f64> = fits
+        .iter()
+        .zip(&lo)
+        .map(|(f, &l)| mean_marginal(f, l, f.active))
+        .collect();
+    let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64]| -> f64 {
         fits.iter()
             .enumerate()
-            .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], f.active))
+            .map(|(i, f)| spend_between(f, lambda, (lo[i], hi[i]), f.active, (at_lo[i], at_hi[i])))
             .sum()
+    };
+    let edges_of = |hi: &[f64]| -> Vec<f64> {
+        fits.iter()
+            .zip(hi)
+            .map(|(f, &h)| mean_marginal(f, h, f.active))
+            .collect()
     };
     let mut note = String::new();
     let target = match (p.target_roas, p.total_cents) {
@@ -438,6 +482,7 @@ pub fn recommend(
     };
     // λ for a total: bisection, since total spend falls as λ rises.
     let solve = |hi: &[f64]| -> f64 {
+        let at_hi = edges_of(hi);
         match (target, p.target_roas) {
             (_, Some(r)) => r,
             (Some(t), None) => {
@@ -449,7 +494,7 @@ pub fn recommend(
                         break;
                     }
                     let m = (a * b).sqrt();
-                    if total_of(m, hi) > t {
+                    if total_of(m, hi, &at_hi) > t {
                         a = m;
                     } else {
                         b = m;

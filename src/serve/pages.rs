@@ -974,7 +974,7 @@ pub async fn reports(State(app): State<Arc<App>>, Query(p): Params) -> Response 
                             crate::report::ReportQuery::Budget => "budget".to_string(),
                         }),
                         esc(r.cron_text.as_deref().unwrap_or("no schedule")),
-                        if next.is_empty() { "–".into() } else { esc(&next.join(", ")) },
+                        if next.is_empty() { "–".into() } else { next.iter().map(|t| esc(t)).collect::<Vec<_>>().join("<br>") },
                         outputs
                     );
                 }
