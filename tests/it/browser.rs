@@ -65,7 +65,7 @@ fn start_driver(exe: &Path) -> Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "chromedriver did not listen");
         std::thread::sleep(Duration::from_millis(100));
@@ -119,7 +119,7 @@ async fn screenshot(c: &Client, name: &str) {
 
 /// Waits until the page's URL contains `part` and the page has loaded.
 async fn wait_for_url(c: &Client, part: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let url = c.current_url().await.unwrap();
         if url.as_str().contains(part) && c.find(Locator::Css("footer")).await.is_ok() {
