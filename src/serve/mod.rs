@@ -41,6 +41,10 @@ pub struct App {
     pub store: Store,
     pub token: Option<String>,
     pub reports: Option<PathBuf>,
+    /// One DataFusion runtime for every request, so the store's Parquet footers and
+    /// page indexes are read once and kept in its cache (files never change once
+    /// written: a new version adds new ones).
+    env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     /// Finished pages by request ([`pages::page_key`]), so a page is computed once per
     /// committed version of the store.
     pages: VersionCache<String, CachedPage>,
@@ -155,6 +159,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         store: Store::open(&opts.store)?,
         token: opts.token.clone(),
         reports: opts.reports.clone(),
+        env: crate::store::object_stores::runtime_env()?,
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
         sparks: VersionCache::new(4),

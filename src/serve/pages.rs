@@ -29,7 +29,8 @@ struct Snap {
 
 async fn snap(app: &App) -> Result<Snap> {
     let snapshot = app.store.snapshot().await?;
-    let ctx = crate::query::session_over(&app.store, &snapshot).await?;
+    let ctx = crate::store::object_stores::session_context_on(app.env.clone())?;
+    crate::query::register_snapshot(&ctx, &app.store, &snapshot).await?;
     Ok(Snap {
         ctx,
         version: snapshot.version,

@@ -87,9 +87,16 @@ pub fn keyrank_settings(config: SessionConfig) -> SessionConfig {
 /// join and the upgrade's reader of old stores register their own. Ballista
 /// contexts start from the same [`keyrank_settings`].
 pub fn session_context() -> Result<SessionContext> {
+    session_context_on(runtime_env()?)
+}
+
+/// [`session_context`] on a given runtime, whose caches (Parquet footers and page
+/// indexes, file listings) outlive the context: a long-running server (the
+/// dashboard) keeps one and so opens a store's files once, not on every request.
+pub fn session_context_on(env: Arc<RuntimeEnv>) -> Result<SessionContext> {
     let state = SessionStateBuilder::new()
         .with_config(keyrank_settings(SessionConfig::from_env()?))
-        .with_runtime_env(runtime_env()?)
+        .with_runtime_env(env)
         .with_default_features()
         .build();
     Ok(SessionContext::new_with_state(state))
