@@ -29,8 +29,13 @@ struct Snap {
 
 async fn snap(app: &App) -> Result<Snap> {
     let snapshot = app.store.snapshot().await?;
+    snap_of(app, &snapshot).await
+}
+
+/// A context over exactly `snapshot`, on the dashboard's one runtime.
+async fn snap_of(app: &App, snapshot: &crate::store::Snapshot) -> Result<Snap> {
     let ctx = crate::store::object_stores::session_context_on(app.env.clone())?;
-    crate::query::register_snapshot(&ctx, &app.store, &snapshot).await?;
+    crate::query::register_snapshot(&ctx, &app.store, snapshot).await?;
     Ok(Snap {
         ctx,
         version: snapshot.version,
@@ -228,14 +233,19 @@ where
     F: FnOnce(Snap) -> Fut,
     Fut: std::future::Future<Output = Result<CachedPage>>,
 {
-    let s = match snap(app).await {
+    // The version is all a cached page needs; the context is built only to compute.
+    let snapshot = match app.store.snapshot().await {
         Ok(s) => s,
         Err(e) => return error_page(&e),
     };
-    if let Some(p) = app.pages.get(s.version, key.clone()) {
+    let version = snapshot.version;
+    if let Some(p) = app.pages.get(version, key.clone()) {
         return respond(&p);
     }
-    let version = s.version;
+    let s = match snap_of(app, &snapshot).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&e),
+    };
     match make(s).await {
         Ok(p) => {
             let p = Arc::new(p);
@@ -1028,9 +1038,12 @@ fn last_outputs(
     (dir, listed)
 }
 
+/// How many of a report's newest outputs `/reports` links (and so serves).
+const LISTED_OUTPUTS: usize = 5;
+
 /// Links to a report's newest outputs.
 fn output_links(cfg: &crate::report::Config, r: &crate::report::ReportSpec) -> String {
-    let (_, files) = last_outputs(cfg, r, 5);
+    let (_, files) = last_outputs(cfg, r, LISTED_OUTPUTS);
     if files.is_empty() {
         return "none yet".into();
     }
@@ -1086,7 +1099,7 @@ pub async fn report_output(
     let Some(r) = cfg.reports.iter().find(|r| r.name == report) else {
         return not_found();
     };
-    let (dir, files) = last_outputs(&cfg, r, 5);
+    let (dir, files) = last_outputs(&cfg, r, LISTED_OUTPUTS);
     if !files.iter().any(|(_, n)| *n == file) {
         return not_found();
     }
