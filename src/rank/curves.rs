@@ -346,30 +346,25 @@ fn mean_marginal(f: &Fit, s: f64, days: f64) -> f64 {
 }
 
 /// The mean marginal return at `s` and its slope there (both from the same
-/// exponentials: each draw's marginal is `a·e^(−k·s)`, its slope `−k·a·e^(−k·s)`).
+/// exponentials: each draw's marginal is `a·e^(−s/(days·θ))`, so its slope is the
+/// marginal divided by `−days·θ`).
 fn marginal_and_slope(f: &Fit, s: f64, days: f64) -> (f64, f64) {
     let (mut m, mut d) = (0.0, 0.0);
     for c in &f.draws {
-        let k = 1.0 / (days * c.theta);
-        let v = c.max_clicks * c.value_per_click / c.theta * (-(s * k)).exp();
+        let v = c.marginal(s, days);
         m += v;
-        d -= k * v;
+        d -= v / (days * c.theta);
     }
     let n = f.draws.len().max(1) as f64;
     (m / n, d / n)
 }
 
-/// The spend in `[lo, hi]` where the mean marginal return is `lambda`. The mean
-/// marginal falls with spend and is convex, so Newton's step from inside a shrinking
-/// bracket converges in a few steps; a step that would leave the bracket halves it
-/// instead, so it never does worse than bisection.
-fn spend_at(f: &Fit, lambda: f64, lo: f64, hi: f64, days: f64) -> f64 {
-    let edges = (mean_marginal(f, lo, days), mean_marginal(f, hi, days));
-    spend_between(f, lambda, (lo, hi), days, edges)
-}
-
-/// [`spend_at`] with the mean marginal returns at the bounds already known (they do
-/// not depend on λ, which the split's solver tries some fifty of).
+/// The spend in `[lo, hi]` where the mean marginal return is `lambda`, given the
+/// mean marginal returns at the bounds (`edges`: they do not depend on λ, which the
+/// split's solver tries some fifty of). The mean marginal falls with spend and is
+/// convex, so Newton's step from inside a shrinking bracket converges in a few steps;
+/// a step that would leave the bracket halves it instead, so it never does worse than
+/// bisection.
 fn spend_between(f: &Fit, lambda: f64, (lo, hi): (f64, f64), days: f64, edges: (f64, f64)) -> f64 {
     if edges.0 <= lambda {
         return lo;
@@ -524,10 +519,11 @@ pub fn recommend(
     if capped.iter().any(|&c| c) {
         lambda = solve(&hi);
     }
+    let at_hi = edges_of(&hi);
     let mut spends: Vec<f64> = fits
         .iter()
         .enumerate()
-        .map(|(i, f)| spend_at(f, lambda, lo[i], hi[i], f.active))
+        .map(|(i, f)| spend_between(f, lambda, (lo[i], hi[i]), f.active, (at_lo[i], at_hi[i])))
         .collect();
     let (lo_sum, hi_sum): (f64, f64) = (lo.iter().sum(), hi.iter().sum());
     if let Some(t) = target
