@@ -22,6 +22,9 @@
 //! `cargo bench --bench ingest`; `KEYRANK_BENCH_LINES=10000000 cargo bench --bench ingest`;
 //! `KEYRANK_BENCH_MODE=log`, `purchases` or `cluster` runs one mode.
 
+#[path = "peer.rs"]
+mod peer;
+
 use keyrank::generate::{
     GOAL, GenerateConfig, LOG_FILE, PURCHASES_FILE, SITE, VID_LOG_FILE, VID_LOG_FORMAT,
     VISITOR_COOKIE, generate,
@@ -129,25 +132,10 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": len(rows)}))
 /// The DuckDB peer's median seconds over three runs, or None without `duckdb`.
 fn duckdb_peer(dir: &Path) -> Option<f64> {
     let script = dir.join("peer_ingest.py");
-    std::fs::write(&script, DUCKDB_PEER).ok()?;
+    let log = dir.join(LOG_FILE);
     let mut secs = Vec::new();
     for _ in 0..3 {
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(dir.join(LOG_FILE))
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "DuckDB peer skipped: {}",
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-            return None;
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let v: serde_json::Value = peer::run_python(&script, DUCKDB_PEER, &[log.as_os_str()])?;
         secs.push(v["seconds"].as_f64()?);
     }
     secs.sort_by(f64::total_cmp);

@@ -15,6 +15,9 @@
 //! `KEYRANK_BENCH_STORE=DIR` keeps the generated store (and its peer script) in DIR and
 //! reuses it on the next run, so the same store can be timed by other tools.
 
+#[path = "peer.rs"]
+mod peer;
+
 use keyrank::model::channel::Channel;
 use keyrank::model::rollup::{Counts, Row, Segment};
 use keyrank::store::Store;
@@ -237,27 +240,14 @@ print(json.dumps(out))
 "#;
 
 fn duckdb(root: &Path, runs: usize, names: &[&str]) -> Option<BTreeMap<String, (f64, usize)>> {
-    let script = root.join("peer.py");
-    std::fs::write(&script, DUCKDB).ok()?;
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(root.join("store"))
-        .arg(runs.to_string())
-        .arg(names.join(","))
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "DuckDB peer skipped: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-        return None;
-    }
-    let v: BTreeMap<String, (f64, usize)> = serde_json::from_slice(&out.stdout).ok()?;
-    Some(v)
+    let store = root.join("store");
+    let runs = runs.to_string();
+    let names = names.join(",");
+    peer::run_python(
+        &root.join("peer.py"),
+        DUCKDB,
+        &[store.as_os_str(), runs.as_ref(), names.as_ref()],
+    )
 }
 
 /// One GET on the dashboard; returns the status.

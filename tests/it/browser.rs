@@ -130,6 +130,26 @@ async fn wait_for_url(c: &Client, part: &str) {
     }
 }
 
+/// Clicks the element `css` finds (a form's button).
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The text of the element `css` finds.
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn texts(c: &Client, css: &str) -> Vec<String> {
     let mut out = Vec::new();
     for e in c.find_all(Locator::Css(css)).await.unwrap() {
@@ -226,15 +246,7 @@ async fn visit(c: &Client, s: &Server, guarded: &Server, want_all: &Want) {
     // links in one row: CSP let the dashboard's own stylesheet load).
     c.goto(&format!("{root}/")).await.unwrap();
     wait_for_url(c, "/").await;
-    assert_eq!(
-        c.find(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "Overview"
-    );
+    assert_eq!(text_of(c, "h1").await, "Overview");
     let tiles = texts(c, "section.tiles div").await;
     assert!(tiles.iter().any(|t| t.ends_with("visits")), "{tiles:?}");
     assert!(visible_bars(c, "engines").await >= 2, "engines drawn");
@@ -275,12 +287,7 @@ async fn visit(c: &Client, s: &Server, guarded: &Server, want_all: &Want) {
         .select_by_value("first")
         .await
         .unwrap();
-    c.find(Locator::Css("form.controls button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.controls button").await;
     wait_for_url(c, "model=first").await;
     let first_rows = ranking_rows(c).await;
     let want_first = &want_all.first;
@@ -293,24 +300,14 @@ async fn visit(c: &Client, s: &Server, guarded: &Server, want_all: &Want) {
         .count();
     assert!(changed > 0, "the model switch changes conversions");
     assert_eq!(
-        c.find(Locator::Css("select[name=model] option[selected]"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        text_of(c, "select[name=model] option[selected]").await,
         "first"
     );
 
     // A filter typed into the form.
     let q = c.find(Locator::Css("input[name=q]")).await.unwrap();
     q.send_keys("boots").await.unwrap();
-    c.find(Locator::Css("form.controls button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.controls button").await;
     wait_for_url(c, "q=boots").await;
     let filtered = ranking_rows(c).await;
     let want_boots = &want_all.boots_first;
@@ -330,15 +327,7 @@ async fn visit(c: &Client, s: &Server, guarded: &Server, want_all: &Want) {
     let kw = link.text().await.unwrap();
     link.click().await.unwrap();
     wait_for_url(c, "/keywords/").await;
-    assert_eq!(
-        c.find(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        format!("Keyword “{kw}”")
-    );
+    assert_eq!(text_of(c, "h1").await, format!("Keyword “{kw}”"));
     let cells = texts(c, "td").await;
     for m in ["first", "last", "linear", "position", "time_decay"] {
         assert!(cells.iter().any(|t| t == m), "{m} on the keyword's page");
@@ -367,12 +356,7 @@ async fn visit(c: &Client, s: &Server, guarded: &Server, want_all: &Want) {
         .send_keys(&more)
         .await
         .unwrap();
-    c.find(Locator::Css("form.controls button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.controls button").await;
     wait_for_url(c, &format!("total={more}")).await;
     let after = texts(c, "section.tiles div").await;
     assert_eq!(after[1].lines().next(), Some(more.as_str()), "{after:?}");
@@ -383,17 +367,7 @@ async fn visit(c: &Client, s: &Server, guarded: &Server, want_all: &Want) {
     c.goto(&format!("{root}/sql")).await.unwrap();
     wait_for_url(c, "/sql").await;
     run_sql(c, SQL).await;
-    assert_eq!(
-        c.find(Locator::Css("p.result"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .split(' ')
-            .next(),
-        Some("5")
-    );
+    assert_eq!(text_of(c, "p.result").await.split(' ').next(), Some("5"));
     let got = texts(c, "table tbody tr td:first-child").await;
     assert_eq!(
         got,
@@ -440,12 +414,7 @@ async fn run_sql(c: &Client, sql: &str) {
     let area = c.find(Locator::Css("textarea[name=q]")).await.unwrap();
     area.clear().await.unwrap();
     area.send_keys(sql).await.unwrap();
-    c.find(Locator::Css("form.sql button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.sql button").await;
     // The form's own encoding of the query, so a second run waits for its own page.
     let encoded: String = url::form_urlencoded::byte_serialize(sql.as_bytes()).collect();
     wait_for_url(c, &format!("q={encoded}")).await;
