@@ -296,6 +296,7 @@ const PAGES: &[&str] = &[
     "/keywords?model=first",
     "/keywords/keyword%20000042",
     "/budget",
+    "/budget?total=2500000",
     "/api/keywords",
     "/api/sql?q=SELECT%20source%2C%20SUM(visits)%20FROM%20keyword_daily%20GROUP%20BY%20source",
 ];

@@ -104,7 +104,8 @@ pub struct CurveRow {
     /// Today's spend may move within these bounds (equal when it stays).
     #[serde(skip)]
     pub bounds: (f64, f64),
-    /// The fitted period curve from no spend to beyond the upper bound, for charts.
+    /// The fitted period curve from no spend to beyond the upper bound, for charts;
+    /// only the first [`CURVES_DRAWN`] rows of a split carry one, empty on the rest.
     #[serde(skip)]
     pub curve: Vec<CurvePoint>,
 }
@@ -121,6 +122,10 @@ pub struct CurvePoint {
 
 /// Points the charts draw each curve with.
 const CURVE_POINTS: usize = 24;
+
+/// How many curves the charts draw (small multiples of the largest recommended
+/// spends); the split's first rows carry theirs ([`CurveRow::curve`]).
+pub const CURVES_DRAWN: usize = 24;
 
 fn curve_points(f: &Fit, upper: f64) -> Vec<CurvePoint> {
     let end = (upper * 1.5).max(f.current * 1.5).max(1.0);
@@ -365,7 +370,16 @@ fn marginal_and_slope(f: &Fit, s: f64, days: f64) -> (f64, f64) {
 /// convex, so Newton's step from inside a shrinking bracket converges in a few steps;
 /// a step that would leave the bracket halves it instead, so it never does worse than
 /// bisection.
-fn spend_between(f: &Fit, lambda: f64, (lo, hi): (f64, f64), days: f64, edges: (f64, f64)) -> f64 {
+/// `start` is where Newton's steps begin when it lies inside the bounds (the spend
+/// found for a nearby λ), else they begin midway.
+fn spend_between(
+    f: &Fit,
+    lambda: f64,
+    (lo, hi): (f64, f64),
+    days: f64,
+    edges: (f64, f64),
+    start: f64,
+) -> f64 {
     if edges.0 <= lambda {
         return lo;
     }
@@ -373,7 +387,11 @@ fn spend_between(f: &Fit, lambda: f64, (lo, hi): (f64, f64), days: f64, edges: (
         return hi;
     }
     let (mut a, mut b) = (lo, hi);
-    let mut x = 0.5 * (a + b);
+    let mut x = if start > a && start < b {
+        start
+    } else {
+        0.5 * (a + b)
+    };
     // To a billionth of the spend: far below a cent.
     for _ in 0..100 {
         let (m, slope) = marginal_and_slope(f, x, days);
@@ -403,14 +421,39 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
     v[i]
 }
 
-/// The recommended split, with its totals. `period_days` is the number of days the
-/// period covers.
+/// Every paid keyword's fitted curves, bootstrap draws included: what a split is
+/// solved over. Fitting is most of a split's work and depends only on the days and
+/// the fit's parameters (`min_days`, `min_clicks`, `draws`, `seed`), not on the total
+/// or target asked for, so a caller asking for several totals (the dashboard's
+/// what-if) fits once.
+pub struct Fitted {
+    fits: Vec<Fit>,
+}
+
+/// Fits every paid keyword's curves over `days` (see [`Fitted`]).
+pub fn fit_curves(days: &[PaidDay], p: &CurveParams) -> Fitted {
+    Fitted { fits: fit(days, p) }
+}
+
+/// The recommended split, largest recommended spend first, with its totals.
+/// `period_days` is the number of days the period covers.
 pub fn recommend(
     days: &[PaidDay],
     p: &CurveParams,
     period_days: usize,
 ) -> crate::Result<(Vec<CurveRow>, CurveTotals)> {
-    if days.is_empty() {
+    recommend_fitted(&fit_curves(days, p), p, period_days)
+}
+
+/// [`recommend`] over curves already fitted with the same fit parameters; only the
+/// total, the target and the bounds of `p` are read.
+pub fn recommend_fitted(
+    fitted: &Fitted,
+    p: &CurveParams,
+    period_days: usize,
+) -> crate::Result<(Vec<CurveRow>, CurveTotals)> {
+    let fits = &fitted.fits;
+    if fits.is_empty() {
         return Err(crate::Error::usage(
             "no ad cost rows in the period: import an ad platform's keyword report with \
              `keyrank costs import`, or use --method shrunk for a split by value per visit \
@@ -422,7 +465,6 @@ pub fn recommend(
             "--max-change must be a number from 0 to 10",
         ));
     }
-    let fits = fit(days, p);
     if fits
         .iter()
         .all(|f| f.draws.iter().all(|c| c.value_per_click <= 0.0))
@@ -436,7 +478,7 @@ pub fn recommend(
     let current_total: f64 = fits.iter().map(|f| f.current).sum();
     let mut lo: Vec<f64> = Vec::new();
     let mut hi: Vec<f64> = Vec::new();
-    for f in &fits {
+    for f in fits {
         if f.fixed.is_some() {
             lo.push(f.current);
             hi.push(f.current);
@@ -450,11 +492,26 @@ pub fn recommend(
         .zip(&lo)
         .map(|(f, &l)| mean_marginal(f, l, f.active))
         .collect();
-    let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64]| -> f64 {
-        fits.iter()
-            .enumerate()
-            .map(|(i, f)| spend_between(f, lambda, (lo[i], hi[i]), f.active, (at_lo[i], at_hi[i])))
-            .sum()
+    // The total spend at λ and its derivative in λ: a keyword inside its bounds spends
+    // where its mean marginal return is λ, so its spend moves by 1 / (the marginal's
+    // slope there) per unit of λ; one at a bound does not move.
+    // `guess` holds each keyword's spend at the λ tried before, where the next
+    // λ's search for it starts: near the solution, a step or two.
+    let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64], guess: &mut [f64]| -> (f64, f64) {
+        let (mut total, mut slope) = (0.0, 0.0);
+        for (i, f) in fits.iter().enumerate() {
+            let edges = (at_lo[i], at_hi[i]);
+            let s = spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, guess[i]);
+            guess[i] = s;
+            total += s;
+            if edges.0 > lambda && edges.1 < lambda {
+                let (_, d) = marginal_and_slope(f, s, f.active);
+                if d < 0.0 {
+                    slope += 1.0 / d;
+                }
+            }
+        }
+        (total, slope)
     };
     let edges_of = |hi: &[f64]| -> Vec<f64> {
         fits.iter()
@@ -475,27 +532,47 @@ pub fn recommend(
         (None, Some(c)) => Some(c as f64 / 100.0),
         (None, None) => Some(current_total),
     };
-    // λ for a total: bisection, since total spend falls as λ rises.
+    // λ for a total (or the target ROAS itself).
     let solve = |hi: &[f64]| -> f64 {
         let at_hi = edges_of(hi);
         match (target, p.target_roas) {
             (_, Some(r)) => r,
             (Some(t), None) => {
+                // A total the bounds cannot reach is solved at the nearest reachable
+                // one, so λ is the marginal return at that bound (not a solver limit).
+                let (lo_sum, hi_sum): (f64, f64) = (lo.iter().sum(), hi.iter().sum());
+                let t = t.clamp(lo_sum, hi_sum);
+                // Total spend falls as λ rises: Newton's step on λ from inside a
+                // bracket that every evaluation shrinks, halving the bracket (of λ's
+                // logarithm) instead when the step would leave it or the total does
+                // not move (every keyword at a bound), so it never does worse than
+                // bisection. Until λ is known to 1e-13 of itself.
                 let (mut a, mut b) = (1e-9f64, 1e9f64);
-                // Until λ is known to 1e-13 of itself (about 50 halvings of its
-                // logarithm); each step solves every keyword, so steps are the cost.
+                let mut x = 1.0f64;
+                let mut guess = vec![f64::NAN; fits.len()];
                 for _ in 0..200 {
-                    if b / a <= 1.0 + 1e-13 {
-                        break;
-                    }
-                    let m = (a * b).sqrt();
-                    if total_of(m, hi, &at_hi) > t {
-                        a = m;
+                    let (total, slope) = total_of(x, hi, &at_hi, &mut guess);
+                    if total > t {
+                        a = x;
                     } else {
-                        b = m;
+                        b = x;
                     }
+                    let step = if slope < 0.0 {
+                        x - (total - t) / slope
+                    } else {
+                        f64::NAN
+                    };
+                    let next = if step > a && step < b {
+                        step
+                    } else {
+                        (a * b).sqrt()
+                    };
+                    if (next - x).abs() <= 1e-13 * x || b / a <= 1.0 + 1e-13 {
+                        return next;
+                    }
+                    x = next;
                 }
-                (a * b).sqrt()
+                x
             }
             (None, None) => unreachable!("a target or a total"),
         }
@@ -523,7 +600,10 @@ pub fn recommend(
     let mut spends: Vec<f64> = fits
         .iter()
         .enumerate()
-        .map(|(i, f)| spend_between(f, lambda, (lo[i], hi[i]), f.active, (at_lo[i], at_hi[i])))
+        .map(|(i, f)| {
+            let edges = (at_lo[i], at_hi[i]);
+            spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, f64::NAN)
+        })
         .collect();
     let (lo_sum, hi_sum): (f64, f64) = (lo.iter().sum(), hi.iter().sum());
     if let Some(t) = target
@@ -629,9 +709,24 @@ pub fn recommend(
             reason,
             amount_cents: amounts[i],
             bounds: (round2(lo[i]), round2(hi[i])),
-            curve: curve_points(f, hi[i]),
+            curve: Vec::new(),
         });
     }
+    // Largest recommended spend first; the curves of the first few, which the
+    // charts draw (each point is every draw's revenue and its quantiles).
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&rows[a], &rows[b]);
+        y.recommended_spend
+            .total_cmp(&x.recommended_spend)
+            .then(x.keyword.cmp(&y.keyword))
+            .then(x.engine.cmp(&y.engine))
+    });
+    for &i in order.iter().take(CURVES_DRAWN) {
+        rows[i].curve = curve_points(&fits[i], hi[i]);
+    }
+    let mut slots: Vec<Option<CurveRow>> = rows.into_iter().map(Some).collect();
+    let rows: Vec<CurveRow> = order.iter().filter_map(|&i| slots[i].take()).collect();
     let mut uplift: Vec<f64> = total_new
         .iter()
         .zip(&total_now)
@@ -887,12 +982,7 @@ pub fn split_from_store(
     datafusion::arrow::array::RecordBatch,
 )> {
     let (days, period, from, to) = load(store, from, to, model, cluster)?;
-    let (mut rows, totals) = recommend(&days, p, period)?;
-    rows.sort_by(|a, b| {
-        b.recommended_spend
-            .total_cmp(&a.recommended_spend)
-            .then(a.keyword.cmp(&b.keyword))
-    });
+    let (rows, totals) = recommend(&days, p, period)?;
     let batch = to_batch(&rows, &totals, &from, &to)?;
     Ok((rows, totals, batch))
 }
@@ -1050,6 +1140,40 @@ mod tests {
         for w in free.windows(2) {
             assert!((w[0] - w[1]).abs() < 0.02 * w[0].max(1e-9), "{free:?}");
         }
+    }
+
+    #[test]
+    fn one_fit_answers_every_total_as_a_fresh_split_would() {
+        let days = world(
+            4,
+            &[
+                (400.0, 50.0, 2.0, 40.0),
+                (300.0, 30.0, 1.5, 60.0),
+                (200.0, 80.0, 3.0, 20.0),
+            ],
+        );
+        let fitted = fit_curves(&days, &CurveParams::default());
+        let mut seen = Vec::new();
+        for total in [None, Some(250_000), Some(300_000), Some(350_000), None] {
+            let p = CurveParams {
+                total_cents: total,
+                ..CurveParams::default()
+            };
+            let again = recommend_fitted(&fitted, &p, 28).unwrap();
+            assert_eq!(again, recommend(&days, &p, 28).unwrap(), "{total:?}");
+            seen.push(again.1.recommended_spend);
+        }
+        // The totals asked for are what is recommended (within the bounds).
+        assert_eq!(seen[1..4], [2500.0, 3000.0, 3500.0]);
+        assert_eq!(seen[0], seen[4]);
+        let roas = CurveParams {
+            target_roas: Some(1.5),
+            ..CurveParams::default()
+        };
+        assert_eq!(
+            recommend_fitted(&fitted, &roas, 28).unwrap(),
+            recommend(&days, &roas, 28).unwrap()
+        );
     }
 
     #[test]

@@ -376,6 +376,6 @@ pub fn spend_chart(rows: &[crate::rank::curves::CurveRow]) -> String {
 pub fn curves_section(rows: &[crate::rank::curves::CurveRow]) -> String {
     format!(
         "<section><h2>Response curves</h2><p class=\"legend\">Expected revenue of the period against its spend, with the 80 % band; shaded: how far the split may move. <span class=\"dot\"></span> today's spend, <span class=\"dot rec\"></span> recommended.</p>{}</section>\n",
-        curve_grid(&rows[..rows.len().min(24)])
+        curve_grid(&rows[..rows.len().min(crate::rank::curves::CURVES_DRAWN)])
     )
 }

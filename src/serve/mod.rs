@@ -54,6 +54,18 @@ pub struct App {
     /// Weekly visits of every keyword by (from, to, estimated included), for the
     /// sparklines of any page of `/keywords`.
     sparks: VersionCache<SparkKey, HashMap<String, Vec<f64>>>,
+    /// The budget's fitted curves by (from, to, model), so a what-if total only solves
+    /// the split again.
+    curves: VersionCache<RankingKey, BudgetCurves>,
+}
+
+/// The fitted curves of a period's paid keywords (None: no ad costs), with the period
+/// they cover: its days and its first and last day.
+pub(crate) struct BudgetCurves {
+    fitted: Option<crate::rank::curves::Fitted>,
+    period: usize,
+    from: String,
+    to: String,
 }
 
 /// What a ranking depends on besides the store version.
@@ -163,6 +175,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
         sparks: VersionCache::new(4),
+        curves: VersionCache::new(8),
     }))
 }
 

@@ -782,11 +782,44 @@ fn url_path(k: &str) -> String {
 // ---------------------------------------------------------------------------------
 // Budget
 
+/// The period's paid days fitted into curves, once per version, period and model: a
+/// what-if total only solves the split over them again.
+async fn budget_curves(
+    app: &App,
+    s: &Snap,
+    c: &Controls,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Arc<super::BudgetCurves>> {
+    let key = (c.from.clone(), c.to.clone(), c.model.clone(), false);
+    if let Some(f) = app.curves.get(s.version, key.clone()) {
+        return Ok(f);
+    }
+    let (days, period, from_s, to_s) =
+        crate::rank::curves::load_on(&s.ctx, from, to, &c.model).await?;
+    let fitted = tokio::task::spawn_blocking(move || {
+        (!days.is_empty()).then(|| {
+            crate::rank::curves::fit_curves(&days, &crate::rank::curves::CurveParams::default())
+        })
+    })
+    .await
+    .map_err(|e| Error::Other(e.to_string()))?;
+    let f = Arc::new(super::BudgetCurves {
+        fitted,
+        period,
+        from: from_s,
+        to: to_s,
+    });
+    app.curves.put(s.version, key, f.clone());
+    Ok(f)
+}
+
 pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Params) -> Response {
     let c = match Controls::of(&p) {
         Ok(c) => c,
         Err(e) => return error_page(&e),
     };
+    let shared = app.clone();
     let key = page_key(uri.0.path(), &p);
     cached(&app, key, |s| async move {
         let total = p.get("total").map(|t| t.trim()).filter(|t| !t.is_empty());
@@ -803,9 +836,8 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
             esc(total.unwrap_or(""))
         );
         let mut body = c.form("/budget", &extra);
-        let (days, period, from_s, to_s) =
-            crate::rank::curves::load_on(&s.ctx, from, to, &c.model).await?;
-        if days.is_empty() {
+        let curves = budget_curves(&shared, &s, &c, from, to).await?;
+        if curves.fitted.is_none() {
             body.push_str("<p>No ad costs in the store: import an ad platform's keyword report with <code>keyrank costs import</code> to get a budget split by response curves.</p>");
             return Ok(html(page("Budget", "Budget", &c, s.version, &body)));
         }
@@ -813,16 +845,14 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
             total_cents,
             ..Default::default()
         };
-        let (mut split, totals) = tokio::task::spawn_blocking(move || {
-            crate::rank::curves::recommend(&days, &params, period)
+        let solve = curves.clone();
+        let (split, totals) = tokio::task::spawn_blocking(move || match &solve.fitted {
+            Some(f) => crate::rank::curves::recommend_fitted(f, &params, solve.period),
+            None => Err(Error::Other("the budget's curves are gone".into())),
         })
         .await
         .map_err(|e| Error::Other(e.to_string()))??;
-        split.sort_by(|a, b| {
-            b.recommended_spend
-                .total_cmp(&a.recommended_spend)
-                .then(a.keyword.cmp(&b.keyword))
-        });
+        let (from_s, to_s) = (&curves.from, &curves.to);
         let _ = write!(
             body,
             "<section class=\"tiles\"><div><b>{:.2}</b>spend {from_s} – {to_s} ({} days)</div><div><b>{:.2}</b>recommended</div><div><b>{:+.2}</b>expected uplift (80 %: {:.2} to {:.2})</div><div><b>{:.0} %</b>chance the split beats today's</div></section>",
@@ -841,7 +871,7 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
         body.push_str(&charts::spend_chart(&split));
         body.push_str("</section>");
         body.push_str(&charts::curves_section(&split));
-        let batch = crate::rank::curves::to_batch(&split, &totals, &from_s, &to_s)?;
+        let batch = crate::rank::curves::to_batch(&split, &totals, from_s, to_s)?;
         body.push_str("<section><h2>Split</h2>");
         body.push_str(&table(&batch.schema(), &[batch]));
         body.push_str("</section>");

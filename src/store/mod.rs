@@ -28,7 +28,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Encoding;
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -385,7 +387,17 @@ pub fn merge_by_day_and_engine<'a, R>(
 /// within the bench's run-to-run spread.
 const PAGE_ROWS: usize = 4096;
 
-pub(crate) fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+/// Writes `batch` to `path` as one Parquet file. `sorted_by` names the string column
+/// the rows are sorted by (the clustering key), if any: it is written without a
+/// dictionary, as prefix-compressed strings (`DELTA_BYTE_ARRAY`), so each of its pages
+/// decodes on its own. A dictionary spans the whole column chunk, and with tens of
+/// thousands of keywords a day, a lookup of one keyword decoded every day's whole
+/// dictionary; sorted keywords share long prefixes, so the column is also smaller.
+pub(crate) fn write_parquet(
+    path: &Path,
+    batch: &RecordBatch,
+    sorted_by: Option<&str>,
+) -> Result<()> {
     // Every failure names the file: a full disk shows up in the encoder's writes.
     let at = |e: datafusion::parquet::errors::ParquetError| match e {
         datafusion::parquet::errors::ParquetError::External(inner) => {
@@ -401,8 +413,17 @@ pub(crate) fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
         .set_created_by(format!("keyrank {}", env!("CARGO_PKG_VERSION")))
         // Pages of at most this many rows, each with its min and max in the page
         // index, so a filter on the clustered keyword skips most of a day's pages.
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .build();
+        .set_data_page_row_count_limit(PAGE_ROWS);
+    let props = match sorted_by {
+        Some(column) => {
+            let column = ColumnPath::from(column);
+            props
+                .set_column_dictionary_enabled(column.clone(), false)
+                .set_column_encoding(column, Encoding::DELTA_BYTE_ARRAY)
+        }
+        None => props,
+    }
+    .build();
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(at)?;
     w.write(batch).map_err(at)?;
     let file = w.into_inner().map_err(at)?;

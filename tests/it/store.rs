@@ -515,3 +515,62 @@ fn a_store_of_an_earlier_keyrank_is_refused_then_upgraded() {
     let out = keyrank(&["store", "upgrade", "--store", o], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Each day file of `keyword_daily` is clustered by keyword, with the keyword column
+/// written so that one of its pages can be read without the rest of the column: no
+/// dictionary (which spans the whole column chunk), prefix-compressed strings, and each
+/// page's min and max in the page index. The other string columns keep dictionaries.
+#[test]
+fn day_files_are_clustered_by_keyword_and_its_pages_read_alone() {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader;
+    use datafusion::parquet::basic::Encoding;
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = crate::common::generated_store(dir.path(), 400, 3);
+    let files: Vec<PathBuf> = files_under(&store.join("keyword_daily"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert!(files.len() >= 5, "{files:?}");
+    let mut keywords_seen = 0;
+    for f in &files {
+        let reader = SerializedFileReader::new(std::fs::File::open(f).unwrap()).unwrap();
+        let meta = reader.metadata();
+        let schema = meta.file_metadata().schema_descr();
+        let at = |name: &str| {
+            (0..schema.num_columns())
+                .find(|&i| schema.column(i).name() == name)
+                .unwrap_or_else(|| panic!("{}: no {name} column", f.display()))
+        };
+        let (kw, landing) = (at("keyword"), at("landing"));
+        for rg in meta.row_groups() {
+            let c = rg.column(kw);
+            assert!(c.dictionary_page_offset().is_none(), "{}", f.display());
+            assert!(
+                c.encodings().any(|e| e == Encoding::DELTA_BYTE_ARRAY),
+                "{}: {:?}",
+                f.display(),
+                c.encodings().collect::<Vec<_>>()
+            );
+            assert!(c.column_index_offset().is_some(), "no page index");
+            assert!(rg.column(landing).dictionary_page_offset().is_some());
+        }
+        // Sorted by keyword (NULL, the visits without one, first).
+        let mut keywords: Vec<Option<String>> = Vec::new();
+        for b in ParquetRecordBatchReader::try_new(std::fs::File::open(f).unwrap(), 8192).unwrap() {
+            let b = b.unwrap();
+            let k = datafusion::arrow::compute::cast(
+                b.column_by_name("keyword").unwrap(),
+                &DataType::Utf8,
+            )
+            .unwrap();
+            let k = k.as_string::<i32>();
+            keywords.extend((0..k.len()).map(|i| (!k.is_null(i)).then(|| k.value(i).to_string())));
+        }
+        assert!(keywords.is_sorted(), "{}", f.display());
+        keywords_seen += keywords.iter().flatten().count();
+    }
+    assert!(keywords_seen > 0);
+}
