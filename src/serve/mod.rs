@@ -57,6 +57,8 @@ pub struct App {
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
     curves: VersionCache<RankingKey, BudgetCurves>,
+    /// The last version the warm-up finished.
+    warmed: Mutex<Option<Option<u64>>>,
 }
 
 /// The fitted curves of a period's paid keywords (None: no ad costs), with the period
@@ -117,6 +119,11 @@ impl<K: std::hash::Hash + Eq, V> VersionCache<K, V> {
 }
 
 impl App {
+    /// The last store version whose pages the warm-up has all computed (for the bench).
+    pub fn warmed(&self) -> Option<Option<u64>> {
+        *self.warmed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether the page a request for `path_and_query` asks for is computed for
     /// `version` (the warm-up's effect, for tests and the bench).
     pub fn is_cached(&self, version: Option<u64>, path_and_query: &str) -> bool {
@@ -176,6 +183,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         rankings: VersionCache::new(32),
         sparks: VersionCache::new(4),
         curves: VersionCache::new(8),
+        warmed: Mutex::new(None),
     }))
 }
 
@@ -227,11 +235,11 @@ fn warm_paths() -> Vec<String> {
     paths
 }
 
-/// Computes the pages of [`warm_paths`] whenever a new version of the store commits,
-/// through the router itself (so they land under the keys a browser's request asks
-/// for), one after another so a person's request still gets a core.
+/// Computes the pages of [`warm_paths`], then the keyword pages the ranking's first
+/// page links, whenever a new version of the store commits, through the router itself
+/// (so they land under the keys a browser's request asks for), one after another so a
+/// person's request still gets a core.
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
-    use tower::ServiceExt;
     let mut seen: Option<Option<u64>> = None;
     loop {
         if let Ok(s) = app.store.snapshot().await
@@ -239,23 +247,40 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
         {
             seen = Some(s.version);
             for path in warm_paths() {
-                let mut req = Request::new(axum::body::Body::empty());
-                *req.uri_mut() = match path.parse() {
-                    Ok(u) => u,
-                    Err(_) => continue,
-                };
-                if let Some(t) = app
-                    .token
-                    .as_ref()
-                    .and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
-                {
-                    req.headers_mut().insert(header::AUTHORIZATION, t);
-                }
-                let _ = routes.clone().oneshot(req).await;
+                warm(&app, &routes, &path).await;
             }
+            // Then the keywords someone is likeliest to open: those the ranking's first
+            // page links (its default controls; `/keywords` above computed it).
+            let first_page: Vec<String> = app
+                .rankings
+                .get(s.version, pages::default_ranking_key())
+                .map(|r| pages::first_page_links(&r))
+                .unwrap_or_default();
+            for path in first_page {
+                warm(&app, &routes, &path).await;
+            }
+            *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);
         }
         tokio::time::sleep(WARM_EVERY).await;
     }
+}
+
+/// One request through the router, as a browser would send it (with the token).
+async fn warm(app: &App, routes: &Router, path: &str) {
+    use tower::ServiceExt;
+    let mut req = Request::new(axum::body::Body::empty());
+    *req.uri_mut() = match path.parse() {
+        Ok(u) => u,
+        Err(_) => return,
+    };
+    if let Some(t) = app
+        .token
+        .as_ref()
+        .and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
+    {
+        req.headers_mut().insert(header::AUTHORIZATION, t);
+    }
+    let _ = routes.clone().oneshot(req).await;
 }
 
 /// Equal without revealing where two strings differ by how long the comparison took.

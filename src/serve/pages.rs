@@ -76,6 +76,15 @@ impl Controls {
         })
     }
 
+    fn ranking_key(&self) -> super::RankingKey {
+        (
+            self.from.clone(),
+            self.to.clone(),
+            self.model.clone(),
+            self.estimated,
+        )
+    }
+
     fn params(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("from".to_string(), self.from.clone()),
@@ -313,10 +322,9 @@ fn kw_literal(k: &str) -> String {
 }
 
 fn keyword_link(k: &str, c: &Controls) -> String {
-    let path: String = url::form_urlencoded::byte_serialize(k.as_bytes()).collect();
     format!(
         "<a href=\"/keywords/{}?{}\">{}</a>",
-        esc(&path.replace('+', "%20")),
+        esc(&url_path(k)),
         esc(&c.query()),
         esc(k)
     )
@@ -436,7 +444,7 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
 /// The ranking of a version and controls, computed once and shared by every sort,
 /// filter and page of `/keywords` and by `/api/keywords`.
 async fn ranking(app: &App, s: &Snap, c: &Controls) -> Result<Arc<Vec<crate::rank::Ranked>>> {
-    let key = (c.from.clone(), c.to.clone(), c.model.clone(), c.estimated);
+    let key = c.ranking_key();
     if let Some(r) = app.rankings.get(s.version, key.clone()) {
         return Ok(r);
     }
@@ -505,7 +513,23 @@ async fn sparks(
     Ok(out)
 }
 
-const PAGE_ROWS: usize = 50;
+pub(super) const PAGE_ROWS: usize = 50;
+
+/// The ranking's key under the default controls (every day, last touch, observed).
+pub(super) fn default_ranking_key() -> super::RankingKey {
+    Controls::of(&BTreeMap::new())
+        .expect("the default controls are valid")
+        .ranking_key()
+}
+
+/// The keyword pages the first page of a ranking (in its default order) links to.
+pub(super) fn first_page_links(ranking: &[crate::rank::Ranked]) -> Vec<String> {
+    ranking
+        .iter()
+        .take(PAGE_ROWS)
+        .map(|r| format!("/keywords/{}", url_path(&r.keyword)))
+        .collect()
+}
 
 /// The ranking after the page's filter and sort.
 fn listed<'a>(
@@ -774,7 +798,8 @@ pub async fn keyword(
     .await
 }
 
-fn url_path(k: &str) -> String {
+/// A keyword as one segment of a URL path.
+pub(super) fn url_path(k: &str) -> String {
     let s: String = url::form_urlencoded::byte_serialize(k.as_bytes()).collect();
     s.replace('+', "%20")
 }

@@ -429,6 +429,21 @@ fn a_new_version_is_computed_before_anyone_asks() {
     ] {
         wait(1, path);
     }
+    // So are the keyword pages the ranking's first page links, as a click asks for them.
+    let (_, _, body) = get(
+        &s,
+        "/keywords",
+        &[("Authorization", "Bearer a-token-for-the-warm-up")],
+    );
+    let links: Vec<String> = body
+        .split("href=\"/keywords/")
+        .skip(1)
+        .map(|r| format!("/keywords/{}", &r[..r.find('"').unwrap()]).replace("&amp;", "&"))
+        .collect();
+    assert!(links.len() >= 5, "{links:?}");
+    for link in &links {
+        wait(1, link);
+    }
     // The form's request (empty fields, the default model spelled out) is the same page.
     assert!(
         s.app
