@@ -372,7 +372,8 @@ pub fn spend_chart(rows: &[crate::rank::curves::CurveRow]) -> String {
 }
 
 /// The section of a split's fitted curves: heading, legend and the small multiples
-/// of the first 24 keywords.
+/// of its first [`crate::rank::curves::CURVES_DRAWN`] rows (the largest recommended
+/// spends, which carry their curves).
 pub fn curves_section(rows: &[crate::rank::curves::CurveRow]) -> String {
     format!(
         "<section><h2>Response curves</h2><p class=\"legend\">Expected revenue of the period against its spend, with the 80 % band; shaded: how far the split may move. <span class=\"dot\"></span> today's spend, <span class=\"dot rec\"></span> recommended.</p>{}</section>\n",
