@@ -614,9 +614,13 @@ pub fn recommend_fitted(
             p.max_change * 100.0
         ));
     }
-    // Amounts in cents that sum to the total exactly.
+    // Amounts in cents that sum to the total exactly: the bounds in cents, and the
+    // total within what they allow.
+    let lo_c: Vec<i64> = lo.iter().map(|l| (l * 100.0).round() as i64).collect();
+    let hi_c: Vec<i64> = hi.iter().map(|h| (h * 100.0).round() as i64).collect();
+    let (lo_cents, hi_cents) = (lo_c.iter().sum::<i64>(), hi_c.iter().sum::<i64>());
     let total_cents = match target {
-        Some(t) => (t.clamp(lo_sum, hi_sum) * 100.0).round() as i64,
+        Some(t) => ((t * 100.0).round() as i64).clamp(lo_cents, hi_cents.max(lo_cents)),
         None => (spends.iter().sum::<f64>() * 100.0).round() as i64,
     };
     // Where the marginal returns could not reach the total (flat or zero curves), the
@@ -638,10 +642,52 @@ pub fn recommend_fitted(
             *s += gap * (r / room_sum).min(1.0);
         }
     }
-    // Cents: each spend rounded, the few cents left over on the largest keyword that
-    // may move (or the largest).
-    let mut amounts: Vec<i64> = spends.iter().map(|s| (s * 100.0).round() as i64).collect();
-    let left = total_cents - amounts.iter().sum::<i64>();
+    // Cents that sum to the total exactly, none outside its bounds for the rounding
+    // (largest remainder): each spend rounded down into its bounds in cents, then a
+    // cent more to the keywords with the largest fractions of a cent left whose upper
+    // bound has room (a cent less, smallest fractions first, when they overshoot).
+    // Only cents no bound has room for (a total outside what the bounds allow) go to
+    // the largest keyword that may move (or the largest).
+    let cents: Vec<f64> = spends.iter().map(|s| s * 100.0).collect();
+    let mut amounts: Vec<i64> = (0..fits.len())
+        .map(|i| (cents[i].floor() as i64).clamp(lo_c[i], hi_c[i].max(lo_c[i])))
+        .collect();
+    let mut left = total_cents - amounts.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..fits.len()).collect();
+    let frac = |i: usize, a: &[i64]| cents[i] - a[i] as f64;
+    if left > 0 {
+        order.sort_by(|&a, &b| {
+            frac(b, &amounts)
+                .total_cmp(&frac(a, &amounts))
+                .then(a.cmp(&b))
+        });
+    } else {
+        order.sort_by(|&a, &b| {
+            frac(a, &amounts)
+                .total_cmp(&frac(b, &amounts))
+                .then(a.cmp(&b))
+        });
+    }
+    while left != 0 {
+        let mut moved = false;
+        for &i in &order {
+            if left > 0 && amounts[i] < hi_c[i] {
+                amounts[i] += 1;
+                left -= 1;
+                moved = true;
+            } else if left < 0 && amounts[i] > lo_c[i] {
+                amounts[i] -= 1;
+                left += 1;
+                moved = true;
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
     if left != 0 && !amounts.is_empty() {
         let pick = (0..fits.len())
             .filter(|&i| fits[i].fixed.is_none())
@@ -1174,6 +1220,50 @@ mod tests {
             recommend_fitted(&fitted, &roas, 28).unwrap(),
             recommend(&days, &roas, 28).unwrap()
         );
+    }
+
+    #[test]
+    fn rounding_to_cents_keeps_every_keyword_within_its_bounds() {
+        let curves: Vec<(f64, f64, f64, f64)> = (0..60)
+            .map(|k| {
+                let k = k as f64;
+                (
+                    100.0 + 7.0 * k,
+                    20.0 + k,
+                    1.0 + (k % 7.0) / 2.0,
+                    10.0 + 1.37 * k,
+                )
+            })
+            .collect();
+        let days = world(8, &curves);
+        let fitted = fit_curves(&days, &CurveParams::default());
+        let today = recommend_fitted(&fitted, &CurveParams::default(), 28)
+            .unwrap()
+            .1
+            .current_spend;
+        for share in [0.5, 0.8, 0.95, 1.0, 1.07, 1.2, 1.5] {
+            let total = (today * share * 100.0).round() as i64 + 1;
+            let p = CurveParams {
+                total_cents: Some(total),
+                ..CurveParams::default()
+            };
+            let (rows, totals) = recommend_fitted(&fitted, &p, 28).unwrap();
+            let (lo, hi): (f64, f64) = rows
+                .iter()
+                .fold((0.0, 0.0), |(a, b), r| (a + r.bounds.0, b + r.bounds.1));
+            let cents: i64 = rows.iter().map(|r| r.amount_cents).sum();
+            assert_eq!(cents, (totals.recommended_spend * 100.0).round() as i64);
+            if (lo..=hi).contains(&(total as f64 / 100.0)) {
+                assert_eq!(cents, total, "{share}");
+            }
+            for r in &rows {
+                assert!(
+                    r.recommended_spend >= r.bounds.0 - 0.005
+                        && r.recommended_spend <= r.bounds.1 + 0.005,
+                    "{share}: {r:?}"
+                );
+            }
+        }
     }
 
     #[test]
