@@ -291,6 +291,7 @@ fn serve(store: &Path, warm: bool) -> (std::net::SocketAddr, std::sync::Arc<keyr
 
 const PAGES: &[&str] = &[
     "/",
+    "/?model=first",
     "/keywords",
     "/keywords?sort=visits&page=3",
     "/keywords?model=first",

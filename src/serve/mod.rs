@@ -222,6 +222,9 @@ pub fn run(opts: ServeOptions) -> Result<()> {
 /// How often the warm-up looks for a new version of the store.
 const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The models besides the default one (`last`), whose pages the model switch asks for.
+const OTHER_MODELS: [&str; 4] = ["first", "linear", "position", "time_decay"];
+
 /// The pages computed for each new version before anyone asks: every page with the
 /// default controls, then the ranking under the other models (the model switch).
 fn warm_paths() -> Vec<String> {
@@ -229,14 +232,14 @@ fn warm_paths() -> Vec<String> {
         .iter()
         .map(|p| p.to_string())
         .collect();
-    for m in ["first", "linear", "position", "time_decay"] {
+    for m in OTHER_MODELS {
         paths.push(format!("/keywords?model={m}"));
     }
     paths
 }
 
 /// Computes the pages of [`warm_paths`], then the keyword pages the ranking's first
-/// page links, whenever a new version of the store commits, through the router itself
+/// page links, then the overview under the other models, whenever a new version of the store commits, through the router itself
 /// (so they land under the keys a browser's request asks for), one after another so a
 /// person's request still gets a core.
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
@@ -256,7 +259,9 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 .get(s.version, pages::default_ranking_key())
                 .map(|r| pages::first_page_links(&r))
                 .unwrap_or_default();
-            for path in first_page {
+            // Last, the overview under the other models.
+            let overviews = OTHER_MODELS.iter().map(|m| format!("/?model={m}"));
+            for path in first_page.into_iter().chain(overviews) {
                 warm(&app, &routes, &path).await;
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);

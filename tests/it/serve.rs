@@ -444,6 +444,8 @@ fn a_new_version_is_computed_before_anyone_asks() {
     for link in &links {
         wait(1, link);
     }
+    // And last the overview under the model switch.
+    wait(1, "/?model=time_decay");
     // The form's request (empty fields, the default model spelled out) is the same page.
     assert!(
         s.app
