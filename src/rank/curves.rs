@@ -430,6 +430,13 @@ pub struct Fitted {
     fits: Vec<Fit>,
 }
 
+impl Fitted {
+    /// No paid keyword: the period has no ad cost rows.
+    pub fn is_empty(&self) -> bool {
+        self.fits.is_empty()
+    }
+}
+
 /// Fits every paid keyword's curves over `days` (see [`Fitted`]).
 pub fn fit_curves(days: &[PaidDay], p: &CurveParams) -> Fitted {
     Fitted { fits: fit(days, p) }
@@ -653,24 +660,22 @@ pub fn recommend_fitted(
         .map(|i| (cents[i].floor() as i64).clamp(lo_c[i], hi_c[i].max(lo_c[i])))
         .collect();
     let mut left = total_cents - amounts.iter().sum::<i64>();
-    let mut order: Vec<usize> = (0..fits.len()).collect();
-    let frac = |i: usize, a: &[i64]| cents[i] - a[i] as f64;
-    if left > 0 {
-        order.sort_by(|&a, &b| {
-            frac(b, &amounts)
-                .total_cmp(&frac(a, &amounts))
-                .then(a.cmp(&b))
-        });
-    } else {
-        order.sort_by(|&a, &b| {
-            frac(a, &amounts)
-                .total_cmp(&frac(b, &amounts))
-                .then(a.cmp(&b))
-        });
-    }
+    let mut by_fraction: Vec<usize> = (0..fits.len()).collect();
+    let frac: Vec<f64> = (0..fits.len())
+        .map(|i| cents[i] - amounts[i] as f64)
+        .collect();
+    by_fraction.sort_by(|&a, &b| {
+        let smallest_first = frac[a].total_cmp(&frac[b]);
+        if left > 0 {
+            smallest_first.reverse()
+        } else {
+            smallest_first
+        }
+        .then(a.cmp(&b))
+    });
     while left != 0 {
         let mut moved = false;
-        for &i in &order {
+        for &i in &by_fraction {
             if left > 0 && amounts[i] < hi_c[i] {
                 amounts[i] += 1;
                 left -= 1;
@@ -760,19 +765,17 @@ pub fn recommend_fitted(
     }
     // Largest recommended spend first; the curves of the first few, which the
     // charts draw (each point is every draw's revenue and its quantiles).
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (x, y) = (&rows[a], &rows[b]);
+    let mut ranked: Vec<(usize, CurveRow)> = rows.into_iter().enumerate().collect();
+    ranked.sort_by(|(_, x), (_, y)| {
         y.recommended_spend
             .total_cmp(&x.recommended_spend)
             .then(x.keyword.cmp(&y.keyword))
             .then(x.engine.cmp(&y.engine))
     });
-    for &i in order.iter().take(CURVES_DRAWN) {
-        rows[i].curve = curve_points(&fits[i], hi[i]);
+    for (i, r) in ranked.iter_mut().take(CURVES_DRAWN) {
+        r.curve = curve_points(&fits[*i], hi[*i]);
     }
-    let mut slots: Vec<Option<CurveRow>> = rows.into_iter().map(Some).collect();
-    let rows: Vec<CurveRow> = order.iter().filter_map(|&i| slots[i].take()).collect();
+    let rows: Vec<CurveRow> = ranked.into_iter().map(|(_, r)| r).collect();
     let mut uplift: Vec<f64> = total_new
         .iter()
         .zip(&total_now)

@@ -56,15 +56,18 @@ pub struct App {
     sparks: VersionCache<SparkKey, HashMap<String, Vec<f64>>>,
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
-    curves: VersionCache<RankingKey, BudgetCurves>,
+    curves: VersionCache<CurvesKey, BudgetCurves>,
     /// The last version the warm-up finished.
     warmed: Mutex<Option<Option<u64>>>,
 }
 
-/// The fitted curves of a period's paid keywords (None: no ad costs), with the period
+/// What the budget's curves depend on besides the store version: from, to, model.
+pub(crate) type CurvesKey = (String, String, String);
+
+/// The fitted curves of a period's paid keywords (empty: no ad costs), with the period
 /// they cover: its days and its first and last day.
 pub(crate) struct BudgetCurves {
-    fitted: Option<crate::rank::curves::Fitted>,
+    fitted: crate::rank::curves::Fitted,
     period: usize,
     from: String,
     to: String,
@@ -239,9 +242,9 @@ fn warm_paths() -> Vec<String> {
 }
 
 /// Computes the pages of [`warm_paths`], then the keyword pages the ranking's first
-/// page links, then the overview under the other models, whenever a new version of the store commits, through the router itself
-/// (so they land under the keys a browser's request asks for), one after another so a
-/// person's request still gets a core.
+/// page links, then the overview under the other models, whenever a new version of the
+/// store commits, through the router itself (so they land under the keys a browser's
+/// request asks for), one after another so a person's request still gets a core.
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
     let mut seen: Option<Option<u64>> = None;
     loop {

@@ -816,16 +816,14 @@ async fn budget_curves(
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<Arc<super::BudgetCurves>> {
-    let key = (c.from.clone(), c.to.clone(), c.model.clone(), false);
+    let key = (c.from.clone(), c.to.clone(), c.model.clone());
     if let Some(f) = app.curves.get(s.version, key.clone()) {
         return Ok(f);
     }
     let (days, period, from_s, to_s) =
         crate::rank::curves::load_on(&s.ctx, from, to, &c.model).await?;
     let fitted = tokio::task::spawn_blocking(move || {
-        (!days.is_empty()).then(|| {
-            crate::rank::curves::fit_curves(&days, &crate::rank::curves::CurveParams::default())
-        })
+        crate::rank::curves::fit_curves(&days, &crate::rank::curves::CurveParams::default())
     })
     .await
     .map_err(|e| Error::Other(e.to_string()))?;
@@ -862,7 +860,7 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
         );
         let mut body = c.form("/budget", &extra);
         let curves = budget_curves(&shared, &s, &c, from, to).await?;
-        if curves.fitted.is_none() {
+        if curves.fitted.is_empty() {
             body.push_str("<p>No ad costs in the store: import an ad platform's keyword report with <code>keyrank costs import</code> to get a budget split by response curves.</p>");
             return Ok(html(page("Budget", "Budget", &c, s.version, &body)));
         }
@@ -871,9 +869,8 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
             ..Default::default()
         };
         let solve = curves.clone();
-        let (split, totals) = tokio::task::spawn_blocking(move || match &solve.fitted {
-            Some(f) => crate::rank::curves::recommend_fitted(f, &params, solve.period),
-            None => Err(Error::Other("the budget's curves are gone".into())),
+        let (split, totals) = tokio::task::spawn_blocking(move || {
+            crate::rank::curves::recommend_fitted(&solve.fitted, &params, solve.period)
         })
         .await
         .map_err(|e| Error::Other(e.to_string()))??;
