@@ -359,6 +359,99 @@ fn dashboard(store: &Path) {
     );
 }
 
+/// A store written the way a site ingests it, one commit a day (`commits` days of
+/// `keywords` keywords each), for what a store's history costs every reader.
+fn daily_commits(dir: &Path, commits: usize, keywords: usize) -> Store {
+    let store = Store::create(dir).expect("store");
+    for d in 0..commits {
+        let day = START_DAY + d as i32;
+        let rows: Vec<Row> = (0..keywords)
+            .map(|i| Row {
+                day,
+                channel: Channel {
+                    source: ENGINES[i % ENGINES.len()].to_string(),
+                    medium: "organic".to_string(),
+                    keyword: Some(format!("keyword {i:06}")),
+                    campaign: None,
+                },
+                landing: format!("/p/{}", i % 50),
+                segment: Segment::All,
+                counts: Counts {
+                    visits: 1 + (i % 7) as i64,
+                    visitors: 1,
+                    pageviews: 2,
+                    ..Counts::default()
+                },
+                estimated: false,
+                sketch: None,
+            })
+            .collect();
+        let mut w = store
+            .writer(std::time::Duration::from_secs(5))
+            .expect("writer");
+        keyrank::store::write_days(&mut w, &[day], &rows).expect("write day");
+        let entry = keyrank::store::LedgerEntry::of_command(
+            &w,
+            "ingest",
+            keyrank::store::now_rfc3339(),
+            Vec::new(),
+            vec![day],
+            serde_json::json!({}),
+            serde_json::json!({}),
+        );
+        w.commit(entry).expect("commit");
+    }
+    Store::open(dir).expect("open")
+}
+
+/// What a long history costs: a fresh session and one small query (as every CLI
+/// command opens the store), and the dashboard's answers from one version.
+fn history(dir: &Path, commits: usize) {
+    let t = Instant::now();
+    let store = daily_commits(&dir.join("daily"), commits, 500);
+    println!(
+        "store of {commits} daily commits written in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let rt = keyrank::model::runtime::runtime().expect("runtime");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let sql = "SELECT COUNT(*) FROM store_history";
+    let fresh: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            rt.block_on(async {
+                let ctx = keyrank::query::session(&store).await.expect("session");
+                keyrank::query::run(&ctx, sql).await.expect("run");
+            });
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    println!(
+        "{:<40} {:>10.3}",
+        "fresh session + SELECT (CLI)",
+        median(fresh)
+    );
+    let (addr, _) = serve(&dir.join("daily"), false);
+    for path in ["/", "/api/sql?q=SELECT%20COUNT(*)%20FROM%20store_history"] {
+        assert_eq!(get(addr, path), 200, "{path}");
+        let times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                get(addr, path);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        println!(
+            "{:<40} {:>10.3}",
+            format!("dashboard {path} again"),
+            median(times)
+        );
+    }
+}
+
 fn main() {
     let days = env("KEYRANK_BENCH_DAYS", 365);
     let keywords = env("KEYRANK_BENCH_KEYWORDS", 50_000);
@@ -416,4 +509,5 @@ fn main() {
         }
     }
     dashboard(&dir.join("store"));
+    history(temp.path(), env("KEYRANK_BENCH_COMMITS", 365));
 }

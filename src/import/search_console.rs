@@ -371,10 +371,12 @@ pub fn recover(w: &mut Writer, days: &[i32], window_days: i64) -> Result<Recover
         ))?;
         let mut by_page: BTreeMap<(String, String), Vec<(String, i64)>> = BTreeMap::new();
         for b in &clicks {
+            let text = |i: usize| cast(b.column(i), &DataType::Utf8);
+            let (e, p, q) = (text(0)?, text(1)?, text(2)?);
             let (e, p, q) = (
-                b.column(0).as_string::<i32>(),
-                b.column(1).as_string::<i32>(),
-                b.column(2).as_string::<i32>(),
+                e.as_string::<i32>(),
+                p.as_string::<i32>(),
+                q.as_string::<i32>(),
             );
             let c = cast(b.column(3), &DataType::Int64)?;
             let c = c.as_primitive::<Int64Type>();
@@ -500,7 +502,11 @@ fn read_day(sql: &dyn Fn(&str) -> Result<Vec<RecordBatch>>, day: &str) -> Result
     ))?;
     let mut rows = Vec::new();
     for b in &batches {
-        let text = |i: usize| b.column(i).as_string::<i32>().clone();
+        let text = |i: usize| -> Result<_> {
+            Ok(cast(b.column(i), &DataType::Utf8)?
+                .as_string::<i32>()
+                .clone())
+        };
         let num = |i: usize| -> Result<_> {
             Ok(cast(b.column(i), &DataType::Int64)?
                 .as_primitive::<Int64Type>()
@@ -509,7 +515,7 @@ fn read_day(sql: &dyn Fn(&str) -> Result<Vec<RecordBatch>>, day: &str) -> Result
         let dayc = cast(b.column(0), &DataType::Int32)?;
         let dayc = dayc.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
         let (source, medium, kw, camp, landing, seg) =
-            (text(1), text(2), text(3), text(4), text(5), text(6));
+            (text(1)?, text(2)?, text(3)?, text(4)?, text(5)?, text(6)?);
         let est = b
             .column(7)
             .as_any()

@@ -54,8 +54,7 @@ pub async fn register_snapshot(
     for table in crate::store::TABLES {
         register_table(ctx, store, table, snapshot.table(table))?;
     }
-    let (mut entries, mut history) = store.history().await?;
-    history.retain(|h| snapshot.version.is_some_and(|v| h.version <= v));
+    let (mut entries, history) = store.history_to(snapshot.version).await?;
     ctx.register_table("store_history", Arc::new(history_table(&history)?))?;
     entries.extend(history.into_iter().filter_map(|h| h.run));
     entries.retain(|e| e.command == "ingest");
@@ -72,7 +71,10 @@ fn register_table(
     name: &str,
     state: &crate::store::TableState,
 ) -> Result<()> {
-    let schema = crate::store::delta::table_schema(&crate::store::delta::file_schema_of(name));
+    let schema = read_schema(
+        name,
+        &crate::store::delta::table_schema(&crate::store::delta::file_schema_of(name)),
+    );
     let urls = if state.files.is_empty() {
         // A folder no file is ever written to: an empty table of the right schema.
         vec![ListingTableUrl::parse(format!(
@@ -97,6 +99,28 @@ fn register_table(
         .with_schema(schema);
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
+}
+
+/// A table's schema as queries read it: its dictionary-encoded text columns (all
+/// but the one each file is sorted by, [`crate::store::clustered_by`]) as string
+/// views (`Utf8View`). The Parquet reader then hands out a dictionary page's strings
+/// as views into it, and grouping and comparing work on views, instead of copying
+/// every row's bytes into a fresh string array. The clustering column (keyword_daily's
+/// `keyword`, prefix-compressed without a dictionary) stays plain text: decoded into
+/// views it was slower, and grouping by it too.
+pub(crate) fn read_schema(table: &str, schema: &Schema) -> Arc<Schema> {
+    let clustered = crate::store::clustered_by(table);
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 if Some(f.name().as_str()) != clustered => {
+                f.as_ref().clone().with_data_type(DataType::Utf8View)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 fn ledger_table(entries: &[crate::store::LedgerEntry]) -> Result<MemTable> {

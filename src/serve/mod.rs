@@ -59,6 +59,8 @@ pub struct App {
     curves: VersionCache<CurvesKey, BudgetCurves>,
     /// The last version the warm-up finished.
     warmed: Mutex<Option<Option<u64>>>,
+    /// The latest version seen and a context over it ([`pages::snap`]).
+    current: Mutex<Option<Arc<pages::Snap>>>,
 }
 
 /// What the budget's curves depend on besides the store version: from, to, model.
@@ -187,6 +189,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         sparks: VersionCache::new(4),
         curves: VersionCache::new(8),
         warmed: Mutex::new(None),
+        current: Mutex::new(None),
     }))
 }
 
@@ -248,7 +251,7 @@ fn warm_paths() -> Vec<String> {
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
     let mut seen: Option<Option<u64>> = None;
     loop {
-        if let Ok(s) = app.store.snapshot().await
+        if let Ok(s) = pages::snap(&app).await
             && seen != Some(s.version)
         {
             seen = Some(s.version);

@@ -23,10 +23,20 @@ impl Store {
     /// Every store version, oldest first: one per committed write, plus the runs an
     /// earlier keyrank's ledger recorded (version-less, before the upgrade's version).
     pub async fn history(&self) -> Result<(Vec<LedgerEntry>, Vec<HistoryEntry>)> {
-        let Some(root) = self.load_table(KEYWORD_DAILY, None).await? else {
+        let latest = self.latest_version(None).await?;
+        self.history_to(latest).await
+    }
+
+    /// [`Store::history`] up to store version `latest` (None: an empty store), read
+    /// from the commits' entries alone, without replaying the log into a table state.
+    pub async fn history_to(
+        &self,
+        latest: Option<u64>,
+    ) -> Result<(Vec<LedgerEntry>, Vec<HistoryEntry>)> {
+        let Some(latest) = latest else {
             return Ok((Vec::new(), Vec::new()));
         };
-        let latest = root.version().unwrap_or(0);
+        let root = self.table_handle(KEYWORD_DAILY)?;
         let mut earlier = Vec::new();
         let mut out = Vec::new();
         for v in 0..=latest {

@@ -259,6 +259,22 @@ impl Store {
         self.snapshot_at(None).await
     }
 
+    /// The latest committed store version, found by listing the log from `known` (a
+    /// version the caller has seen) instead of replaying it: a long-running reader
+    /// learns whether anything committed since without loading every commit again.
+    /// Falls back to loading the table when the log cannot be listed from `known`.
+    pub async fn latest_version(&self, known: Option<u64>) -> Result<Option<u64>> {
+        if !self.has_table(KEYWORD_DAILY) {
+            return Ok(None);
+        }
+        let t = self.table_handle(KEYWORD_DAILY)?;
+        let start = known.unwrap_or(0);
+        match deltalake_core::logstore::get_latest_version(t.log_store().as_ref(), start).await {
+            Ok(v) if v >= start => Ok(Some(v)),
+            _ => Ok(self.snapshot().await?.version),
+        }
+    }
+
     /// The store as root version `version` (the latest without one) saw it.
     pub async fn snapshot_at(&self, version: Option<u64>) -> Result<Snapshot> {
         let Some(root) = self.load_table(KEYWORD_DAILY, version).await? else {

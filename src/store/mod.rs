@@ -387,6 +387,12 @@ pub fn merge_by_day_and_engine<'a, R>(
 /// within the bench's run-to-run spread.
 const PAGE_ROWS: usize = 4096;
 
+/// The string column a table's rows are sorted by in each file, if any:
+/// keyword_daily's rows come sorted by keyword ([`write_days`]).
+pub(crate) fn clustered_by(table: &str) -> Option<&'static str> {
+    (table == KEYWORD_DAILY).then_some("keyword")
+}
+
 /// Writes `batch` to `path` as one Parquet file. `sorted_by` names the string column
 /// the rows are sorted by (the clustering key), if any: it is written without a
 /// dictionary, as prefix-compressed strings (`DELTA_BYTE_ARRAY`), so each of its pages

@@ -253,9 +253,7 @@ impl Writer {
         if let Ok(mut files) = self.files.lock() {
             files.push(path.clone());
         }
-        // keyword_daily's rows come sorted by keyword ([`super::write_days`]).
-        let sorted_by = (table == super::KEYWORD_DAILY).then_some("keyword");
-        super::write_parquet(&path, &with_day, sorted_by)?;
+        super::write_parquet(&path, &with_day, super::clustered_by(table))?;
         let size = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
         Ok(Some(Add {
             path: format!("{part}/{name}"),

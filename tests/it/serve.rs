@@ -467,3 +467,41 @@ fn a_new_version_is_computed_before_anyone_asks() {
     assert_eq!(status, 200);
     assert!(body.contains("Store version 2"));
 }
+
+#[test]
+fn one_context_answers_until_a_commit_lands_and_the_next_request_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let s = start(&store, None);
+    let ask = |q: &str| -> serde_json::Value {
+        let (status, _, body) = get(&s, &format!("/api/sql?q={}", enc(q)), &[]);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let versions = "SELECT COUNT(*) AS n, MAX(version) AS latest FROM store_history";
+    let first = ask(versions);
+    assert_eq!(first["store_version"], 1, "{first}");
+    assert_eq!(first["rows"][0]["latest"], 1, "{first}");
+    // Requests in between answer from the same version.
+    for _ in 0..3 {
+        assert_eq!(ask(versions), first);
+    }
+    // Two commits land; the very next request reads the newest, tables and history alike.
+    let st = keyrank::store::Store::open(&store).unwrap();
+    for run in ["costs import", "costs import again"] {
+        let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+        keyrank::import::costs::store(&mut w, &[]).unwrap();
+        w.commit(crate::common::test_entry(run)).unwrap();
+    }
+    let after = ask(versions);
+    assert_eq!(after["store_version"], 3, "{after}");
+    assert_eq!(after["rows"][0]["latest"], 3, "{after}");
+    assert_eq!(
+        after["rows"][0]["n"].as_i64().unwrap(),
+        first["rows"][0]["n"].as_i64().unwrap() + 2,
+        "{after}"
+    );
+    // A cached page says which version it was computed from, and a new one follows.
+    let (_, _, body) = get(&s, "/", &[]);
+    assert!(body.contains("Store version 3"), "{body}");
+}

@@ -574,3 +574,36 @@ fn day_files_are_clustered_by_keyword_and_its_pages_read_alone() {
     }
     assert!(keywords_seen > 0);
 }
+
+#[test]
+fn the_latest_version_is_found_from_any_version_seen_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let st = Store::create(&root).unwrap();
+    let empty = rt.block_on(st.snapshot()).unwrap().version;
+    assert_eq!(rt.block_on(st.latest_version(None)).unwrap(), empty);
+    let mut seen = Vec::new();
+    for run in 0..4 {
+        let mut w = st.writer(Duration::from_secs(5)).unwrap();
+        keyrank::import::costs::store(&mut w, &[]).unwrap();
+        w.commit(test_entry(&format!("costs import {run}")))
+            .unwrap();
+        let now = rt.block_on(st.snapshot()).unwrap().version;
+        assert!(now.is_some() && now > empty, "{now:?}");
+        seen.push(now);
+        // From nothing, from every version seen before, and from the latest itself.
+        for known in std::iter::once(None).chain(seen.iter().copied()) {
+            assert_eq!(
+                rt.block_on(st.latest_version(known)).unwrap(),
+                now,
+                "from {known:?}"
+            );
+        }
+    }
+    // The history up to a version is that version's own.
+    let (_, all) = rt.block_on(st.history()).unwrap();
+    let (_, upto) = rt.block_on(st.history_to(seen[1])).unwrap();
+    assert_eq!(all.len(), upto.len() + 2);
+    assert_eq!(upto.last().map(|h| Some(h.version)), Some(seen[1]));
+}
