@@ -13,7 +13,8 @@
 //!
 //! `cargo bench --bench queries`; `KEYRANK_BENCH_KEYWORDS=5000 cargo bench --bench queries`;
 //! `KEYRANK_BENCH_STORE=DIR` keeps the generated store (and its peer script) in DIR and
-//! reuses it on the next run, so the same store can be timed by other tools.
+//! reuses it on the next run, so the same store can be timed by other tools;
+//! `KEYRANK_BENCH_PART=dashboard` times only the dashboard.
 
 #[path = "peer.rs"]
 mod peer;
@@ -300,6 +301,14 @@ const PAGES: &[&str] = &[
     "/budget?total=2500000",
     "/api/keywords",
     "/api/sql?q=SELECT%20source%2C%20SUM(visits)%20FROM%20keyword_daily%20GROUP%20BY%20source",
+    // Periods nobody warms (they start and end mid-week), and the budget's model switch.
+    "/?from=2024-02-07&to=2024-11-20",
+    "/keywords?from=2024-02-07&to=2024-11-20",
+    "/keywords?from=2024-03-13&to=2024-09-26&model=linear&sort=visits",
+    "/keywords/keyword%20031337",
+    "/keywords/keyword%20031337?from=2024-02-07&to=2024-11-20&model=position",
+    "/api/keywords?from=2024-05-01&to=2024-05-31",
+    "/budget?model=first",
 ];
 
 /// Each page's server time: computed on request (no warm-up), again (the same store
@@ -318,6 +327,7 @@ fn dashboard(store: &Path) {
         times.push((first, t.elapsed().as_secs_f64()));
     }
     // A second dashboard: wait for its warm-up, then each page once.
+    let rss_before = rss_mib();
     let (warm_addr, warm_app) = serve(store, true);
     let version = Store::open(store)
         .and_then(|s| {
@@ -344,6 +354,7 @@ fn dashboard(store: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let warmed = t.elapsed().as_secs_f64();
+    let rss_warm = rss_mib();
     println!(
         "{:<40} {:>10} {:>10} {:>10}",
         "dashboard page", "computed s", "again s", "warmed s"
@@ -357,6 +368,19 @@ fn dashboard(store: &Path) {
     println!(
         "(the warm-up computed the pages above in {pages_warmed:.1}s after the dashboard started, and the first page's keyword pages by {warmed:.1}s)"
     );
+    println!(
+        "(the process's resident memory before the warmed dashboard started {rss_before:.0} MiB, after its warm-up {rss_warm:.0} MiB)"
+    );
+}
+
+/// This process's resident memory now, in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// A store written the way a site ingests it, one commit a day (`commits` days of
@@ -482,6 +506,12 @@ fn main() {
         "budget_inputs",
         "paid_keywords",
     ];
+    // `KEYRANK_BENCH_PART=dashboard` times the dashboard alone.
+    let part = std::env::var("KEYRANK_BENCH_PART").unwrap_or_default();
+    if part == "dashboard" {
+        dashboard(&dir.join("store"));
+        return;
+    }
     let peer = duckdb(&dir, runs, &names);
     println!(
         "{:<20} {:>10} {:>10} {:>8} {:>8}",

@@ -5,6 +5,7 @@
 
 pub mod output;
 pub mod queries;
+pub mod rollup;
 pub mod udf;
 
 use crate::error::Result;
@@ -71,19 +72,30 @@ fn register_table(
     name: &str,
     state: &crate::store::TableState,
 ) -> Result<()> {
+    let files: Vec<&crate::store::delta::LiveFile> = state.files.iter().collect();
+    ctx.register_table(name, Arc::new(listing_table(store, name, &files)?))?;
+    Ok(())
+}
+
+/// A table of the store as a Parquet listing over exactly `files` (some of a
+/// snapshot's live files: all of them, or those of a few days).
+pub(crate) fn listing_table(
+    store: &Store,
+    name: &str,
+    files: &[&crate::store::delta::LiveFile],
+) -> Result<ListingTable> {
     let schema = read_schema(
         name,
         &crate::store::delta::table_schema(&crate::store::delta::file_schema_of(name)),
     );
-    let urls = if state.files.is_empty() {
+    let urls = if files.is_empty() {
         // A folder no file is ever written to: an empty table of the right schema.
         vec![ListingTableUrl::parse(format!(
             "{}_no_files/",
             store.table_url(name)?
         ))?]
     } else {
-        state
-            .files
+        files
             .iter()
             .map(|f| {
                 Ok(ListingTableUrl::parse(
@@ -97,8 +109,7 @@ fn register_table(
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+    Ok(ListingTable::try_new(config)?)
 }
 
 /// A table's schema as queries read it: its dictionary-encoded text columns (all

@@ -51,9 +51,6 @@ pub struct App {
     /// Rankings by controls (from, to, model, estimated included), so the keyword
     /// pages' sorts, filters, pages and `/api/keywords` share one computation.
     rankings: VersionCache<RankingKey, Vec<crate::rank::Ranked>>,
-    /// Weekly visits of every keyword by (from, to, estimated included), for the
-    /// sparklines of any page of `/keywords`.
-    sparks: VersionCache<SparkKey, HashMap<String, Vec<f64>>>,
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
     curves: VersionCache<CurvesKey, BudgetCurves>,
@@ -77,9 +74,6 @@ pub(crate) struct BudgetCurves {
 
 /// What a ranking depends on besides the store version.
 pub(crate) type RankingKey = (String, String, String, bool);
-
-/// What the sparklines depend on besides the store version.
-pub(crate) type SparkKey = (String, String, bool);
 
 /// A cached response: its content type and bytes.
 pub struct CachedPage {
@@ -186,7 +180,6 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         env: crate::store::object_stores::runtime_env()?,
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
-        sparks: VersionCache::new(4),
         curves: VersionCache::new(8),
         warmed: Mutex::new(None),
         current: Mutex::new(None),
@@ -244,10 +237,11 @@ fn warm_paths() -> Vec<String> {
     paths
 }
 
-/// Computes the pages of [`warm_paths`], then the keyword pages the ranking's first
-/// page links, then the overview under the other models, whenever a new version of the
-/// store commits, through the router itself (so they land under the keys a browser's
-/// request asks for), one after another so a person's request still gets a core.
+/// Builds the roll-ups of a new version of the store ([`crate::query::rollup`]), then
+/// computes the pages of [`warm_paths`], the keyword pages the ranking's first page
+/// links, and the overview under the other models, whenever a new version commits,
+/// through the router itself (so they land under the keys a browser's request asks
+/// for), one after another so a person's request still gets a core.
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
     let mut seen: Option<Option<u64>> = None;
     loop {
@@ -255,6 +249,12 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             && seen != Some(s.version)
         {
             seen = Some(s.version);
+            // First the version's roll-ups, which every page below then reads.
+            if let Err(e) = s.build_rollups().await {
+                eprintln!(
+                    "keyrank dashboard: no roll-ups for this version ({e}); pages read the store"
+                );
+            }
             for path in warm_paths() {
                 warm(&app, &routes, &path).await;
             }
@@ -265,9 +265,10 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 .get(s.version, pages::default_ranking_key())
                 .map(|r| pages::first_page_links(&r))
                 .unwrap_or_default();
-            // Last, the overview under the other models.
+            // Last, the overview and the budget under the other models.
             let overviews = OTHER_MODELS.iter().map(|m| format!("/?model={m}"));
-            for path in first_page.into_iter().chain(overviews) {
+            let budgets = OTHER_MODELS.iter().map(|m| format!("/budget?model={m}"));
+            for path in first_page.into_iter().chain(overviews).chain(budgets) {
                 warm(&app, &routes, &path).await;
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);

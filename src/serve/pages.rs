@@ -6,6 +6,7 @@ use super::{App, CachedPage};
 use crate::error::{Error, Result};
 use crate::privacy::is_pseudo_keyword;
 use crate::query::output::display_cell;
+use crate::query::rollup::PeriodTable;
 use crate::report::charts::{self, Bar, esc, fmt_num};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -24,8 +25,23 @@ const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
 /// One committed version of the store and a context over exactly it, shared by every
 /// request while that version is the latest ([`snap`]).
 pub(super) struct Snap {
+    /// The store's tables as they are: the SQL console's.
     ctx: SessionContext,
+    /// The pages' tables: `keyword_daily` answered from the version's roll-ups once the
+    /// warm-up has built them ([`PeriodTable`]), the other tables as in `ctx`.
+    pages: SessionContext,
+    pub(super) period: Arc<PeriodTable>,
     pub(super) version: Option<u64>,
+}
+
+impl Snap {
+    /// Builds this version's roll-ups, so the pages' sums read them (the warm-up).
+    pub(super) async fn build_rollups(&self) -> Result<()> {
+        if !self.period.has_rollups() {
+            self.period.install(&self.ctx).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The latest version of the store and its context. A request lists the store's log
@@ -62,8 +78,22 @@ pub(super) async fn snap(app: &App) -> Result<Arc<Snap>> {
 async fn snap_of(app: &App, snapshot: &crate::store::Snapshot) -> Result<Snap> {
     let ctx = crate::store::object_stores::session_context_on(app.env.clone())?;
     crate::query::register_snapshot(&ctx, &app.store, snapshot).await?;
+    let pages = crate::store::object_stores::session_context_on(app.env.clone())?;
+    let period = Arc::new(
+        PeriodTable::new(ctx.table_provider(crate::store::KEYWORD_DAILY).await?).with_day_files(
+            &app.store,
+            &snapshot.table(crate::store::KEYWORD_DAILY).files,
+        ),
+    );
+    pages.register_table(crate::store::KEYWORD_DAILY, period.clone())?;
+    for t in [crate::store::AD_COSTS, crate::store::SEARCH_QUERIES] {
+        pages.register_table(t, ctx.table_provider(t).await?)?;
+    }
+    crate::query::udf::register(&pages);
     Ok(Snap {
         ctx,
+        pages,
+        period,
         version: snapshot.version,
     })
 }
@@ -365,7 +395,7 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         let range = c.sql_range();
         let est = if c.estimated { "TRUE" } else { "NOT estimated" };
         let (_, t) = rows(
-            &s.ctx,
+            &s.pages,
             &format!(
                 "SELECT CAST(COALESCE(SUM(visits), 0) AS BIGINT),
                    CAST(COALESCE(SUM(CASE WHEN medium IN ('organic', 'cpc') THEN visits END), 0) AS BIGINT),
@@ -397,7 +427,7 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         let q = crate::query::queries::find("engine_share")?;
         let mut params = c.params();
         params.remove("estimated");
-        let (_, e) = rows(&s.ctx, &q.render(&params)?).await?;
+        let (_, e) = rows(&s.pages, &q.render(&params)?).await?;
         let mut engines: BTreeMap<String, f64> = BTreeMap::new();
         for r in cells(&e) {
             *engines.entry(r[0].clone()).or_default() += num(&r[2]);
@@ -409,7 +439,7 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         body.push_str("</section>");
         // Conversions and revenue by day.
         let (_, d) = rows(
-            &s.ctx,
+            &s.pages,
             &format!(
                 "SELECT CAST(day AS VARCHAR) AS d, CAST(SUM(conversions_{m}) AS DOUBLE) AS c, CAST(SUM(revenue_{m}) AS DOUBLE) AS r
                  FROM keyword_daily WHERE {range} AND {est} GROUP BY day ORDER BY day"
@@ -424,24 +454,37 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         body.push_str("</section><section><h2>Revenue by day</h2>");
         body.push_str(&charts::column_chart("revenue-by-day", &rev_days));
         body.push_str("</section>");
-        // Top movers: the last 7 days of the range against the 7 before.
-        let (_, mv) = rows(
-            &s.ctx,
-            &format!(
-                "WITH last AS (SELECT MAX(day) AS d FROM keyword_daily WHERE {range} AND {est}),
-                 w AS (
-                   SELECT keyword,
-                     SUM(CASE WHEN day > d - INTERVAL '7' DAY THEN visits ELSE 0 END) AS this_week,
-                     SUM(CASE WHEN day <= d - INTERVAL '7' DAY THEN visits ELSE 0 END) AS week_before
-                   FROM keyword_daily CROSS JOIN last
-                   WHERE {range} AND {est} AND keyword IS NOT NULL AND keyword NOT LIKE '(%)'
-                     AND day > d - INTERVAL '14' DAY
-                   GROUP BY keyword)
-                 SELECT keyword, week_before, this_week, this_week - week_before AS change
-                 FROM w ORDER BY ABS(this_week - week_before) DESC, keyword LIMIT 10"
-            ),
-        )
-        .await?;
+        // Top movers: the last 7 days of the range against the 7 before. The last day
+        // with visits is the by-day chart's last, so the query names its 14 days (and
+        // reads only their files).
+        let last = days.last().and_then(|r| crate::parse::time::parse_day(&r[0]));
+        let mv = match last {
+            None => Vec::new(),
+            Some(d) => {
+                let day = |n: i32| crate::parse::time::format_day(d - n);
+                rows(
+                    &s.pages,
+                    &format!(
+                        "SELECT keyword, week_before, this_week, this_week - week_before AS change
+                         FROM (
+                           SELECT keyword,
+                             SUM(CASE WHEN day > DATE '{}' THEN visits ELSE 0 END) AS this_week,
+                             SUM(CASE WHEN day <= DATE '{}' THEN visits ELSE 0 END) AS week_before
+                           FROM keyword_daily
+                           WHERE {range} AND day BETWEEN DATE '{}' AND DATE '{}' AND {est}
+                             AND keyword IS NOT NULL AND keyword NOT LIKE '(%)'
+                           GROUP BY keyword)
+                         ORDER BY ABS(this_week - week_before) DESC, keyword LIMIT 10",
+                        day(7),
+                        day(7),
+                        day(13),
+                        day(0)
+                    ),
+                )
+                .await?
+                .1
+            }
+        };
         body.push_str("<section><h2>Top movers, week over week</h2><p class=\"note\">Visits in the last 7 days of the range against the 7 days before.</p><div class=\"table-wrap\"><table><thead><tr><th>keyword</th><th class=\"num\">week before</th><th class=\"num\">last week</th><th class=\"num\">change</th></tr></thead><tbody>");
         for r in cells(&mv) {
             let _ = write!(
@@ -470,37 +513,39 @@ async fn ranking(app: &App, s: &Snap, c: &Controls) -> Result<Arc<Vec<crate::ran
         return Ok(r);
     }
     let stats =
-        crate::rank::load_stats_on(&s.ctx, Some(&c.from), Some(&c.to), &c.model, c.estimated)
+        crate::rank::load_stats_on(&s.pages, Some(&c.from), Some(&c.to), &c.model, c.estimated)
             .await?;
     let r = Arc::new(crate::rank::ranked_with_reasons(&stats, 0.0));
     app.rankings.put(s.version, key, r.clone());
     Ok(r)
 }
 
-/// Weekly visits of every keyword in the period, computed once per version and
-/// controls, so any sort or page of `/keywords` draws its sparklines from memory.
+/// Weekly visits of the keywords a page shows, in the period: their rows only (from
+/// the week roll-up once built, the period's partial weeks from the day files), so a
+/// page costs its 50 keywords, not every keyword's weeks.
 async fn sparks(
-    app: &App,
     s: &Snap,
     c: &Controls,
-) -> Result<Arc<std::collections::HashMap<String, Vec<f64>>>> {
-    let key = (c.from.clone(), c.to.clone(), c.estimated);
-    if let Some(w) = app.sparks.get(s.version, key.clone()) {
-        return Ok(w);
+    shown: &[&crate::rank::Ranked],
+) -> Result<std::collections::HashMap<String, Vec<f64>>> {
+    let mut weekly: std::collections::HashMap<String, Vec<(i32, f64)>> =
+        std::collections::HashMap::new();
+    if shown.is_empty() {
+        return Ok(std::collections::HashMap::new());
     }
+    let listed: Vec<String> = shown.iter().map(|r| kw_literal(&r.keyword)).collect();
     let (_, w) = rows(
-        &s.ctx,
+        &s.pages,
         &format!(
-            "SELECT keyword, CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, CAST(SUM(visits) AS DOUBLE)
-             FROM keyword_daily WHERE {} AND keyword IS NOT NULL {}
+            "SELECT keyword, week, CAST(SUM(visits) AS DOUBLE)
+             FROM keyword_daily WHERE {} AND keyword IN ({}) {}
              GROUP BY 1, 2",
             c.sql_range(),
+            listed.join(", "),
             if c.estimated { "" } else { "AND NOT estimated" }
         ),
     )
     .await?;
-    let mut weekly: std::collections::HashMap<String, Vec<(i32, f64)>> =
-        std::collections::HashMap::new();
     for b in &w {
         use datafusion::arrow::array::AsArray;
         let keywords = datafusion::arrow::compute::cast(
@@ -521,17 +566,14 @@ async fn sparks(
                 .push((weeks.value(r), visits.value(r)));
         }
     }
-    // Weeks in order, per keyword (cheaper than sorting the whole result).
-    let out: std::collections::HashMap<String, Vec<f64>> = weekly
+    // Weeks in order, per keyword.
+    Ok(weekly
         .into_iter()
         .map(|(k, mut w)| {
             w.sort_by_key(|x| x.0);
             (k, w.into_iter().map(|x| x.1).collect())
         })
-        .collect();
-    let out = Arc::new(out);
-    app.sparks.put(s.version, key, out.clone());
-    Ok(out)
+        .collect())
 }
 
 pub(super) const PAGE_ROWS: usize = 50;
@@ -617,8 +659,8 @@ pub async fn keywords(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
             .unwrap_or(1)
             .clamp(1, pages);
         let shown = &rows[(at - 1) * PAGE_ROWS..(at * PAGE_ROWS).min(rows.len())];
-        // Weekly visits of every keyword, for the shown ones' sparklines.
-        let spark = sparks(&shared, &s, &c).await?;
+        // Weekly visits of the shown keywords, for their sparklines.
+        let spark = sparks(&s, &c, shown).await?;
         let filter = p.get("q").cloned().unwrap_or_default();
         let min_visits = p.get("min_visits").cloned().unwrap_or_default();
         let extra = format!(
@@ -718,16 +760,17 @@ pub async fn keyword(
         let m = &c.model;
         let range = c.sql_range();
         let est = if c.estimated { "TRUE" } else { "NOT estimated" };
-        // One scan of the store for the keyword: its rows of the period with every
-        // model's columns, held in memory; the page's tables are computed over them.
+        // One read of the keyword's rows of the period, by week, with every model's
+        // columns (from the week roll-up once the warm-up has built it), held in
+        // memory; the page's tables are computed over them.
         let all_cols: Vec<String> = MODELS
             .iter()
             .map(|m| format!("conversions_{m}, revenue_{m}"))
             .collect();
         let (kschema, kbatches) = rows(
-            &s.ctx,
+            &s.pages,
             &format!(
-                "SELECT day, landing, estimated, visits, {} FROM keyword_daily WHERE keyword = {k} AND {range}",
+                "SELECT week, landing, estimated, visits, {} FROM keyword_daily WHERE keyword = {k} AND {range}",
                 all_cols.join(", ")
             ),
         )
@@ -743,7 +786,7 @@ pub async fn keyword(
         let (ws, w) = rows(
             &kctx,
             &format!(
-                "SELECT CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS week, SUM(visits) AS visits,
+                "SELECT week, SUM(visits) AS visits,
                    SUM(conversions_{m}) AS conversions, SUM(revenue_{m}) AS revenue
                  FROM kw WHERE {est} GROUP BY 1 ORDER BY 1"
             ),
@@ -842,7 +885,7 @@ async fn budget_curves(
         return Ok(f);
     }
     let (days, period, from_s, to_s) =
-        crate::rank::curves::load_on(&s.ctx, from, to, &c.model).await?;
+        crate::rank::curves::load_on(&s.pages, from, to, &c.model).await?;
     let fitted = tokio::task::spawn_blocking(move || {
         crate::rank::curves::fit_curves(&days, &crate::rank::curves::CurveParams::default())
     })

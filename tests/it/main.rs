@@ -18,6 +18,7 @@ mod ranking;
 mod real_log;
 mod referrers;
 mod reports;
+mod rollup;
 mod search_console;
 mod serve;
 mod shops;

@@ -453,6 +453,23 @@ fn a_new_version_is_computed_before_anyone_asks() {
     );
     // Pages nobody warms are not there until asked for.
     assert!(!s.app.is_cached(Some(1), "/keywords?model=first&page=2"));
+    // Once warmed, a period's pages read the roll-ups: the same answers as a dashboard
+    // that reads the store's day files (mid-week periods, so both sources count).
+    let cold = start(&store, Some("a-token-for-the-warm-up"));
+    let auth = [("Authorization", "Bearer a-token-for-the-warm-up")];
+    for path in [
+        "/api/keywords?from=2024-03-02&to=2024-03-15&model=linear",
+        "/api/keywords?from=2024-03-06&to=2024-03-17&estimated=true",
+        "/keywords?from=2024-03-06&to=2024-03-31&sort=visits",
+        "/keywords/red%20shoes?from=2024-03-02&to=2024-03-15&model=first",
+        "/?from=2024-03-01&to=2024-03-13&model=position",
+        "/?from=2024-03-05&to=2024-03-14",
+    ] {
+        let (status, _, warm) = get(&s, path, &auth);
+        assert_eq!(status, 200, "{path}: {warm}");
+        let (_, _, from_files) = get(&cold, path, &auth);
+        assert_eq!(warm, from_files, "{path}");
+    }
     // A new commit: its pages are computed too, and a request gets the new version.
     let st = keyrank::store::Store::open(&store).unwrap();
     let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();

@@ -1,0 +1,539 @@
+//! Roll-ups of `keyword_daily`, held in memory, behind a table that answers a sum
+//! over any range of days from them (the dashboard's pages).
+//!
+//! [`PeriodTable`] has `keyword_daily`'s columns (without the visitor sketch) plus
+//! `week` (the Monday of `day`'s ISO week). Its rows are not the store's rows: each
+//! is a sum of some of them, so only sums over it mean what they mean over the store
+//! (every figure a page shows), never a count of rows. A scan is answered from the
+//! smallest source that holds every column it reads:
+//! - a **day roll-up** (rows per day over a few dimensions) when the scan reads only
+//!   those dimensions: the by-day chart of a year reads 365 × a few rows;
+//! - the **week roll-up** (rows per week over the dimensions and sums the pages read:
+//!   engine, medium, keyword, landing page, estimated; visits and every model's
+//!   credit) when the scan does not read `day`: the weeks wholly inside the range come
+//!   from it, the days of the range's partial weeks from the store, so a year's
+//!   ranking reads 53 × its keywords rows in memory and at most 12 day files;
+//! - otherwise the store itself.
+//!
+//! The range is the scan's filters on `day`, which the table applies exactly (so the
+//! engine does not need `day` above the scan, and a scan that does not read it can be
+//! answered by weeks). Sums are exact: integers and decimals, so every figure equals
+//! the store's to the last digit. Until [`PeriodTable::install`] gives it roll-ups,
+//! every scan reads the store.
+
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::{MemTable, TableProvider, TableType, provider_as_source};
+use datafusion::logical_expr::expr_rewriter::unnormalize_col;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, LogicalPlanBuilder, Operator, TableProviderFilterPushDown, cast, col, lit,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use std::sync::{Arc, RwLock};
+
+/// The week roll-up's dimensions: what the pages group or filter by (a campaign or a
+/// segment is never asked for there; a scan that reads one is the store's).
+const WEEK_DIMS: [&str; 5] = ["source", "medium", "keyword", "landing", "estimated"];
+
+/// The day roll-up's dimensions: the engine and medium (the overview's charts).
+const DAY_DIMS: [&str; 3] = ["source", "medium", "estimated"];
+
+/// The column holding the Monday of a row's week.
+pub const WEEK: &str = "week";
+
+/// A sum of the store's rows at one grain.
+#[derive(Debug)]
+struct Rollup {
+    /// Rows per day (the grain of the store) or per week.
+    weekly: bool,
+    /// The columns it keeps besides its grain's: dimensions and sums.
+    columns: Vec<String>,
+    table: Arc<MemTable>,
+    rows: usize,
+}
+
+/// `keyword_daily` by period, answered from roll-ups where they suffice.
+#[derive(Debug)]
+pub struct PeriodTable {
+    daily: Arc<dyn TableProvider>,
+    schema: SchemaRef,
+    rollups: RwLock<Vec<Arc<Rollup>>>,
+    /// The first and last day the store holds rows of, when the roll-ups are built.
+    span: RwLock<Option<(i64, i64)>>,
+    /// The store's day files, when known: the days of a range's partial weeks are then
+    /// read from their own files alone, not found among all of them.
+    day_files: Option<(crate::store::Store, Vec<crate::store::delta::LiveFile>)>,
+    /// Scans answered so far by each source ([`Source`]).
+    answered: [std::sync::atomic::AtomicUsize; 3],
+}
+
+/// What answered a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The store's day files alone.
+    Store = 0,
+    /// The day roll-up alone.
+    Days = 1,
+    /// The week roll-up, with the store's days of the range's partial weeks.
+    Weeks = 2,
+}
+
+/// Whether a column of `keyword_daily` is a measure (summed), not a dimension.
+fn is_measure(name: &str) -> bool {
+    name == "visits"
+        || name == "visitors"
+        || name == "pageviews"
+        || name.starts_with("conversions_")
+        || name.starts_with("revenue_")
+}
+
+/// The Monday on or before `day` (days since 1970-01-01, a Thursday).
+pub fn monday_of(day: i64) -> i64 {
+    day - (day + 3).rem_euclid(7)
+}
+
+/// `week`: the Monday of `day`'s week, as a date (as the roll-up computes it).
+fn week_expr() -> Expr {
+    let ts = DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None);
+    cast(
+        datafusion::functions::expr_fn::date_trunc(lit("week"), cast(col("day"), ts)),
+        DataType::Date32,
+    )
+}
+
+fn date(day: i64) -> Expr {
+    lit(ScalarValue::Date32(Some(day as i32)))
+}
+
+/// The inclusive range of days a filter allows, when it is a comparison of `day` with
+/// a date (as the engine hands them down: `day BETWEEN a AND b` arrives as two).
+fn day_bound(e: &Expr) -> Option<(i64, i64)> {
+    let date_of = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Date32(Some(d)), _) => Some(*d as i64),
+        _ => None,
+    };
+    let is_day = |e: &Expr| matches!(e, Expr::Column(c) if c.name == "day");
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (d, op) = if is_day(left) {
+                (date_of(right)?, *op)
+            } else if is_day(right) {
+                (date_of(left)?, op.swap()?)
+            } else {
+                return None;
+            };
+            match op {
+                Operator::Eq => Some((d, d)),
+                Operator::GtEq => Some((d, i64::MAX)),
+                Operator::Gt => Some((d + 1, i64::MAX)),
+                Operator::LtEq => Some((i64::MIN, d)),
+                Operator::Lt => Some((i64::MIN, d - 1)),
+                _ => None,
+            }
+        }
+        Expr::Between(b) if !b.negated && is_day(&b.expr) => {
+            Some((date_of(&b.low)?, date_of(&b.high)?))
+        }
+        _ => None,
+    }
+}
+
+impl PeriodTable {
+    /// Over the store's `keyword_daily` as registered on a context (its schema as read).
+    pub fn new(daily: Arc<dyn TableProvider>) -> Self {
+        let mut fields: Vec<Field> = daily
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| f.name() != crate::store::VISITOR_SKETCH)
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        fields.push(Field::new(WEEK, DataType::Date32, true));
+        PeriodTable {
+            daily,
+            schema: Arc::new(Schema::new(fields)),
+            rollups: RwLock::new(Vec::new()),
+            span: RwLock::new(None),
+            day_files: None,
+            answered: Default::default(),
+        }
+    }
+
+    /// With the store's `keyword_daily` files of the same version as `daily`.
+    pub fn with_day_files(
+        mut self,
+        store: &crate::store::Store,
+        files: &[crate::store::delta::LiveFile],
+    ) -> Self {
+        self.day_files = Some((store.clone(), files.to_vec()));
+        self
+    }
+
+    /// The store's rows of the days `keep` keeps: a listing of their files alone when
+    /// the files are known (a file of no known day is always read), else all of them.
+    /// None when no file holds such a day.
+    fn days(&self, keep: impl Fn(i64) -> bool) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some((store, files)) = &self.day_files else {
+            return Ok(Some(self.daily.clone()));
+        };
+        let chosen: Vec<&crate::store::delta::LiveFile> = files
+            .iter()
+            .filter(|f| f.day.is_none_or(|d| keep(i64::from(d))))
+            .collect();
+        if chosen.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(crate::query::listing_table(
+            store,
+            crate::store::KEYWORD_DAILY,
+            &chosen,
+        )?)))
+    }
+
+    /// Whether roll-ups answer scans yet.
+    pub fn has_rollups(&self) -> bool {
+        !self
+            .rollups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// How many scans `source` has answered.
+    pub fn answered(&self, source: Source) -> usize {
+        self.answered[source as usize].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Rows held in memory by each roll-up: (weekly, rows).
+    pub fn rollup_rows(&self) -> Vec<(bool, usize)> {
+        self.rollups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|r| (r.weekly, r.rows))
+            .collect()
+    }
+
+    /// Computes the roll-ups over the store (`ctx` has its `keyword_daily`) and answers
+    /// scans from them from now on.
+    pub async fn install(&self, ctx: &SessionContext) -> Result<()> {
+        // The week roll-up sums what the pages show (visits, every model's credit);
+        // the day roll-up, a few rows a day, every measure.
+        let day = self.build(ctx, false, &DAY_DIMS, |_| true).await?;
+        let week = self
+            .build(ctx, true, &WEEK_DIMS, |m| {
+                m == "visits" || m.starts_with("conversions_") || m.starts_with("revenue_")
+            })
+            .await?;
+        // The store's first and last day: the day roll-up holds a row for each day the
+        // store does.
+        let (_, span) = crate::query::run(
+            ctx,
+            "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM keyword_daily",
+        )
+        .await?;
+        let span = span.first().and_then(|b| {
+            use datafusion::arrow::array::{Array, AsArray};
+            use datafusion::arrow::datatypes::Int32Type;
+            let (a, z) = (
+                b.column(0).as_primitive::<Int32Type>(),
+                b.column(1).as_primitive::<Int32Type>(),
+            );
+            (b.num_rows() == 1 && !a.is_null(0) && !z.is_null(0))
+                .then(|| (i64::from(a.value(0)), i64::from(z.value(0))))
+        });
+        *self.span.write().unwrap_or_else(|p| p.into_inner()) = span;
+        *self.rollups.write().unwrap_or_else(|p| p.into_inner()) =
+            vec![Arc::new(day), Arc::new(week)];
+        Ok(())
+    }
+
+    /// One roll-up: the measures `keep` keeps, summed per (day or week, `dims`).
+    async fn build(
+        &self,
+        ctx: &SessionContext,
+        weekly: bool,
+        dims: &[&str],
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Rollup> {
+        let grain = if weekly {
+            format!("CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS {WEEK}")
+        } else {
+            "day".to_string()
+        };
+        let measures: Vec<&Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref())
+            .filter(|f| is_measure(f.name()) && keep(f.name()))
+            .collect();
+        let sums: Vec<String> = measures
+            .iter()
+            .map(|f| {
+                format!(
+                    "CAST(SUM({0}) AS {1}) AS {0}",
+                    f.name(),
+                    sql_type(f.data_type())
+                )
+            })
+            .collect();
+        let keys: Vec<String> = (1..=dims.len() + 1).map(|i| i.to_string()).collect();
+        let sql = format!(
+            "SELECT {grain}, {}, {} FROM keyword_daily GROUP BY {}",
+            dims.join(", "),
+            sums.join(", "),
+            keys.join(", ")
+        );
+        let (_, batches) = crate::query::run(ctx, &sql).await?;
+        // The roll-up's own schema: its columns as the period table types them.
+        let mut names: Vec<String> = vec![if weekly { WEEK } else { "day" }.to_string()];
+        names.extend(dims.iter().map(|d| d.to_string()));
+        names.extend(measures.iter().map(|f| f.name().clone()));
+        let fields: Vec<Field> = names
+            .iter()
+            .map(|n| {
+                self.schema
+                    .field_with_name(n)
+                    .cloned()
+                    .map_err(|e| Error::Other(format!("roll-up column {n}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        let schema = Arc::new(Schema::new(fields));
+        let mut rows = 0;
+        let batches: Vec<RecordBatch> = batches
+            .iter()
+            .map(|b| {
+                rows += b.num_rows();
+                let columns = b
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok(RecordBatch::try_new(schema.clone(), columns)?)
+            })
+            .collect::<Result<_>>()?;
+        // A few partitions, so a scan of it still uses every core.
+        let parts = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+        for (i, b) in batches.into_iter().enumerate() {
+            partitions[i % parts].push(b);
+        }
+        Ok(Rollup {
+            weekly,
+            columns: names[1..].to_vec(),
+            table: Arc::new(MemTable::try_new(schema, partitions)?),
+            rows,
+        })
+    }
+
+    /// The plan of one scan: which source answers it, with the range applied exactly.
+    fn plan(
+        &self,
+        names: &[String],
+        range: (i64, i64),
+        others: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<datafusion::logical_expr::LogicalPlan> {
+        let (lo, hi) = range;
+        let reads_day = names.iter().any(|n| n == "day");
+        let read: Vec<&String> = names.iter().filter(|n| *n != "day" && *n != WEEK).collect();
+        let rollups = self
+            .rollups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let covers = |r: &Rollup| read.iter().all(|c| r.columns.contains(c));
+        // Whole days in range: a day roll-up that holds every column read.
+        let by_day = rollups.iter().find(|r| !r.weekly && covers(r));
+        let by_week = rollups.iter().find(|r| r.weekly && covers(r));
+        let in_range = |c: &str, a: i64, b: i64| col(c).between(date(a), date(b));
+        let project = |weekly_source: bool| -> Vec<Expr> {
+            names
+                .iter()
+                .map(|n| {
+                    if n == WEEK && !weekly_source {
+                        week_expr().alias(WEEK)
+                    } else {
+                        col(n.as_str())
+                    }
+                })
+                .collect()
+        };
+        let filtered = |b: LogicalPlanBuilder, range: Expr| -> Result<LogicalPlanBuilder> {
+            let mut b = b.filter(range)?;
+            for e in others {
+                b = b.filter(e.clone())?;
+            }
+            Ok(b)
+        };
+        let store = || {
+            LogicalPlanBuilder::scan(
+                "keyword_daily",
+                provider_as_source(self.daily.clone()),
+                None,
+            )
+        };
+        let mut source = Source::Store;
+        // A scan that reads no column counts rows, which the roll-ups' rows are not.
+        if names.is_empty() {
+            return Err(Error::usage(
+                "the dashboard's period table answers sums over columns, not counts of rows: count a column's values (SUM(visits)) or query keyword_daily in the SQL console",
+            ));
+        }
+        let plan = if let Some(r) = by_day {
+            source = Source::Days;
+            let src =
+                LogicalPlanBuilder::scan("rollup_day", provider_as_source(r.table.clone()), None)?;
+            filtered(src, in_range("day", lo, hi))?.project(project(false))?
+        } else if let (false, Some(r)) = (reads_day, by_week) {
+            // The weeks whose days in the store all lie in the range, from the week
+            // roll-up (at the store's first and last day a week counts from and to
+            // there), the range's other days from the store.
+            let span = *self.span.read().unwrap_or_else(|p| p.into_inner());
+            let (lo, hi) = span.map_or((lo, hi), |(a, z)| (lo.max(a), hi.min(z)));
+            let first = match span {
+                Some((a, _)) if lo <= a => monday_of(a),
+                _ => monday_of(lo + 6),
+            };
+            let last = match span {
+                Some((_, z)) if hi >= z => monday_of(z),
+                _ => monday_of(hi - 6),
+            };
+            if lo > hi || first > last {
+                filtered(store()?, in_range("day", lo, hi))?.project(project(false))?
+            } else if lo >= first && hi <= last + 6 {
+                source = Source::Weeks;
+                let weeks = LogicalPlanBuilder::scan(
+                    "rollup_week",
+                    provider_as_source(r.table.clone()),
+                    None,
+                )?;
+                filtered(weeks, in_range(WEEK, first, last))?.project(project(true))?
+            } else {
+                source = Source::Weeks;
+                let weeks = LogicalPlanBuilder::scan(
+                    "rollup_week",
+                    provider_as_source(r.table.clone()),
+                    None,
+                )?;
+                let weeks = filtered(weeks, in_range(WEEK, first, last))?.project(project(true))?;
+                // The days of the range outside those weeks, from their day files.
+                let edge = |d: i64| (lo..=hi).contains(&d) && (d < first || d > last + 6);
+                match self.days(edge)? {
+                    None => weeks,
+                    Some(files) => {
+                        let edges = in_range("day", lo, hi)
+                            .and(col("day").lt(date(first)).or(col("day").gt(date(last + 6))));
+                        let src = LogicalPlanBuilder::scan(
+                            "keyword_daily",
+                            provider_as_source(files),
+                            None,
+                        )?;
+                        filtered(src, edges)?
+                            .project(project(false))?
+                            .union(weeks.build()?)?
+                    }
+                }
+            }
+        } else {
+            filtered(store()?, in_range("day", lo, hi))?.project(project(false))?
+        };
+        let plan = match limit {
+            Some(n) => plan.limit(0, Some(n))?,
+            None => plan,
+        };
+        self.answered[source as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(plan.build()?)
+    }
+}
+
+/// A column type as SQL, for the roll-up's casts back to the store's types.
+fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        other => format!("{other}"),
+    }
+}
+
+/// The days the range filters allow, clamped to dates the store can hold.
+fn range_of(filters: &[Expr]) -> (i64, i64) {
+    let (mut lo, mut hi) = (-1_000_000i64, 3_000_000i64);
+    for f in filters {
+        if let Some((a, b)) = day_bound(f) {
+            lo = lo.max(a);
+            hi = hi.min(b);
+        }
+    }
+    (lo, hi)
+}
+
+#[async_trait]
+impl TableProvider for PeriodTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if day_bound(f).is_some() {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let names: Vec<String> = match projection {
+            Some(p) => p
+                .iter()
+                .map(|i| self.schema.field(*i).name().clone())
+                .collect(),
+            None => self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        };
+        let range = range_of(filters);
+        // The other filters are applied again above; here they only narrow what is read
+        // (those on `week`, which the store does not hold, are left to the engine).
+        let others: Vec<Expr> = filters
+            .iter()
+            .filter(|f| day_bound(f).is_none())
+            .map(|f| unnormalize_col(f.clone()))
+            .filter(|f| !f.column_refs().iter().any(|c| c.name == WEEK))
+            .collect();
+        let plan = self
+            .plan(&names, range, &others, limit)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        state.create_physical_plan(&plan).await
+    }
+}

@@ -1,0 +1,185 @@
+//! The dashboard's roll-ups: every sum over any range of days, read through the
+//! period table once its roll-ups are built, equals the same sum over the store's day
+//! files, to the last digit; and the roll-ups, not the day files, answer the sums
+//! that do not need a day's rows.
+
+use crate::common::ingest;
+use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use keyrank::query::rollup::{PeriodTable, Source, monday_of};
+use keyrank::store::Store;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+
+/// Every cell as text, rows sorted (the queries below order nothing).
+async fn answer(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<Vec<String>> {
+    let (_, batches) = keyrank::query::run(ctx, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut rows = Vec::new();
+    for b in &batches {
+        for r in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .map(|c| keyrank::query::output::display_cell(c.as_ref(), r))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
+
+fn day(d: i64) -> String {
+    keyrank::parse::time::format_day(d as i32)
+}
+
+#[test]
+fn monday_is_the_start_of_the_iso_week() {
+    // 1970-01-01 was a Thursday; 2024-01-01 a Monday; 2024-03-03 a Sunday.
+    assert_eq!(monday_of(0), -3);
+    let jan1 = keyrank::parse::time::parse_day("2024-01-01").unwrap() as i64;
+    assert_eq!(monday_of(jan1), jan1);
+    assert_eq!(monday_of(jan1 + 6), jan1);
+    assert_eq!(monday_of(jan1 + 7), jan1 + 7);
+    assert_eq!(monday_of(jan1 - 1), jan1 - 7);
+    let sunday = keyrank::parse::time::parse_day("2024-03-03").unwrap() as i64;
+    assert_eq!(monday_of(sunday), sunday - 6);
+}
+
+#[test]
+fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        &GenerateConfig {
+            visitors: 2_500,
+            days: 45,
+            ..GenerateConfig::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let store_dir = dir.path().join("store");
+    ingest(&store_dir, &[&dir.path().join(LOG_FILE)], |c| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&store_dir).unwrap();
+        let ctx = keyrank::query::session(&store).await.unwrap();
+        // Two period tables: one that finds the partial weeks' days among all the day
+        // files, one that reads their own files (as the dashboard's does).
+        let pages = keyrank::store::object_stores::session_context().unwrap();
+        let period = Arc::new(PeriodTable::new(
+            ctx.table_provider("keyword_daily").await.unwrap(),
+        ));
+        pages
+            .register_table("keyword_daily", period.clone())
+            .unwrap();
+        keyrank::query::udf::register(&pages);
+        let snapshot = store.snapshot().await.unwrap();
+        let by_files = keyrank::store::object_stores::session_context().unwrap();
+        let with_files = Arc::new(
+            PeriodTable::new(ctx.table_provider("keyword_daily").await.unwrap())
+                .with_day_files(&store, &snapshot.table("keyword_daily").files),
+        );
+        by_files
+            .register_table("keyword_daily", with_files.clone())
+            .unwrap();
+        keyrank::query::udf::register(&by_files);
+        let span = answer(
+            &ctx,
+            "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM keyword_daily",
+        )
+        .await;
+        let (first, last): (i64, i64) = (span[0][0].parse().unwrap(), span[0][1].parse().unwrap());
+        assert!(last - first >= 40, "{first}..{last}");
+
+        // Sums as the pages ask for them: by keyword under every model, by week, by
+        // day, by engine, one keyword's landing pages; `week` spelled out over the
+        // store, read as a column from the period table.
+        let models = ["first", "last", "linear", "position", "time_decay"];
+        let all: Vec<String> = models
+            .iter()
+            .map(|m| format!("SUM(conversions_{m}), SUM(revenue_{m})"))
+            .collect();
+        let all = all.join(", ");
+        let week = "CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE)";
+        let shapes: Vec<(String, Source)> = vec![
+            (
+                format!("SELECT keyword, SUM(visits), {all} FROM keyword_daily WHERE keyword IS NOT NULL AND {{range}} AND NOT estimated GROUP BY keyword"),
+                Source::Weeks,
+            ),
+            (
+                "SELECT {week} AS w, keyword, SUM(visits) FROM keyword_daily WHERE {range} GROUP BY 1, 2".to_string(),
+                Source::Weeks,
+            ),
+            (
+                "SELECT day, SUM(conversions_last), SUM(revenue_last), SUM(visits), SUM(visitors) FROM keyword_daily WHERE {range} AND NOT estimated GROUP BY day".into(),
+                Source::Days,
+            ),
+            (
+                "SELECT source, medium, SUM(visits), SUM(CASE WHEN keyword = '(not provided)' THEN visits ELSE 0 END), SUM(conversions_linear) FROM keyword_daily WHERE medium IN ('organic', 'cpc') AND {range} GROUP BY source, medium".into(),
+                Source::Weeks,
+            ),
+            // What the week roll-up does not keep (campaigns, visitors) is the store's.
+            (
+                "SELECT keyword, campaign, SUM(visits), SUM(visitors), SUM(pageviews) FROM keyword_daily WHERE {range} GROUP BY keyword, campaign".into(),
+                Source::Store,
+            ),
+            (
+                "SELECT landing, SUM(visits), SUM(conversions_position) FROM keyword_daily WHERE keyword = (SELECT keyword FROM keyword_daily WHERE keyword NOT LIKE '(%)' GROUP BY keyword ORDER BY SUM(visits) DESC, keyword LIMIT 1) AND {range} GROUP BY landing".into(),
+                Source::Weeks,
+            ),
+        ];
+        period.install(&ctx).await.unwrap();
+        with_files.install(&ctx).await.unwrap();
+        assert!(period.has_rollups());
+        let rows = period.rollup_rows();
+        assert!(rows.iter().all(|(_, n)| *n > 0), "{rows:?}");
+
+        // Ranges: the whole store, the default bounds, week-aligned ones, ones that
+        // start and end mid-week, one day, a range with no full week, and random ones.
+        let mut ranges: Vec<(i64, i64)> = vec![
+            (first, last),
+            (0, 2_932_896),
+            (monday_of(first) + 7, monday_of(first) + 20),
+            (first + 3, last - 2),
+            (first + 10, first + 10),
+            (monday_of(first + 14) + 2, monday_of(first + 14) + 8),
+            (last + 5, last + 30),
+        ];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..12 {
+            let a = rng.random_range(first - 3..=last);
+            let b = rng.random_range(a..=last + 3);
+            ranges.push((a, b));
+        }
+        for (a, b) in ranges {
+            let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(a), day(b));
+            for (shape, _) in &shapes {
+                let over_store = shape.replace("{range}", &range).replace("{week}", week);
+                let over_period = shape.replace("{range}", &range).replace("{week}", "week");
+                let truth = answer(&ctx, &over_store).await;
+                assert_eq!(answer(&pages, &over_period).await, truth, "{over_period}");
+                assert_eq!(answer(&by_files, &over_period).await, truth, "{over_period}");
+            }
+        }
+        // And the roll-ups answered: every shape above from the one it needs.
+        for (shape, source) in &shapes {
+            let before = period.answered(*source);
+            let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(first), day(last));
+            answer(&pages, &shape.replace("{range}", &range).replace("{week}", "week")).await;
+            assert!(period.answered(*source) > before, "{shape} from {source:?}");
+        }
+        // A scan that reads a day's rows with a keyword is the store's.
+        let before = period.answered(Source::Store);
+        let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(first), day(last));
+        assert_eq!(
+            answer(&pages, &format!("SELECT day, keyword, SUM(visits) FROM keyword_daily WHERE {range} GROUP BY 1, 2")).await,
+            answer(&ctx, &format!("SELECT day, keyword, SUM(visits) FROM keyword_daily WHERE {range} GROUP BY 1, 2")).await
+        );
+        assert!(period.answered(Source::Store) > before);
+    });
+}
