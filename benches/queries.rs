@@ -508,6 +508,72 @@ fn main() {
     ];
     // `KEYRANK_BENCH_PART=dashboard` times the dashboard alone.
     let part = std::env::var("KEYRANK_BENCH_PART").unwrap_or_default();
+    if part == "explain" {
+        let rt = keyrank::model::runtime::runtime().expect("runtime");
+        rt.block_on(async {
+            let st = Store::open(&dir.join("store")).unwrap();
+            let snapshot = st.snapshot().await.unwrap();
+            let ctx = keyrank::query::session(&st).await.unwrap();
+            let pages = keyrank::store::object_stores::session_context().unwrap();
+            let period = std::sync::Arc::new(
+                keyrank::query::rollup::PeriodTable::new(keyrank::query::rollup::KEYWORD_DAILY, ctx.table_provider("keyword_daily").await.unwrap(),
+                )
+                .with_day_files(&st, &snapshot.table("keyword_daily").files),
+            );
+            pages.register_table("keyword_daily", period.clone()).unwrap();
+            for t in ["ad_costs", "search_queries"] {
+                pages.register_table(t, ctx.table_provider(t).await.unwrap()).unwrap();
+            }
+            keyrank::query::udf::register(&pages);
+            period.install(&ctx).await.unwrap();
+            for i in 0..4 {
+                let (from, to) = (format!("2024-02-0{}", i + 1), format!("2024-11-0{}", i + 2));
+                let t = Instant::now();
+                let stats = keyrank::rank::load_stats_on(&pages, Some(&from), Some(&to), "last", false).await.unwrap();
+                let a = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let r = keyrank::rank::ranked_with_reasons(&stats, 0.0);
+                let b = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let sql = format!("SELECT keyword, SUM(visits) FROM keyword_daily WHERE keyword IS NOT NULL AND day BETWEEN DATE '{from}' AND DATE '{to}' AND NOT estimated GROUP BY keyword");
+                keyrank::query::run(&pages, &sql).await.unwrap();
+                let c = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let sql = format!("SELECT keyword, SUM(clicks), SUM(cost) FROM ad_costs WHERE day BETWEEN DATE '{from}' AND DATE '{to}' GROUP BY keyword");
+                keyrank::query::run(&pages, &sql).await.unwrap();
+                let d = t.elapsed().as_secs_f64();
+                println!("stats {a:.3} ranked {b:.3} ({}) bare sum {c:.3} costs {d:.3}", r.len());
+            }
+        });
+        return;
+    }
+    if part == "periods" {
+        // Profiling aid: after the warm-up, periods nobody warmed, one after another.
+        let (addr, app) = serve(&dir.join("store"), true);
+        let version = Store::open(&dir.join("store"))
+            .and_then(|s| {
+                keyrank::model::runtime::runtime()?
+                    .block_on(async { s.snapshot().await.map(|s| s.version) })
+            })
+            .expect("version");
+        while app.warmed() != Some(version) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        println!("warmed");
+        for i in 0..40 {
+            for page in ["/keywords", "/", "/api/keywords"] {
+                let path = format!(
+                    "{page}?from=2024-02-{:02}&to=2024-11-{:02}",
+                    1 + i % 27,
+                    2 + i % 27
+                );
+                let t = Instant::now();
+                get(addr, &path);
+                println!("{path} {:.3}", t.elapsed().as_secs_f64());
+            }
+        }
+        return;
+    }
     if part == "dashboard" {
         dashboard(&dir.join("store"));
         return;

@@ -1,8 +1,9 @@
-//! Roll-ups of `keyword_daily`, held in memory, behind a table that answers a sum
-//! over any range of days from them (the dashboard's pages).
+//! Roll-ups of the store's tables by day, held in memory, behind a table that answers a
+//! sum over any range of days from them (the dashboard's pages): `keyword_daily`
+//! ([`KEYWORD_DAILY`]) and `ad_costs` ([`AD_COSTS`]).
 //!
-//! [`PeriodTable`] has `keyword_daily`'s columns (without the visitor sketch) plus
-//! `week` (the Monday of `day`'s ISO week). Its rows are not the store's rows: each
+//! [`PeriodTable`] has its table's columns (without the visitor sketch) plus `week`
+//! (the Monday of `day`'s ISO week). Its rows are not the store's rows: each
 //! is a sum of some of them, so only sums over it mean what they mean over the store
 //! (every figure a page shows), never a count of rows. A scan is answered from the
 //! smallest source that holds every column it reads:
@@ -36,12 +37,45 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use std::sync::{Arc, RwLock};
 
-/// The week roll-up's dimensions: what the pages group or filter by (a campaign or a
-/// segment is never asked for there; a scan that reads one is the store's).
-const WEEK_DIMS: [&str; 5] = ["source", "medium", "keyword", "landing", "estimated"];
+/// What a table's roll-ups keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// The store's table.
+    pub table: &'static str,
+    /// Whether a column is summed (the others are dimensions).
+    pub measure: fn(&str) -> bool,
+    /// The week roll-up's dimensions, and the sums it keeps.
+    pub week_dims: &'static [&'static str],
+    pub week_measure: fn(&str) -> bool,
+    /// The day roll-up's dimensions (it keeps every sum); none: no day roll-up.
+    pub day_dims: &'static [&'static str],
+}
 
-/// The day roll-up's dimensions: the engine and medium (the overview's charts).
-const DAY_DIMS: [&str; 3] = ["source", "medium", "estimated"];
+/// `keyword_daily`: by week over what the pages group or filter by (a campaign or a
+/// segment is never asked for there; a scan that reads one is the store's), with
+/// visits and every model's credit; by day over engine, medium and estimated (the
+/// overview's charts).
+pub const KEYWORD_DAILY: Spec = Spec {
+    table: crate::store::KEYWORD_DAILY,
+    measure: |n| {
+        matches!(n, "visits" | "visitors" | "pageviews")
+            || n.starts_with("conversions_")
+            || n.starts_with("revenue_")
+    },
+    week_dims: &["source", "medium", "keyword", "landing", "estimated"],
+    week_measure: |n| n == "visits" || n.starts_with("conversions_") || n.starts_with("revenue_"),
+    day_dims: &["source", "medium", "estimated"],
+};
+
+/// `ad_costs`: clicks, impressions and cost by week, engine and keyword (the
+/// ranking's and the budget's costs of a period).
+pub const AD_COSTS: Spec = Spec {
+    table: crate::store::AD_COSTS,
+    measure: |n| matches!(n, "clicks" | "impressions" | "cost"),
+    week_dims: &["engine", "keyword"],
+    week_measure: |_| true,
+    day_dims: &[],
+};
 
 /// The column holding the Monday of a row's week.
 pub const WEEK: &str = "week";
@@ -57,9 +91,10 @@ struct Rollup {
     rows: usize,
 }
 
-/// `keyword_daily` by period, answered from roll-ups where they suffice.
+/// A table of the store by period, answered from roll-ups where they suffice.
 #[derive(Debug)]
 pub struct PeriodTable {
+    spec: Spec,
     daily: Arc<dyn TableProvider>,
     schema: SchemaRef,
     rollups: RwLock<Vec<Arc<Rollup>>>,
@@ -81,15 +116,6 @@ pub enum Source {
     Days = 1,
     /// The week roll-up, with the store's days of the range's partial weeks.
     Weeks = 2,
-}
-
-/// Whether a column of `keyword_daily` is a measure (summed), not a dimension.
-fn is_measure(name: &str) -> bool {
-    name == "visits"
-        || name == "visitors"
-        || name == "pageviews"
-        || name.starts_with("conversions_")
-        || name.starts_with("revenue_")
 }
 
 /// The Monday on or before `day` (days since 1970-01-01, a Thursday).
@@ -144,8 +170,8 @@ fn day_bound(e: &Expr) -> Option<(i64, i64)> {
 }
 
 impl PeriodTable {
-    /// Over the store's `keyword_daily` as registered on a context (its schema as read).
-    pub fn new(daily: Arc<dyn TableProvider>) -> Self {
+    /// Over a table of the store as registered on a context (its schema as read).
+    pub fn new(spec: Spec, daily: Arc<dyn TableProvider>) -> Self {
         let mut fields: Vec<Field> = daily
             .schema()
             .fields()
@@ -155,6 +181,7 @@ impl PeriodTable {
             .collect();
         fields.push(Field::new(WEEK, DataType::Date32, true));
         PeriodTable {
+            spec,
             daily,
             schema: Arc::new(Schema::new(fields)),
             rollups: RwLock::new(Vec::new()),
@@ -164,7 +191,7 @@ impl PeriodTable {
         }
     }
 
-    /// With the store's `keyword_daily` files of the same version as `daily`.
+    /// With the table's files of the same version as `daily`.
     pub fn with_day_files(
         mut self,
         store: &crate::store::Store,
@@ -190,7 +217,7 @@ impl PeriodTable {
         }
         Ok(Some(Arc::new(crate::query::listing_table(
             store,
-            crate::store::KEYWORD_DAILY,
+            self.spec.table,
             &chosen,
         )?)))
     }
@@ -219,22 +246,27 @@ impl PeriodTable {
             .collect()
     }
 
-    /// Computes the roll-ups over the store (`ctx` has its `keyword_daily`) and answers
-    /// scans from them from now on.
+    /// Computes the roll-ups over the store (`ctx` has the table) and answers scans
+    /// from them from now on.
     pub async fn install(&self, ctx: &SessionContext) -> Result<()> {
-        // The week roll-up sums what the pages show (visits, every model's credit);
-        // the day roll-up, a few rows a day, every measure.
-        let day = self.build(ctx, false, &DAY_DIMS, |_| true).await?;
-        let week = self
-            .build(ctx, true, &WEEK_DIMS, |m| {
-                m == "visits" || m.starts_with("conversions_") || m.starts_with("revenue_")
-            })
-            .await?;
-        // The store's first and last day: the day roll-up holds a row for each day the
-        // store does.
+        let spec = self.spec;
+        let mut built = Vec::new();
+        if !spec.day_dims.is_empty() {
+            built.push(Arc::new(
+                self.build(ctx, false, spec.day_dims, spec.measure).await?,
+            ));
+        }
+        built.push(Arc::new(
+            self.build(ctx, true, spec.week_dims, spec.week_measure)
+                .await?,
+        ));
+        // The first and last day the table holds rows of.
         let (_, span) = crate::query::run(
             ctx,
-            "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM keyword_daily",
+            &format!(
+                "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM {}",
+                spec.table
+            ),
         )
         .await?;
         let span = span.first().and_then(|b| {
@@ -248,8 +280,7 @@ impl PeriodTable {
                 .then(|| (i64::from(a.value(0)), i64::from(z.value(0))))
         });
         *self.span.write().unwrap_or_else(|p| p.into_inner()) = span;
-        *self.rollups.write().unwrap_or_else(|p| p.into_inner()) =
-            vec![Arc::new(day), Arc::new(week)];
+        *self.rollups.write().unwrap_or_else(|p| p.into_inner()) = built;
         Ok(())
     }
 
@@ -271,7 +302,7 @@ impl PeriodTable {
             .fields()
             .iter()
             .map(|f| f.as_ref())
-            .filter(|f| is_measure(f.name()) && keep(f.name()))
+            .filter(|f| (self.spec.measure)(f.name()) && keep(f.name()))
             .collect();
         let sums: Vec<String> = measures
             .iter()
@@ -285,9 +316,10 @@ impl PeriodTable {
             .collect();
         let keys: Vec<String> = (1..=dims.len() + 1).map(|i| i.to_string()).collect();
         let sql = format!(
-            "SELECT {grain}, {}, {} FROM keyword_daily GROUP BY {}",
+            "SELECT {grain}, {}, {} FROM {} GROUP BY {}",
             dims.join(", "),
             sums.join(", "),
+            self.spec.table,
             keys.join(", ")
         );
         let (_, batches) = crate::query::run(ctx, &sql).await?;
@@ -375,7 +407,7 @@ impl PeriodTable {
         };
         let store = || {
             LogicalPlanBuilder::scan(
-                "keyword_daily",
+                self.spec.table,
                 provider_as_source(self.daily.clone()),
                 None,
             )
@@ -383,9 +415,10 @@ impl PeriodTable {
         let mut source = Source::Store;
         // A scan that reads no column counts rows, which the roll-ups' rows are not.
         if names.is_empty() {
-            return Err(Error::usage(
-                "the dashboard's period table answers sums over columns, not counts of rows: count a column's values (SUM(visits)) or query keyword_daily in the SQL console",
-            ));
+            return Err(Error::usage(format!(
+                "the dashboard's {} answers sums over columns, not counts of rows: sum a column, or query it in the SQL console",
+                self.spec.table
+            )));
         }
         let plan = if let Some(r) = by_day {
             source = Source::Days;
@@ -432,7 +465,7 @@ impl PeriodTable {
                         let edges = in_range("day", lo, hi)
                             .and(col("day").lt(date(first)).or(col("day").gt(date(last + 6))));
                         let src = LogicalPlanBuilder::scan(
-                            "keyword_daily",
+                            self.spec.table,
                             provider_as_source(files),
                             None,
                         )?;

@@ -78,7 +78,8 @@ pub(crate) type RankingKey = (String, String, String, bool);
 /// A cached response: its content type and bytes.
 pub struct CachedPage {
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    /// Shared, so answering from memory copies no bytes.
+    pub body: axum::body::Bytes,
 }
 
 /// Values computed from one version of the store, by key. Only the newest version's

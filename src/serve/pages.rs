@@ -6,7 +6,7 @@ use super::{App, CachedPage};
 use crate::error::{Error, Result};
 use crate::privacy::is_pseudo_keyword;
 use crate::query::output::display_cell;
-use crate::query::rollup::PeriodTable;
+use crate::query::rollup::{self, PeriodTable};
 use crate::report::charts::{self, Bar, esc, fmt_num};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -27,18 +27,21 @@ const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
 pub(super) struct Snap {
     /// The store's tables as they are: the SQL console's.
     ctx: SessionContext,
-    /// The pages' tables: `keyword_daily` answered from the version's roll-ups once the
-    /// warm-up has built them ([`PeriodTable`]), the other tables as in `ctx`.
+    /// The pages' tables: `keyword_daily` and `ad_costs` answered from the version's
+    /// roll-ups once the warm-up has built them ([`PeriodTable`]), `search_queries` as
+    /// in `ctx`.
     pages: SessionContext,
-    pub(super) period: Arc<PeriodTable>,
+    periods: Vec<Arc<PeriodTable>>,
     pub(super) version: Option<u64>,
 }
 
 impl Snap {
     /// Builds this version's roll-ups, so the pages' sums read them (the warm-up).
     pub(super) async fn build_rollups(&self) -> Result<()> {
-        if !self.period.has_rollups() {
-            self.period.install(&self.ctx).await?;
+        for period in &self.periods {
+            if !period.has_rollups() {
+                period.install(&self.ctx).await?;
+            }
         }
         Ok(())
     }
@@ -79,21 +82,24 @@ async fn snap_of(app: &App, snapshot: &crate::store::Snapshot) -> Result<Snap> {
     let ctx = crate::store::object_stores::session_context_on(app.env.clone())?;
     crate::query::register_snapshot(&ctx, &app.store, snapshot).await?;
     let pages = crate::store::object_stores::session_context_on(app.env.clone())?;
-    let period = Arc::new(
-        PeriodTable::new(ctx.table_provider(crate::store::KEYWORD_DAILY).await?).with_day_files(
-            &app.store,
-            &snapshot.table(crate::store::KEYWORD_DAILY).files,
-        ),
-    );
-    pages.register_table(crate::store::KEYWORD_DAILY, period.clone())?;
-    for t in [crate::store::AD_COSTS, crate::store::SEARCH_QUERIES] {
-        pages.register_table(t, ctx.table_provider(t).await?)?;
+    let mut periods = Vec::new();
+    for spec in [rollup::KEYWORD_DAILY, rollup::AD_COSTS] {
+        let period = Arc::new(
+            PeriodTable::new(spec, ctx.table_provider(spec.table).await?)
+                .with_day_files(&app.store, &snapshot.table(spec.table).files),
+        );
+        pages.register_table(spec.table, period.clone())?;
+        periods.push(period);
     }
+    pages.register_table(
+        crate::store::SEARCH_QUERIES,
+        ctx.table_provider(crate::store::SEARCH_QUERIES).await?,
+    )?;
     crate::query::udf::register(&pages);
     Ok(Snap {
         ctx,
         pages,
-        period,
+        periods,
         version: snapshot.version,
     })
 }
@@ -247,7 +253,7 @@ fn page(title: &str, active: &str, c: &Controls, version: Option<u64>, body: &st
 fn html(body: String) -> CachedPage {
     CachedPage {
         content_type: "text/html; charset=utf-8",
-        body: body.into_bytes(),
+        body: body.into_bytes().into(),
     }
 }
 
@@ -394,18 +400,28 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         let m = &c.model;
         let range = c.sql_range();
         let est = if c.estimated { "TRUE" } else { "NOT estimated" };
-        let (_, t) = rows(
-            &s.pages,
-            &format!(
+        // The tiles, the engines and the days: three independent sums, run together.
+        let tiles_sql = format!(
                 "SELECT CAST(COALESCE(SUM(visits), 0) AS BIGINT),
                    CAST(COALESCE(SUM(CASE WHEN medium IN ('organic', 'cpc') THEN visits END), 0) AS BIGINT),
                    CAST(COALESCE(SUM(CASE WHEN keyword = '(not provided)' THEN visits END), 0) AS BIGINT),
                    CAST(COALESCE(SUM(conversions_{m}), 0) AS DOUBLE),
                    CAST(COALESCE(SUM(revenue_{m}), 0) AS DOUBLE)
                  FROM keyword_daily WHERE {range} AND {est}"
-            ),
-        )
-        .await?;
+        );
+        let q = crate::query::queries::find("engine_share")?;
+        let mut params = c.params();
+        params.remove("estimated");
+        let engines_sql = q.render(&params)?;
+        let days_sql = format!(
+            "SELECT CAST(day AS VARCHAR) AS d, CAST(SUM(conversions_{m}) AS DOUBLE) AS c, CAST(SUM(revenue_{m}) AS DOUBLE) AS r
+             FROM keyword_daily WHERE {range} AND {est} GROUP BY day ORDER BY day"
+        );
+        let ((_, t), (_, e), (_, d)) = tokio::try_join!(
+            rows(&s.pages, &tiles_sql),
+            rows(&s.pages, &engines_sql),
+            rows(&s.pages, &days_sql)
+        )?;
         let t = cells(&t).into_iter().next().unwrap_or_default();
         let get = |i: usize| t.get(i).map(|v| num(v)).unwrap_or(0.0);
         let (visits, search, np, conv, rev) = (get(0), get(1), get(2), get(3), get(4));
@@ -424,10 +440,6 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
             fmt_num(rev)
         );
         // Search visits by engine.
-        let q = crate::query::queries::find("engine_share")?;
-        let mut params = c.params();
-        params.remove("estimated");
-        let (_, e) = rows(&s.pages, &q.render(&params)?).await?;
         let mut engines: BTreeMap<String, f64> = BTreeMap::new();
         for r in cells(&e) {
             *engines.entry(r[0].clone()).or_default() += num(&r[2]);
@@ -438,14 +450,6 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         body.push_str(&charts::bar_chart("engines", &bars[..bars.len().min(15)], ""));
         body.push_str("</section>");
         // Conversions and revenue by day.
-        let (_, d) = rows(
-            &s.pages,
-            &format!(
-                "SELECT CAST(day AS VARCHAR) AS d, CAST(SUM(conversions_{m}) AS DOUBLE) AS c, CAST(SUM(revenue_{m}) AS DOUBLE) AS r
-                 FROM keyword_daily WHERE {range} AND {est} GROUP BY day ORDER BY day"
-            ),
-        )
-        .await?;
         let days = cells(&d);
         let conv_days: Vec<(String, f64)> = days.iter().map(|r| (r[0].clone(), num(&r[1]))).collect();
         let rev_days: Vec<(String, f64)> = days.iter().map(|r| (r[0].clone(), num(&r[2]))).collect();
@@ -1238,11 +1242,37 @@ pub async fn report_output(
 // ---------------------------------------------------------------------------------
 // API
 
-fn json(value: serde_json::Value) -> CachedPage {
+fn json(value: &impl serde::Serialize) -> CachedPage {
     CachedPage {
         content_type: "application/json",
-        body: serde_json::to_vec(&value).unwrap_or_default(),
+        body: serde_json::to_vec(value).unwrap_or_default().into(),
     }
+}
+
+/// A keyword of the ranking as `/api/keywords` lists it.
+#[derive(serde::Serialize)]
+struct ApiKeyword<'a> {
+    keyword: &'a str,
+    visits: f64,
+    conversions: f64,
+    conversion_rate: f64,
+    shrunk_rate: f64,
+    rate_low: Option<f64>,
+    rate_high: Option<f64>,
+    revenue_per_visit: f64,
+    value_per_visit: f64,
+    pseudo: bool,
+}
+
+/// `/api/keywords`' answer.
+#[derive(serde::Serialize)]
+struct ApiKeywords<'a> {
+    store_version: Option<u64>,
+    from: &'a str,
+    to: &'a str,
+    model: &'a str,
+    estimated: bool,
+    keywords: Vec<ApiKeyword<'a>>,
 }
 
 fn json_error(status: StatusCode, e: &Error) -> Response {
@@ -1268,28 +1298,30 @@ pub async fn api_keywords(
     cached(&app, key, |s| async move {
         let all = ranking(&shared, &s, &c).await?;
         let (rows, _, _) = listed(&all, &p)?;
-        let list: Vec<serde_json::Value> = rows
+        // Serialised straight from the ranking (50,000 rows: no JSON tree in between).
+        let keywords = rows
             .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "keyword": r.keyword,
-                    "visits": r.visits,
-                    "conversions": r.conversions,
-                    "conversion_rate": r.rate,
-                    "shrunk_rate": r.rate_estimate,
-                    "rate_low": r.rate_low,
-                    "rate_high": r.rate_high,
-                    "revenue_per_visit": r.revenue_per_visit,
-                    "value_per_visit": r.value_per_visit,
-                    "pseudo": is_pseudo_keyword(&r.keyword),
-                })
+            .map(|r| ApiKeyword {
+                keyword: &r.keyword,
+                visits: r.visits,
+                conversions: r.conversions,
+                conversion_rate: r.rate,
+                shrunk_rate: r.rate_estimate,
+                rate_low: r.rate_low,
+                rate_high: r.rate_high,
+                revenue_per_visit: r.revenue_per_visit,
+                value_per_visit: r.value_per_visit,
+                pseudo: is_pseudo_keyword(&r.keyword),
             })
             .collect();
-        Ok(json(serde_json::json!({
-            "store_version": s.version,
-            "from": c.from, "to": c.to, "model": c.model, "estimated": c.estimated,
-            "keywords": list,
-        })))
+        Ok(json(&ApiKeywords {
+            store_version: s.version,
+            from: &c.from,
+            to: &c.to,
+            model: &c.model,
+            estimated: c.estimated,
+            keywords,
+        }))
     })
     .await
 }

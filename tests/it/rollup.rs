@@ -4,7 +4,7 @@
 //! that do not need a day's rows.
 
 use crate::common::ingest;
-use keyrank::generate::{GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
 use keyrank::query::rollup::{PeriodTable, Source, monday_of};
 use keyrank::store::Store;
 use rand::{Rng, SeedableRng};
@@ -54,6 +54,7 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         &GenerateConfig {
             visitors: 2_500,
             days: 45,
+            costs: true,
             ..GenerateConfig::default()
         },
         dir.path(),
@@ -64,6 +65,15 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         c.sites = vec![SITE.into()];
         c.goals = vec![GOAL.into()];
     });
+    // The paid keywords' daily costs, for the ad_costs roll-up.
+    let (costs, _) = keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
+    assert!(!costs.is_empty());
+    {
+        let st = Store::open(&store_dir).unwrap();
+        let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+        keyrank::import::costs::store(&mut w, &costs).unwrap();
+        w.commit(crate::common::test_entry("costs import")).unwrap();
+    }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = Store::open(&store_dir).unwrap();
@@ -71,8 +81,7 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         // Two period tables: one that finds the partial weeks' days among all the day
         // files, one that reads their own files (as the dashboard's does).
         let pages = keyrank::store::object_stores::session_context().unwrap();
-        let period = Arc::new(PeriodTable::new(
-            ctx.table_provider("keyword_daily").await.unwrap(),
+        let period = Arc::new(PeriodTable::new(keyrank::query::rollup::KEYWORD_DAILY, ctx.table_provider("keyword_daily").await.unwrap(),
         ));
         pages
             .register_table("keyword_daily", period.clone())
@@ -81,13 +90,24 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         let snapshot = store.snapshot().await.unwrap();
         let by_files = keyrank::store::object_stores::session_context().unwrap();
         let with_files = Arc::new(
-            PeriodTable::new(ctx.table_provider("keyword_daily").await.unwrap())
+            PeriodTable::new(keyrank::query::rollup::KEYWORD_DAILY, ctx.table_provider("keyword_daily").await.unwrap())
                 .with_day_files(&store, &snapshot.table("keyword_daily").files),
         );
         by_files
             .register_table("keyword_daily", with_files.clone())
             .unwrap();
         keyrank::query::udf::register(&by_files);
+        // Both sessions read ad_costs by period too, from its own roll-up.
+        let costs = Arc::new(
+            PeriodTable::new(
+                keyrank::query::rollup::AD_COSTS,
+                ctx.table_provider("ad_costs").await.unwrap(),
+            )
+            .with_day_files(&store, &snapshot.table("ad_costs").files),
+        );
+        for c in [&pages, &by_files] {
+            c.register_table("ad_costs", costs.clone()).unwrap();
+        }
         let span = answer(
             &ctx,
             "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM keyword_daily",
@@ -123,6 +143,15 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
                 "SELECT source, medium, SUM(visits), SUM(CASE WHEN keyword = '(not provided)' THEN visits ELSE 0 END), SUM(conversions_linear) FROM keyword_daily WHERE medium IN ('organic', 'cpc') AND {range} GROUP BY source, medium".into(),
                 Source::Weeks,
             ),
+            (
+                "SELECT engine, keyword, SUM(clicks), SUM(impressions), SUM(cost) FROM ad_costs WHERE {range} GROUP BY engine, keyword".into(),
+                Source::Weeks,
+            ),
+            // The ranking's join of credit and costs, as `budget_inputs` reads them.
+            (
+                "SELECT c.keyword, c.visits, c.conversions, k.cost FROM (SELECT keyword, SUM(visits) AS visits, SUM(conversions_last) AS conversions FROM keyword_daily WHERE {range} AND keyword IS NOT NULL GROUP BY keyword) c LEFT JOIN (SELECT keyword, SUM(cost) AS cost FROM ad_costs WHERE {range} GROUP BY keyword) k ON c.keyword = k.keyword".into(),
+                Source::Weeks,
+            ),
             // What the week roll-up does not keep (campaigns, visitors) is the store's.
             (
                 "SELECT keyword, campaign, SUM(visits), SUM(visitors), SUM(pageviews) FROM keyword_daily WHERE {range} GROUP BY keyword, campaign".into(),
@@ -135,6 +164,7 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         ];
         period.install(&ctx).await.unwrap();
         with_files.install(&ctx).await.unwrap();
+        costs.install(&ctx).await.unwrap();
         assert!(period.has_rollups());
         let rows = period.rollup_rows();
         assert!(rows.iter().all(|(_, n)| *n > 0), "{rows:?}");
@@ -167,11 +197,12 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
             }
         }
         // And the roll-ups answered: every shape above from the one it needs.
+        let answered = |s: Source| period.answered(s) + costs.answered(s);
         for (shape, source) in &shapes {
-            let before = period.answered(*source);
+            let before = answered(*source);
             let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(first), day(last));
             answer(&pages, &shape.replace("{range}", &range).replace("{week}", "week")).await;
-            assert!(period.answered(*source) > before, "{shape} from {source:?}");
+            assert!(answered(*source) > before, "{shape} from {source:?}");
         }
         // A scan that reads a day's rows with a keyword is the store's.
         let before = period.answered(Source::Store);
