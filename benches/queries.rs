@@ -14,7 +14,8 @@
 //! `cargo bench --bench queries`; `KEYRANK_BENCH_KEYWORDS=5000 cargo bench --bench queries`;
 //! `KEYRANK_BENCH_STORE=DIR` keeps the generated store (and its peer script) in DIR and
 //! reuses it on the next run, so the same store can be timed by other tools;
-//! `KEYRANK_BENCH_PART=dashboard` times only the dashboard.
+//! `KEYRANK_BENCH_PART=dashboard` times only the dashboard, `KEYRANK_BENCH_PART=periods`
+//! its pages over 27 periods nobody warmed.
 
 #[path = "peer.rs"]
 mod peer;
@@ -329,12 +330,7 @@ fn dashboard(store: &Path) {
     // A second dashboard: wait for its warm-up, then each page once.
     let rss_before = rss_mib();
     let (warm_addr, warm_app) = serve(store, true);
-    let version = Store::open(store)
-        .and_then(|s| {
-            keyrank::model::runtime::runtime()?
-                .block_on(async { s.snapshot().await.map(|s| s.version) })
-        })
-        .expect("version");
+    let version = version_of(store);
     let t = Instant::now();
     while ![
         "/",
@@ -371,6 +367,43 @@ fn dashboard(store: &Path) {
     println!(
         "(the process's resident memory before the warmed dashboard started {rss_before:.0} MiB, after its warm-up {rss_warm:.0} MiB)"
     );
+}
+
+/// Pages of periods nobody warmed, on a dashboard whose warm-up has finished: 27
+/// periods (each starting and ending on another weekday) × the overview, the ranking
+/// and its JSON; the median and the slowest server time of each page.
+fn periods(store: &Path) {
+    let (addr, app) = serve(store, true);
+    let version = version_of(store);
+    while app.warmed() != Some(version) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for page in ["/", "/keywords", "/api/keywords"] {
+        let mut times: Vec<f64> = (0..27)
+            .map(|i| {
+                let path = format!("{page}?from=2024-02-{:02}&to=2024-11-{:02}", 1 + i, 2 + i);
+                let t = Instant::now();
+                assert_eq!(get(addr, &path), 200, "{path}");
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{page:<14} over 27 periods nobody warmed: median {:.3}s, slowest {:.3}s",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+    }
+}
+
+/// The store's latest version.
+fn version_of(store: &Path) -> Option<u64> {
+    Store::open(store)
+        .and_then(|s| {
+            keyrank::model::runtime::runtime()?
+                .block_on(async { s.snapshot().await.map(|s| s.version) })
+        })
+        .expect("version")
 }
 
 /// This process's resident memory now, in MiB.
@@ -508,70 +541,8 @@ fn main() {
     ];
     // `KEYRANK_BENCH_PART=dashboard` times the dashboard alone.
     let part = std::env::var("KEYRANK_BENCH_PART").unwrap_or_default();
-    if part == "explain" {
-        let rt = keyrank::model::runtime::runtime().expect("runtime");
-        rt.block_on(async {
-            let st = Store::open(&dir.join("store")).unwrap();
-            let snapshot = st.snapshot().await.unwrap();
-            let ctx = keyrank::query::session(&st).await.unwrap();
-            let pages = keyrank::store::object_stores::session_context().unwrap();
-            let period = std::sync::Arc::new(
-                keyrank::query::rollup::PeriodTable::new(keyrank::query::rollup::KEYWORD_DAILY, ctx.table_provider("keyword_daily").await.unwrap(),
-                )
-                .with_day_files(&st, &snapshot.table("keyword_daily").files),
-            );
-            pages.register_table("keyword_daily", period.clone()).unwrap();
-            for t in ["ad_costs", "search_queries"] {
-                pages.register_table(t, ctx.table_provider(t).await.unwrap()).unwrap();
-            }
-            keyrank::query::udf::register(&pages);
-            period.install(&ctx).await.unwrap();
-            for i in 0..4 {
-                let (from, to) = (format!("2024-02-0{}", i + 1), format!("2024-11-0{}", i + 2));
-                let t = Instant::now();
-                let stats = keyrank::rank::load_stats_on(&pages, Some(&from), Some(&to), "last", false).await.unwrap();
-                let a = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                let r = keyrank::rank::ranked_with_reasons(&stats, 0.0);
-                let b = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                let sql = format!("SELECT keyword, SUM(visits) FROM keyword_daily WHERE keyword IS NOT NULL AND day BETWEEN DATE '{from}' AND DATE '{to}' AND NOT estimated GROUP BY keyword");
-                keyrank::query::run(&pages, &sql).await.unwrap();
-                let c = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                let sql = format!("SELECT keyword, SUM(clicks), SUM(cost) FROM ad_costs WHERE day BETWEEN DATE '{from}' AND DATE '{to}' GROUP BY keyword");
-                keyrank::query::run(&pages, &sql).await.unwrap();
-                let d = t.elapsed().as_secs_f64();
-                println!("stats {a:.3} ranked {b:.3} ({}) bare sum {c:.3} costs {d:.3}", r.len());
-            }
-        });
-        return;
-    }
     if part == "periods" {
-        // Profiling aid: after the warm-up, periods nobody warmed, one after another.
-        let (addr, app) = serve(&dir.join("store"), true);
-        let version = Store::open(&dir.join("store"))
-            .and_then(|s| {
-                keyrank::model::runtime::runtime()?
-                    .block_on(async { s.snapshot().await.map(|s| s.version) })
-            })
-            .expect("version");
-        while app.warmed() != Some(version) {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        println!("warmed");
-        for i in 0..40 {
-            for page in ["/keywords", "/", "/api/keywords"] {
-                let path = format!(
-                    "{page}?from=2024-02-{:02}&to=2024-11-{:02}",
-                    1 + i % 27,
-                    2 + i % 27
-                );
-                let t = Instant::now();
-                get(addr, &path);
-                println!("{path} {:.3}", t.elapsed().as_secs_f64());
-            }
-        }
+        periods(&dir.join("store"));
         return;
     }
     if part == "dashboard" {

@@ -441,14 +441,6 @@ impl PeriodTable {
             };
             if lo > hi || first > last {
                 filtered(store()?, in_range("day", lo, hi))?.project(project(false))?
-            } else if lo >= first && hi <= last + 6 {
-                source = Source::Weeks;
-                let weeks = LogicalPlanBuilder::scan(
-                    "rollup_week",
-                    provider_as_source(r.table.clone()),
-                    None,
-                )?;
-                filtered(weeks, in_range(WEEK, first, last))?.project(project(true))?
             } else {
                 source = Source::Weeks;
                 let weeks = LogicalPlanBuilder::scan(
@@ -457,9 +449,15 @@ impl PeriodTable {
                     None,
                 )?;
                 let weeks = filtered(weeks, in_range(WEEK, first, last))?.project(project(true))?;
-                // The days of the range outside those weeks, from their day files.
+                // The days of the range outside those weeks (if any), from their day
+                // files.
                 let edge = |d: i64| (lo..=hi).contains(&d) && (d < first || d > last + 6);
-                match self.days(edge)? {
+                let edges = if lo >= first && hi <= last + 6 {
+                    None
+                } else {
+                    self.days(edge)?
+                };
+                match edges {
                     None => weeks,
                     Some(files) => {
                         let edges = in_range("day", lo, hi)

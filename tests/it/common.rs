@@ -78,25 +78,30 @@ pub fn query_at(store: &Path, sql: &str, cluster: Option<&str>) -> Vec<Vec<Strin
         let store = Store::open(store).unwrap();
         let ctx = keyrank::cluster::session_at(&store, cluster).await.unwrap();
         let (_, batches) = keyrank::query::run(&ctx, sql).await.unwrap();
-        let mut rows = Vec::new();
-        for b in &batches {
-            for r in 0..b.num_rows() {
-                rows.push(
-                    b.columns()
-                        .iter()
-                        .map(|c| {
-                            if c.is_null(r) {
-                                "NULL".to_string()
-                            } else {
-                                array_value_to_string(c, r).unwrap()
-                            }
-                        })
-                        .collect(),
-                );
-            }
-        }
-        rows
+        cells(&batches)
     })
+}
+
+/// Every cell of a result as text (NULL as "NULL"), row by row.
+pub fn cells(batches: &[datafusion::arrow::array::RecordBatch]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .map(|c| {
+                        if c.is_null(r) {
+                            "NULL".to_string()
+                        } else {
+                            array_value_to_string(c, r).unwrap()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    rows
 }
 
 /// Every file under `dir`, recursively.

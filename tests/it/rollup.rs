@@ -15,17 +15,7 @@ async fn answer(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<Vec
     let (_, batches) = keyrank::query::run(ctx, sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut rows = Vec::new();
-    for b in &batches {
-        for r in 0..b.num_rows() {
-            rows.push(
-                b.columns()
-                    .iter()
-                    .map(|c| keyrank::query::output::display_cell(c.as_ref(), r))
-                    .collect::<Vec<_>>(),
-            );
-        }
-    }
+    let mut rows = crate::common::cells(&batches);
     rows.sort();
     rows
 }
