@@ -405,12 +405,17 @@ impl PeriodTable {
             }
             Ok(b)
         };
-        let store = || {
-            LogicalPlanBuilder::scan(
+        // The store's rows of days lo..=hi: only their day files when the files are
+        // known (the top movers' 14 days open 14 files, not a year's).
+        let store = |lo: i64, hi: i64| -> Result<LogicalPlanBuilder> {
+            let files = self
+                .days(|d| (lo..=hi).contains(&d))?
+                .unwrap_or_else(|| self.daily.clone());
+            Ok(LogicalPlanBuilder::scan(
                 self.spec.table,
-                provider_as_source(self.daily.clone()),
+                provider_as_source(files),
                 None,
-            )
+            )?)
         };
         let mut source = Source::Store;
         // A scan that reads no column counts rows, which the roll-ups' rows are not.
@@ -440,7 +445,7 @@ impl PeriodTable {
                 _ => monday_of(hi - 6),
             };
             if lo > hi || first > last {
-                filtered(store()?, in_range("day", lo, hi))?.project(project(false))?
+                filtered(store(lo, hi)?, in_range("day", lo, hi))?.project(project(false))?
             } else {
                 source = Source::Weeks;
                 let weeks = LogicalPlanBuilder::scan(
@@ -474,7 +479,7 @@ impl PeriodTable {
                 }
             }
         } else {
-            filtered(store()?, in_range("day", lo, hi))?.project(project(false))?
+            filtered(store(lo, hi)?, in_range("day", lo, hi))?.project(project(false))?
         };
         let plan = match limit {
             Some(n) => plan.limit(0, Some(n))?,
