@@ -539,7 +539,7 @@ fn main() {
         "budget_inputs",
         "paid_keywords",
     ];
-    // `KEYRANK_BENCH_PART=dashboard` times the dashboard alone.
+    // `KEYRANK_BENCH_PART=periods` or `dashboard` times that part of the dashboard alone.
     let part = std::env::var("KEYRANK_BENCH_PART").unwrap_or_default();
     if part == "periods" {
         periods(&dir.join("store"));

@@ -373,6 +373,13 @@ impl PeriodTable {
         others: &[Expr],
         limit: Option<usize>,
     ) -> Result<datafusion::logical_expr::LogicalPlan> {
+        // A scan that reads no column counts rows, which the roll-ups' rows are not.
+        if names.is_empty() {
+            return Err(Error::usage(format!(
+                "the dashboard's {} answers sums over columns, not counts of rows: sum a column, or query it in the SQL console",
+                self.spec.table
+            )));
+        }
         let (lo, hi) = range;
         let reads_day = names.iter().any(|n| n == "day");
         let read: Vec<&String> = names.iter().filter(|n| *n != "day" && *n != WEEK).collect();
@@ -418,13 +425,6 @@ impl PeriodTable {
             )?)
         };
         let mut source = Source::Store;
-        // A scan that reads no column counts rows, which the roll-ups' rows are not.
-        if names.is_empty() {
-            return Err(Error::usage(format!(
-                "the dashboard's {} answers sums over columns, not counts of rows: sum a column, or query it in the SQL console",
-                self.spec.table
-            )));
-        }
         let plan = if let Some(r) = by_day {
             source = Source::Days;
             let src =
@@ -457,12 +457,12 @@ impl PeriodTable {
                 // The days of the range outside those weeks (if any), from their day
                 // files.
                 let edge = |d: i64| (lo..=hi).contains(&d) && (d < first || d > last + 6);
-                let edges = if lo >= first && hi <= last + 6 {
+                let edge_files = if lo >= first && hi <= last + 6 {
                     None
                 } else {
                     self.days(edge)?
                 };
-                match edges {
+                match edge_files {
                     None => weeks,
                     Some(files) => {
                         let edges = in_range("day", lo, hi)

@@ -532,8 +532,6 @@ async fn sparks(
     c: &Controls,
     shown: &[&crate::rank::Ranked],
 ) -> Result<std::collections::HashMap<String, Vec<f64>>> {
-    let mut weekly: std::collections::HashMap<String, Vec<(i32, f64)>> =
-        std::collections::HashMap::new();
     if shown.is_empty() {
         return Ok(std::collections::HashMap::new());
     }
@@ -550,6 +548,8 @@ async fn sparks(
         ),
     )
     .await?;
+    let mut weekly: std::collections::HashMap<String, Vec<(i32, f64)>> =
+        std::collections::HashMap::new();
     for b in &w {
         use datafusion::arrow::array::AsArray;
         let keywords = datafusion::arrow::compute::cast(
