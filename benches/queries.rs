@@ -371,7 +371,8 @@ fn dashboard(store: &Path) {
 
 /// Pages of periods nobody warmed, on a dashboard whose warm-up has finished: 27
 /// periods (each starting and ending on another weekday) × the overview, the ranking
-/// and its JSON; the median and the slowest server time of each page.
+/// and its JSON, and 27 four-week periods of the budget; the median and the slowest
+/// server time of each page.
 fn periods(store: &Path) {
     let (addr, app) = serve(store, true);
     let version = version_of(store);
@@ -379,7 +380,7 @@ fn periods(store: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     for page in ["/", "/keywords", "/api/keywords"] {
-        let mut times: Vec<f64> = (0..27)
+        let times: Vec<f64> = (0..27)
             .map(|i| {
                 let path = format!("{page}?from=2024-02-{:02}&to=2024-11-{:02}", 1 + i, 2 + i);
                 let t = Instant::now();
@@ -387,13 +388,27 @@ fn periods(store: &Path) {
                 t.elapsed().as_secs_f64()
             })
             .collect();
-        times.sort_by(f64::total_cmp);
-        println!(
-            "{page:<14} over 27 periods nobody warmed: median {:.3}s, slowest {:.3}s",
-            times[times.len() / 2],
-            times[times.len() - 1]
-        );
+        report(page, times);
     }
+    // The budget's default period is four weeks: 27 of them, each a day later.
+    let times = (0..27)
+        .map(|i| {
+            let path = format!("/budget?from=2024-05-{:02}&to=2024-06-{:02}", 1 + i, 1 + i);
+            let t = Instant::now();
+            assert_eq!(get(addr, &path), 200, "{path}");
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    report("/budget", times);
+}
+
+fn report(page: &str, mut times: Vec<f64>) {
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{page:<14} over 27 periods nobody warmed: median {:.3}s, slowest {:.3}s",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
 }
 
 /// The store's latest version.

@@ -199,27 +199,55 @@ fn slope(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 }
 
 /// The `x = s/θ` whose elasticity `x/(eˣ − 1)` is `b` (0 < b < 1).
+///
+/// Newton's method on `ln e(x) = ln b` (`e` falls from 1 towards 0 as `x` grows and
+/// its logarithm is nearly linear in `x`), from inside a bracket that every step
+/// shrinks, halving the bracket when a step would leave it; until the step is below
+/// 1e-14 of `x`: at most five steps where a plain bisection took sixty.
 fn x_for_elasticity(b: f64) -> f64 {
     let b = b.clamp(0.02, 0.98);
-    let e = |x: f64| x / x.exp_m1();
-    let (mut lo, mut hi) = (1e-6, 60.0);
+    let target = b.ln();
+    let (mut lo, mut hi) = (1e-6f64, 60.0f64);
+    // ln e(x) ≈ −x/2 near 0 and ≈ ln x − x for large x: a start close to either.
+    let mut x = (-2.0 * target).clamp(lo, hi);
     for _ in 0..100 {
-        let mid = 0.5 * (lo + hi);
-        if e(mid) > b {
-            lo = mid;
+        let em1 = x.exp_m1();
+        let g = (x / em1).ln() - target;
+        if g > 0.0 {
+            lo = x;
         } else {
-            hi = mid;
+            hi = x;
         }
+        // d/dx ln(x/(eˣ − 1)) = 1/x − eˣ/(eˣ − 1)
+        let dg = 1.0 / x - (em1 + 1.0) / em1;
+        let delta = g / dg;
+        // Newton's steps on this convex curve come from one side, so the far end of
+        // the bracket may never move: the step's size says when to stop.
+        if dg < 0.0 && delta.abs() <= 1e-14 * x {
+            return x - delta;
+        }
+        let step = x - delta;
+        let next = if step > lo && step < hi && dg < 0.0 {
+            step
+        } else {
+            0.5 * (lo + hi)
+        };
+        if hi - lo <= 1e-15 * hi {
+            return next;
+        }
+        x = next;
     }
-    0.5 * (lo + hi)
+    x
 }
 
 /// Log points of the days with spend and clicks.
 fn log_points(days: &[&PaidDay]) -> Vec<(f64, f64)> {
-    days.iter()
-        .filter(|d| d.cost > 0.0 && d.clicks > 0.0)
-        .map(|d| (d.cost.ln(), d.clicks.ln()))
-        .collect()
+    days.iter().filter_map(|d| log_point(d)).collect()
+}
+
+/// A day's log point, when it had spend and clicks.
+fn log_point(d: &PaidDay) -> Option<(f64, f64)> {
+    (d.cost > 0.0 && d.clicks > 0.0).then(|| (d.cost.ln(), d.clicks.ln()))
 }
 
 /// Pooled mean slope and between-keyword variance (DerSimonian–Laird).
@@ -256,6 +284,11 @@ fn shrink(b: Option<(f64, f64)>, mean: f64, tau2: f64) -> f64 {
 
 /// Fits every paid keyword's curve draws.
 fn fit(days: &[PaidDay], p: &CurveParams) -> Vec<Fit> {
+    fit_on(days, p, None)
+}
+
+/// [`fit`] on `threads` threads (None: one per core when there is enough work).
+fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit> {
     let mut by_kw: BTreeMap<(&str, &str), Vec<&PaidDay>> = BTreeMap::new();
     for d in days {
         by_kw
@@ -281,69 +314,116 @@ fn fit(days: &[PaidDay], p: &CurveParams) -> Vec<Fit> {
     let (alpha, beta) = prior.fit().unwrap_or((1.0, 50.0));
     let order_value = if conv > 0.0 { rev / conv } else { 0.0 };
     const PSEUDO_ORDERS: f64 = 3.0;
-    let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
-    by_kw
-        .into_iter()
-        .map(|((engine, keyword), ds)| {
-            let current: f64 = ds.iter().map(|d| d.cost).sum();
-            let clicks: f64 = ds.iter().map(|d| d.clicks).sum();
-            let conversions: f64 = ds.iter().map(|d| d.conversions).sum();
-            let revenue: f64 = ds.iter().map(|d| d.revenue).sum();
-            let spend_days = ds.iter().filter(|d| d.cost > 0.0).count();
-            let fixed = if current <= 0.0 {
-                Some("no spend in the period: stays at 0".to_string())
-            } else if spend_days < p.min_days || clicks < p.min_clicks {
-                Some(format!(
-                    "too little data ({spend_days} days of spend, {clicks:.0} clicks; needs {} and {:.0}): stays at current spend",
-                    p.min_days, p.min_clicks
-                ))
+    // Each keyword draws from its own stream of the seed, so its draws do not depend
+    // on the other keywords or on how they are shared among threads.
+    let fit_one = |index: usize, (engine, keyword): (&str, &str), ds: &[&PaidDay]| {
+        let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
+        rng.set_stream(index as u64);
+        let current: f64 = ds.iter().map(|d| d.cost).sum();
+        let clicks: f64 = ds.iter().map(|d| d.clicks).sum();
+        let conversions: f64 = ds.iter().map(|d| d.conversions).sum();
+        let revenue: f64 = ds.iter().map(|d| d.revenue).sum();
+        let spend_days = ds.iter().filter(|d| d.cost > 0.0).count();
+        let fixed = if current <= 0.0 {
+            Some("no spend in the period: stays at 0".to_string())
+        } else if spend_days < p.min_days || clicks < p.min_clicks {
+            Some(format!(
+                "too little data ({spend_days} days of spend, {clicks:.0} clicks; needs {} and {:.0}): stays at current spend",
+                p.min_days, p.min_clicks
+            ))
+        } else {
+            None
+        };
+        let ra = (conversions.min(clicks) + alpha).max(1e-6);
+        let rb = (clicks - conversions).max(0.0) + beta.max(1e-6);
+        let rate = Beta::new(ra, rb).expect("positive Beta parameters");
+        let aov_mean = (revenue + PSEUDO_ORDERS * order_value) / (conversions + PSEUDO_ORDERS);
+        let aov = Gamma::new(
+            conversions + PSEUDO_ORDERS,
+            1.0 / (conversions + PSEUDO_ORDERS),
+        )
+        .expect("positive Gamma parameters");
+        // Each day's log point once; a draw resamples days by index, and its
+        // points and sums go to buffers the draws share.
+        let logs: Vec<Option<(f64, f64)>> = ds.iter().map(|d| log_point(d)).collect();
+        let mut points: Vec<(f64, f64)> = Vec::with_capacity(ds.len());
+        let mut draws = Vec::with_capacity(p.draws.max(1));
+        for i in 0..p.draws.max(1) {
+            // The first draw is the fit on all days; the rest resample them.
+            points.clear();
+            let (mut s_sum, mut c_sum) = (0.0, 0.0);
+            for k in 0..ds.len() {
+                let j = if i == 0 {
+                    k
+                } else {
+                    rng.random_range(0..ds.len())
+                };
+                s_sum += ds[j].cost;
+                c_sum += ds[j].clicks;
+                points.extend(logs[j]);
+            }
+            let b = shrink(slope(&points), mean, tau2);
+            let x = x_for_elasticity(b);
+            let n = ds.len() as f64;
+            let (s_mean, c_mean) = (s_sum / n, c_sum / n);
+            let theta = (s_mean / x).max(1e-9);
+            let max_clicks = c_mean / (1.0 - (-x).exp()).max(1e-9);
+            let value = if i == 0 {
+                ra / (ra + rb) * aov_mean
             } else {
-                None
+                rate.sample(&mut rng) * aov_mean * aov.sample(&mut rng)
             };
-            let ra = (conversions.min(clicks) + alpha).max(1e-6);
-            let rb = (clicks - conversions).max(0.0) + beta.max(1e-6);
-            let rate = Beta::new(ra, rb).expect("positive Beta parameters");
-            let aov_mean = (revenue + PSEUDO_ORDERS * order_value) / (conversions + PSEUDO_ORDERS);
-            let aov = Gamma::new(conversions + PSEUDO_ORDERS, 1.0 / (conversions + PSEUDO_ORDERS))
-                .expect("positive Gamma parameters");
-            let mut draws = Vec::with_capacity(p.draws.max(1));
-            for i in 0..p.draws.max(1) {
-                // The first draw is the fit on all days; the rest resample them.
-                let sample: Vec<&PaidDay> = if i == 0 {
-                    ds.clone()
-                } else {
-                    (0..ds.len()).map(|_| ds[rng.random_range(0..ds.len())]).collect()
-                };
-                let b = shrink(slope(&log_points(&sample)), mean, tau2);
-                let x = x_for_elasticity(b);
-                let n = sample.len() as f64;
-                let s_mean = sample.iter().map(|d| d.cost).sum::<f64>() / n;
-                let c_mean = sample.iter().map(|d| d.clicks).sum::<f64>() / n;
-                let theta = (s_mean / x).max(1e-9);
-                let max_clicks = c_mean / (1.0 - (-x).exp()).max(1e-9);
-                let value = if i == 0 {
-                    ra / (ra + rb) * aov_mean
-                } else {
-                    rate.sample(&mut rng) * aov_mean * aov.sample(&mut rng)
-                };
-                draws.push(Curve {
-                    max_clicks,
-                    theta,
-                    value_per_click: value,
-                });
-            }
-            Fit {
-                engine: engine.to_string(),
-                keyword: keyword.to_string(),
-                active: ds.len() as f64,
-                current,
-                clicks,
-                spend_days,
-                draws,
-                fixed,
-            }
-        })
-        .collect()
+            draws.push(Curve {
+                max_clicks,
+                theta,
+                value_per_click: value,
+            });
+        }
+        Fit {
+            engine: engine.to_string(),
+            keyword: keyword.to_string(),
+            active: ds.len() as f64,
+            current,
+            clicks,
+            spend_days,
+            draws,
+            fixed,
+        }
+    };
+    let keywords: Vec<((&str, &str), Vec<&PaidDay>)> = by_kw.into_iter().collect();
+    // The draws of 5,000 keywords take a second on one core: the keywords are shared
+    // out in contiguous parts, one per core, and joined in order.
+    let work = keywords.len() * p.draws.max(1) * days.len().div_ceil(keywords.len().max(1));
+    let threads = threads.unwrap_or(if work < 1 << 20 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    });
+    let part = keywords.len().div_ceil(threads).max(1);
+    let fit_part = |first: usize, keywords: &[((&str, &str), Vec<&PaidDay>)]| -> Vec<Fit> {
+        keywords
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ds))| fit_one(first + i, *name, ds))
+            .collect()
+    };
+    if threads == 1 {
+        return fit_part(0, &keywords);
+    }
+    std::thread::scope(|s| {
+        let parts: Vec<_> = keywords
+            .chunks(part)
+            .enumerate()
+            .map(|(n, chunk)| s.spawn(move || fit_part(n * part, chunk)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 fn mean_marginal(f: &Fit, s: f64, days: f64) -> f64 {
@@ -1136,6 +1216,45 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_draws_do_not_depend_on_how_many_threads_fit_them() {
+        let curves: Vec<(f64, f64, f64, f64)> = (0..23)
+            .map(|i| (200.0 + i as f64, 50.0 + 3.0 * i as f64, 1.5, 40.0))
+            .collect();
+        let days = world(5, &curves);
+        let p = CurveParams {
+            draws: 40,
+            ..CurveParams::default()
+        };
+        let draws = |threads| -> Vec<(String, Vec<Curve>)> {
+            fit_on(&days, &p, Some(threads))
+                .into_iter()
+                .map(|f| (f.keyword, f.draws))
+                .collect()
+        };
+        let one = draws(1);
+        assert_eq!(one.len(), 23);
+        // Resampled draws differ from the fit on all days, and keywords differ.
+        assert_ne!(one[0].1[1], one[0].1[0]);
+        assert_ne!(one[0].1[1..], one[1].1[1..]);
+        for threads in [2, 3, 7, 64] {
+            assert_eq!(draws(threads), one, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn the_elasticity_is_inverted_to_machine_precision() {
+        let e = |x: f64| x / x.exp_m1();
+        for i in 0..=1000 {
+            let b = 0.02 + 0.96 * i as f64 / 1000.0;
+            let x = x_for_elasticity(b);
+            assert!((e(x) - b).abs() <= 1e-13 * b, "b {b}: x {x}, e(x) {}", e(x));
+        }
+        // Out of range: the nearest of 0.02 and 0.98.
+        assert_eq!(x_for_elasticity(1.5), x_for_elasticity(0.98));
+        assert_eq!(x_for_elasticity(-3.0), x_for_elasticity(0.02));
     }
 
     #[test]
