@@ -3,6 +3,7 @@
 //! [`crate::store::object_stores::session_context`]). Everything that runs SQL over a
 //! store (the CLI, tests, benches) goes through here.
 
+pub mod like;
 pub mod output;
 pub mod queries;
 pub mod rollup;
@@ -61,6 +62,7 @@ pub async fn register_snapshot(
     entries.retain(|e| e.command == "ingest");
     ctx.register_table("ingest_runs", Arc::new(ledger_table(&entries)?))?;
     crate::query::udf::register(ctx);
+    crate::query::like::install(ctx);
     Ok(())
 }
 

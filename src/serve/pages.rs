@@ -96,6 +96,7 @@ async fn snap_of(app: &App, snapshot: &crate::store::Snapshot) -> Result<Snap> {
         ctx.table_provider(crate::store::SEARCH_QUERIES).await?,
     )?;
     crate::query::udf::register(&pages);
+    crate::query::like::install(&pages);
     Ok(Snap {
         ctx,
         pages,
