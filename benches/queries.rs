@@ -15,7 +15,8 @@
 //! `KEYRANK_BENCH_STORE=DIR` keeps the generated store (and its peer script) in DIR and
 //! reuses it on the next run, so the same store can be timed by other tools;
 //! `KEYRANK_BENCH_PART=dashboard` times only the dashboard, `KEYRANK_BENCH_PART=periods`
-//! its pages over 27 periods nobody warmed.
+//! its pages over 27 periods nobody warmed, `KEYRANK_BENCH_PART=queries` only the canned
+//! queries against DuckDB.
 
 #[path = "peer.rs"]
 mod peer;
@@ -554,7 +555,8 @@ fn main() {
         "budget_inputs",
         "paid_keywords",
     ];
-    // `KEYRANK_BENCH_PART=periods` or `dashboard` times that part of the dashboard alone.
+    // `KEYRANK_BENCH_PART=periods` or `dashboard` times that part of the dashboard alone;
+    // `queries` the canned queries alone.
     let part = std::env::var("KEYRANK_BENCH_PART").unwrap_or_default();
     if part == "periods" {
         periods(&dir.join("store"));
@@ -589,6 +591,9 @@ fn main() {
             }
             None => println!("{name:<20} {ours:>10.3} {:>10} {:>8} {rows:>8}", "-", "-"),
         }
+    }
+    if part == "queries" {
+        return;
     }
     dashboard(&dir.join("store"));
     history(temp.path(), env("KEYRANK_BENCH_COMMITS", 365));

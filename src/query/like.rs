@@ -19,6 +19,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::functions::string::expr_fn::{ends_with, starts_with};
 use datafusion::logical_expr::expr::Like;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use datafusion::prelude::SessionContext;
@@ -48,7 +49,14 @@ impl OptimizerRule for LikeAffixes {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        plan.map_expressions(|e| e.transform_up(|e| Ok(rewrite(e))))
+        // Each expression keeps its name (a window's or an aggregate's output column
+        // is named after its arguments, and the plan above refers to it by name).
+        let names = NamePreserver::new(&plan);
+        plan.map_expressions(|e| {
+            let name = names.save(&e);
+            Ok(e.transform_up(|e| Ok(rewrite(e)))?
+                .update_data(|e| name.restore(e)))
+        })
     }
 }
 
@@ -226,6 +234,22 @@ mod tests {
                     let kept = plan.contains(&format!("\"{p}\""));
                     assert_eq!(kept, !rewritten, "{sql}: {plan}");
                 }
+            }
+            // The pattern inside a window's, an aggregate's and a sort's expressions,
+            // whose names the plan above them refers to.
+            for sql in [
+                "SELECT x, COUNT(CASE WHEN x NOT LIKE '(%)' THEN 1 END) OVER () AS n FROM t ORDER BY x",
+                "SELECT x LIKE '(%)' AS p, COUNT(*) AS n FROM t GROUP BY x LIKE '(%)' HAVING COUNT(*) > 0 ORDER BY p",
+                "SELECT x FROM t WHERE x IS NOT NULL ORDER BY x LIKE '(%)', x",
+                "SELECT SUM(CASE WHEN x LIKE 'é%ü' THEN 1 ELSE 0 END) FROM t",
+            ] {
+                let text = |ctx: SessionContext| async move {
+                    let b = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                    datafusion::arrow::util::pretty::pretty_format_batches(&b)
+                        .unwrap()
+                        .to_string()
+                };
+                assert_eq!(text(ours.clone()).await, text(plain.clone()).await, "{sql}");
             }
         }
     }
