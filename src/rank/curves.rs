@@ -522,6 +522,9 @@ pub fn fit_curves(days: &[PaidDay], p: &CurveParams) -> Fitted {
     Fitted { fits: fit(days, p) }
 }
 
+/// Keywords per part of the split solver's sums (see `recommend_fitted`).
+const SOLVE_PART: usize = 256;
+
 /// The recommended split, largest recommended spend first, with its totals.
 /// `period_days` is the number of days the period covers.
 pub fn recommend(
@@ -538,6 +541,17 @@ pub fn recommend_fitted(
     fitted: &Fitted,
     p: &CurveParams,
     period_days: usize,
+) -> crate::Result<(Vec<CurveRow>, CurveTotals)> {
+    recommend_on(fitted, p, period_days, None)
+}
+
+/// [`recommend_fitted`] with its sums on `threads` threads (None: one per core when
+/// there are many keywords).
+fn recommend_on(
+    fitted: &Fitted,
+    p: &CurveParams,
+    period_days: usize,
+    threads: Option<usize>,
 ) -> crate::Result<(Vec<CurveRow>, CurveTotals)> {
     let fits = &fitted.fits;
     if fits.is_empty() {
@@ -584,12 +598,16 @@ pub fn recommend_fitted(
     // slope there) per unit of λ; one at a bound does not move.
     // `guess` holds each keyword's spend at the λ tried before, where the next
     // λ's search for it starts: near the solution, a step or two.
-    let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64], guess: &mut [f64]| -> (f64, f64) {
+    // The sums run over parts of SOLVE_PART keywords, on every core when there are
+    // many, and the parts are added in order: a total does not depend on how many
+    // threads computed it.
+    let part_of = |lambda: f64, hi: &[f64], at_hi: &[f64], first: usize, guess: &mut [f64]| {
         let (mut total, mut slope) = (0.0, 0.0);
-        for (i, f) in fits.iter().enumerate() {
+        for (g, i) in guess.iter_mut().zip(first..) {
+            let f = &fits[i];
             let edges = (at_lo[i], at_hi[i]);
-            let s = spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, guess[i]);
-            guess[i] = s;
+            let s = spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, *g);
+            *g = s;
             total += s;
             if edges.0 > lambda && edges.1 < lambda {
                 let (_, d) = marginal_and_slope(f, s, f.active);
@@ -599,6 +617,42 @@ pub fn recommend_fitted(
             }
         }
         (total, slope)
+    };
+    let parts = fits.len().div_ceil(SOLVE_PART);
+    let threads = threads
+        .unwrap_or(if parts < 4 {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        })
+        .clamp(1, parts.max(1));
+    let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64], guess: &mut [f64]| -> (f64, f64) {
+        let per_thread = parts.div_ceil(threads) * SOLVE_PART;
+        let sums = |t: usize, guess: &mut [f64]| -> Vec<(f64, f64)> {
+            guess
+                .chunks_mut(SOLVE_PART)
+                .enumerate()
+                .map(|(c, g)| part_of(lambda, hi, at_hi, t * per_thread + c * SOLVE_PART, g))
+                .collect()
+        };
+        let sums: Vec<(f64, f64)> = if threads == 1 {
+            sums(0, guess)
+        } else {
+            std::thread::scope(|s| {
+                let sums = &sums;
+                let handles: Vec<_> = guess
+                    .chunks_mut(per_thread)
+                    .enumerate()
+                    .map(|(t, g)| s.spawn(move || sums(t, g)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        sums.iter()
+            .fold((0.0, 0.0), |(total, slope), (t, s)| (total + t, slope + s))
     };
     let edges_of = |hi: &[f64]| -> Vec<f64> {
         fits.iter()
@@ -1242,6 +1296,41 @@ mod tests {
         for threads in [2, 3, 7, 64] {
             assert_eq!(draws(threads), one, "{threads} threads");
         }
+    }
+
+    #[test]
+    fn the_split_does_not_depend_on_how_many_threads_solve_it() {
+        let curves: Vec<(f64, f64, f64, f64)> = (0..1100)
+            .map(|i| {
+                let i = i as f64;
+                (
+                    100.0 + i % 37.0,
+                    20.0 + i % 53.0,
+                    0.5 + i % 7.0 / 2.0,
+                    10.0 + i % 11.0,
+                )
+            })
+            .collect();
+        let days = world(9, &curves);
+        let p = CurveParams {
+            draws: 20,
+            ..CurveParams::default()
+        };
+        let fitted = fit_curves(&days, &p);
+        let one = recommend_on(&fitted, &p, 28, Some(1)).unwrap();
+        assert_eq!(one.0.len(), 1100);
+        assert!(
+            one.0.iter().any(|r| r.change.abs() > 0.5),
+            "the split moves money"
+        );
+        for threads in [2, 3, 5, 64] {
+            assert_eq!(
+                recommend_on(&fitted, &p, 28, Some(threads)).unwrap(),
+                one,
+                "{threads}"
+            );
+        }
+        assert_eq!(recommend_fitted(&fitted, &p, 28).unwrap(), one);
     }
 
     #[test]
