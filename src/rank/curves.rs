@@ -1349,6 +1349,31 @@ mod tests {
     }
 
     #[test]
+    fn the_slope_and_its_error_are_least_squares() {
+        // y = 0.5 x + noise of known residuals.
+        let noise = [0.1, -0.1, 0.05, -0.05, 0.0];
+        let points: Vec<(f64, f64)> = (0..5)
+            .map(|i| (i as f64, 0.5 * i as f64 + noise[i]))
+            .collect();
+        let (b, se) = slope(&points).unwrap();
+        // Centred x: −2..2, Σdx² = 10; Σdx·noise = −0.2+0.1+0+(−0.05)+0 = −0.15.
+        assert!((b - (0.5 - 0.015)).abs() < 1e-12, "{b}");
+        let resid: f64 = points
+            .iter()
+            .map(|(x, y)| (y - 1.0 - b * (x - 2.0)).powi(2))
+            .sum();
+        assert!((se - (resid / 3.0 / 10.0).sqrt()).abs() < 1e-12, "{se}");
+        // No spread in spend, or too few days: no slope.
+        assert_eq!(slope(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
+        assert_eq!(slope(&[(1.0, 1.0), (2.0, 2.0)]), None);
+        // A perfect line: the error's floor.
+        assert_eq!(
+            slope(&[(0.0, 0.0), (1.0, 2.0), (2.0, 4.0)]),
+            Some((2.0, 1e-3))
+        );
+    }
+
+    #[test]
     fn the_elasticity_is_inverted_to_machine_precision() {
         let e = |x: f64| x / x.exp_m1();
         for i in 0..=1000 {
