@@ -314,11 +314,13 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     let (alpha, beta) = prior.fit().unwrap_or((1.0, 50.0));
     let order_value = if conv > 0.0 { rev / conv } else { 0.0 };
     const PSEUDO_ORDERS: f64 = 3.0;
-    // Each keyword draws from its own stream of the seed, so its draws do not depend
-    // on the other keywords or on how they are shared among threads.
-    let fit_one = |index: usize, (engine, keyword): (&str, &str), ds: &[&PaidDay]| {
+    // Each keyword draws from its own stream of the seed, named by its engine and
+    // keyword: its random numbers do not depend on which other keywords are paid for
+    // or on the thread that fits it.
+    let fit_one = |(engine, keyword): (&str, &str), ds: &[&PaidDay]| {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
-        rng.set_stream(index as u64);
+        let name = [engine.as_bytes(), &[0], keyword.as_bytes()].concat();
+        rng.set_stream(xxhash_rust::xxh3::xxh3_64(&name));
         let current: f64 = ds.iter().map(|d| d.cost).sum();
         let clicks: f64 = ds.iter().map(|d| d.clicks).sum();
         let conversions: f64 = ds.iter().map(|d| d.conversions).sum();
@@ -394,27 +396,27 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     // The draws of 5,000 keywords take a second on one core: the keywords are shared
     // out in contiguous parts, one per core, and joined in order.
     let work = keywords.len() * p.draws.max(1) * days.len().div_ceil(keywords.len().max(1));
-    let threads = threads.unwrap_or(if work < 1 << 20 {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    });
+    let threads = threads
+        .unwrap_or(if work < 1 << 20 {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        })
+        .max(1);
     let part = keywords.len().div_ceil(threads).max(1);
-    let fit_part = |first: usize, keywords: &[((&str, &str), Vec<&PaidDay>)]| -> Vec<Fit> {
+    let fit_part = |keywords: &[((&str, &str), Vec<&PaidDay>)]| -> Vec<Fit> {
         keywords
             .iter()
-            .enumerate()
-            .map(|(i, (name, ds))| fit_one(first + i, *name, ds))
+            .map(|(name, ds)| fit_one(*name, ds))
             .collect()
     };
     if threads == 1 {
-        return fit_part(0, &keywords);
+        return fit_part(&keywords);
     }
     std::thread::scope(|s| {
         let parts: Vec<_> = keywords
             .chunks(part)
-            .enumerate()
-            .map(|(n, chunk)| s.spawn(move || fit_part(n * part, chunk)))
+            .map(|chunk| s.spawn(move || fit_part(chunk)))
             .collect();
         parts
             .into_iter()
@@ -1371,6 +1373,37 @@ mod tests {
             slope(&[(0.0, 0.0), (1.0, 2.0), (2.0, 4.0)]),
             Some((2.0, 1e-3))
         );
+    }
+
+    #[test]
+    fn a_keyword_draws_the_same_whichever_others_are_paid_for() {
+        let curves: Vec<(f64, f64, f64, f64)> = (0..6)
+            .map(|i| (200.0 + i as f64, 50.0 + 3.0 * i as f64, 1.5, 40.0))
+            .collect();
+        let days = world(8, &curves);
+        // A keyword with no spend and no clicks changes no pooled figure (no slope, no
+        // trials for the prior, no orders), and sorts before all the others.
+        let mut more = days.clone();
+        more.extend((0..28).map(|day| PaidDay {
+            day,
+            engine: "google".into(),
+            keyword: "aaa".into(),
+            cost: 0.0,
+            clicks: 0.0,
+            conversions: 0.0,
+            revenue: 0.0,
+        }));
+        let p = CurveParams {
+            draws: 30,
+            ..CurveParams::default()
+        };
+        let alone = fit_on(&days, &p, Some(1));
+        let beside = fit_on(&more, &p, Some(1));
+        assert_eq!(beside.len(), alone.len() + 1);
+        assert_eq!(beside[0].keyword, "aaa");
+        for (a, b) in alone.iter().zip(&beside[1..]) {
+            assert_eq!((&a.keyword, &a.draws), (&b.keyword, &b.draws));
+        }
     }
 
     #[test]
