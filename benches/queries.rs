@@ -381,29 +381,26 @@ fn periods(store: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     for page in ["/", "/keywords", "/api/keywords"] {
-        let times: Vec<f64> = (0..27)
-            .map(|i| {
-                let path = format!("{page}?from=2024-02-{:02}&to=2024-11-{:02}", 1 + i, 2 + i);
-                let t = Instant::now();
-                assert_eq!(get(addr, &path), 200, "{path}");
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        report(page, times);
+        report(addr, page, |i| {
+            format!("{page}?from=2024-02-{:02}&to=2024-11-{:02}", 1 + i, 2 + i)
+        });
     }
     // The budget's default period is four weeks: 27 of them, each a day later.
-    let times = (0..27)
+    report(addr, "/budget", |i| {
+        format!("/budget?from=2024-05-{:02}&to=2024-06-{:02}", 1 + i, 1 + i)
+    });
+}
+
+/// Times `page` over 27 periods (`path_of(0..27)`) and prints the median and slowest.
+fn report(addr: std::net::SocketAddr, page: &str, path_of: impl Fn(u32) -> String) {
+    let mut times: Vec<f64> = (0..27)
         .map(|i| {
-            let path = format!("/budget?from=2024-05-{:02}&to=2024-06-{:02}", 1 + i, 1 + i);
+            let path = path_of(i);
             let t = Instant::now();
             assert_eq!(get(addr, &path), 200, "{path}");
             t.elapsed().as_secs_f64()
         })
         .collect();
-    report("/budget", times);
-}
-
-fn report(page: &str, mut times: Vec<f64>) {
     times.sort_by(f64::total_cmp);
     println!(
         "{page:<14} over 27 periods nobody warmed: median {:.3}s, slowest {:.3}s",

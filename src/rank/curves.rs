@@ -240,11 +240,6 @@ fn x_for_elasticity(b: f64) -> f64 {
     x
 }
 
-/// Log points of the days with spend and clicks.
-fn log_points(days: &[&PaidDay]) -> Vec<(f64, f64)> {
-    days.iter().filter_map(|d| log_point(d)).collect()
-}
-
 /// A day's log point, when it had spend and clicks.
 fn log_point(d: &PaidDay) -> Option<(f64, f64)> {
     (d.cost > 0.0 && d.clicks > 0.0).then(|| (d.cost.ln(), d.clicks.ln()))
@@ -282,6 +277,14 @@ fn shrink(b: Option<(f64, f64)>, mean: f64, tau2: f64) -> f64 {
     }
 }
 
+/// A paid keyword as the fit reads it: (engine, keyword), its days, and each day's log
+/// point (when it had spend and clicks).
+type Keyword<'a> = (
+    (&'a str, &'a str),
+    Vec<&'a PaidDay>,
+    Vec<Option<(f64, f64)>>,
+);
+
 /// Fits every paid keyword's curve draws.
 fn fit(days: &[PaidDay], p: &CurveParams) -> Vec<Fit> {
     fit_on(days, p, None)
@@ -296,14 +299,22 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
             .or_default()
             .push(d);
     }
-    let slopes: Vec<(f64, f64)> = by_kw
-        .values()
-        .filter_map(|ds| slope(&log_points(ds)))
+    // Each day's log point, once: the pooled slope and every draw read them.
+    let keywords: Vec<Keyword> = by_kw
+        .into_iter()
+        .map(|(name, ds)| {
+            let logs = ds.iter().map(|d| log_point(d)).collect();
+            (name, ds, logs)
+        })
+        .collect();
+    let slopes: Vec<(f64, f64)> = keywords
+        .iter()
+        .filter_map(|(_, _, logs)| slope(&logs.iter().flatten().copied().collect::<Vec<_>>()))
         .collect();
     let (mean, tau2) = pool(&slopes);
     let mut prior = BetaPrior::default();
     let (mut rev, mut conv) = (0.0, 0.0);
-    for ds in by_kw.values() {
+    for (_, ds, _) in &keywords {
         let (c, k): (f64, f64) = ds
             .iter()
             .fold((0.0, 0.0), |(c, k), d| (c + d.conversions, k + d.clicks));
@@ -317,7 +328,7 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     // Each keyword draws from its own stream of the seed, named by its engine and
     // keyword: its random numbers do not depend on which other keywords are paid for
     // or on the thread that fits it.
-    let fit_one = |(engine, keyword): (&str, &str), ds: &[&PaidDay]| {
+    let fit_one = |((engine, keyword), ds, logs): &Keyword| {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let name = [engine.as_bytes(), &[0], keyword.as_bytes()].concat();
         rng.set_stream(xxhash_rust::xxh3::xxh3_64(&name));
@@ -345,9 +356,7 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
             1.0 / (conversions + PSEUDO_ORDERS),
         )
         .expect("positive Gamma parameters");
-        // Each day's log point once; a draw resamples days by index, and its
-        // points and sums go to buffers the draws share.
-        let logs: Vec<Option<(f64, f64)>> = ds.iter().map(|d| log_point(d)).collect();
+        // A draw resamples days by index; its points go to a buffer the draws share.
         let mut points: Vec<(f64, f64)> = Vec::with_capacity(ds.len());
         let mut draws = Vec::with_capacity(p.draws.max(1));
         for i in 0..p.draws.max(1) {
@@ -392,7 +401,6 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
             fixed,
         }
     };
-    let keywords: Vec<((&str, &str), Vec<&PaidDay>)> = by_kw.into_iter().collect();
     // The draws of 5,000 keywords take a second on one core: the keywords are shared
     // out in contiguous parts, one per core, and joined in order.
     let work = keywords.len() * p.draws.max(1) * days.len().div_ceil(keywords.len().max(1));
@@ -404,12 +412,7 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
         })
         .max(1);
     let part = keywords.len().div_ceil(threads).max(1);
-    let fit_part = |keywords: &[((&str, &str), Vec<&PaidDay>)]| -> Vec<Fit> {
-        keywords
-            .iter()
-            .map(|(name, ds)| fit_one(*name, ds))
-            .collect()
-    };
+    let fit_part = |keywords: &[Keyword]| -> Vec<Fit> { keywords.iter().map(fit_one).collect() };
     if threads == 1 {
         return fit_part(&keywords);
     }
@@ -1275,12 +1278,16 @@ mod tests {
         out
     }
 
+    /// `n` keywords whose curves differ a little, all at a spend of 40 a day.
+    fn alike(n: usize) -> Vec<(f64, f64, f64, f64)> {
+        (0..n)
+            .map(|i| (200.0 + i as f64, 50.0 + 3.0 * i as f64, 1.5, 40.0))
+            .collect()
+    }
+
     #[test]
     fn the_draws_do_not_depend_on_how_many_threads_fit_them() {
-        let curves: Vec<(f64, f64, f64, f64)> = (0..23)
-            .map(|i| (200.0 + i as f64, 50.0 + 3.0 * i as f64, 1.5, 40.0))
-            .collect();
-        let days = world(5, &curves);
+        let days = world(5, &alike(23));
         let p = CurveParams {
             draws: 40,
             ..CurveParams::default()
@@ -1377,10 +1384,7 @@ mod tests {
 
     #[test]
     fn a_keyword_draws_the_same_whichever_others_are_paid_for() {
-        let curves: Vec<(f64, f64, f64, f64)> = (0..6)
-            .map(|i| (200.0 + i as f64, 50.0 + 3.0 * i as f64, 1.5, 40.0))
-            .collect();
-        let days = world(8, &curves);
+        let days = world(8, &alike(6));
         // A keyword with no spend and no clicks changes no pooled figure (no slope, no
         // trials for the prior, no orders), and sorts before all the others.
         let mut more = days.clone();
