@@ -230,13 +230,20 @@ impl Classifier {
             Some(r) => self.referrer(r, hit.vhost),
             None => Acquisition::Direct,
         };
-        let (_, query) = split_uri(hit.uri);
-        if !query.is_empty()
-            && let Some(c) = campaign(query, &referer)
-        {
-            return Acquisition::External(c);
+        match self.campaign_over(hit, &referer) {
+            Some(c) => Acquisition::External(c),
+            None => referer,
         }
-        referer
+    }
+
+    /// The campaign a hit's tags name, which wins over what its referrer says
+    /// (`referer`: [`Self::referrer`], or [`Acquisition::Direct`] without one).
+    pub fn campaign_over(&self, hit: &Hit, referer: &Acquisition) -> Option<Channel> {
+        let (_, query) = split_uri(hit.uri);
+        if query.is_empty() {
+            return None;
+        }
+        campaign(query, referer)
     }
 
     /// Whether a referrer host is an AI assistant, a social network or an excluded

@@ -33,8 +33,12 @@ const BLOCK_BYTES: usize = 1 << 20;
 const QUEUE_DEPTH: usize = 2;
 /// Landing paths are cut to this many bytes.
 const MAX_LANDING_BYTES: usize = 200;
-/// Distinct user agents a worker remembers before it starts over.
-const MAX_AGENTS: usize = 65_536;
+/// Distinct user agents, or referrers, a worker remembers before it starts over.
+const MAX_MEMO_ENTRIES: usize = 65_536;
+/// Bytes of user agents, or of referrers, a worker remembers before it starts over.
+const MAX_MEMO_BYTES: usize = 4 << 20;
+/// Longer referrers are worked out each time (they are seldom seen twice).
+const MAX_MEMO_KEY: usize = 1024;
 
 /// Keyed hashes for visitor keys and order ids; the key is random per run, never written.
 #[derive(Clone, Copy)]
@@ -147,7 +151,8 @@ pub struct Goal {
 pub struct View {
     pub visitor: u64,
     pub ts: i64,
-    pub acquisition: Acquisition,
+    /// Shared by the views of one referrer (a worker's memo holds it too).
+    pub acquisition: std::sync::Arc<Acquisition>,
     pub segment: Segment,
     pub goal: Option<Goal>,
     landing: (u32, u32),
@@ -295,9 +300,7 @@ fn read_blocks(
             let mut eof = false;
             loop {
                 let start = data.len();
-                let read = (&mut reader)
-                    .take(block_bytes as u64)
-                    .read_to_end(&mut data);
+                let read = fill(&mut reader, &mut data, block_bytes);
                 hasher.update(&data[start..]);
                 bytes += (data.len() - start) as u64;
                 let n = match read {
@@ -371,6 +374,29 @@ fn read_blocks(
             }
         }
     }
+}
+
+/// Appends up to `want` bytes from `reader` to `data`; fewer only at the end of the
+/// input (or on an error, after which `data` holds what came before it). It reads into
+/// `data` itself: a read as large as the reader's buffer skips that buffer, so the
+/// bytes are copied once, not twice.
+fn fill(reader: &mut impl Read, data: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+    let start = data.len();
+    data.resize(start + want, 0);
+    let mut got = 0;
+    let result = loop {
+        if got == want {
+            break Ok(got);
+        }
+        match reader.read(&mut data[start + got..]) {
+            Ok(0) => break Ok(got),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    data.truncate(start + got);
+    result
 }
 
 /// Reads past the rest of an overlong line, in small pieces; what follows its newline
@@ -555,6 +581,102 @@ mod tests {
             assert!(views[1] > 100 && views[1] < 2000, "{}", views[1]);
             assert_eq!(damaged, [(0, false), (1, true), (2, true), (3, false)]);
         }
+    }
+
+    /// A memo works a key out once, never keeps a key longer than its cap, and starts
+    /// over when its keys' bytes would pass the bound.
+    #[test]
+    fn a_memo_remembers_within_its_bounds() {
+        let mut memo: Memo<usize> = Memo::default();
+        let made = std::cell::Cell::new(0);
+        let get = |memo: &mut Memo<usize>, key: &[u8]| {
+            memo.get_or(key, || {
+                made.set(made.get() + 1);
+                key.len()
+            })
+        };
+        assert_eq!(get(&mut memo, b"agent"), 5);
+        assert_eq!(get(&mut memo, b"agent"), 5);
+        let long = vec![b'x'; MAX_MEMO_KEY + 1];
+        assert_eq!(get(&mut memo, &long), MAX_MEMO_KEY + 1);
+        assert_eq!(get(&mut memo, &long), MAX_MEMO_KEY + 1);
+        assert_eq!(made.get(), 3, "the short key once, the long one each time");
+        // Keys of the cap's length until their bytes pass the bound: the memo starts
+        // over, so the first key is worked out again.
+        for i in 0..=MAX_MEMO_BYTES / MAX_MEMO_KEY {
+            let mut key = vec![b'k'; MAX_MEMO_KEY];
+            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            get(&mut memo, &key);
+        }
+        assert!(memo.bytes <= MAX_MEMO_BYTES && memo.map.len() <= MAX_MEMO_ENTRIES);
+        let before = made.get();
+        get(&mut memo, b"agent");
+        assert_eq!(made.get(), before + 1);
+    }
+
+    /// What a worker remembers of referrers and visitors changes nothing: every view's
+    /// acquisition and visitor equal those worked out afresh for its line, when one
+    /// referrer comes with different virtual hosts, campaign tags, clients and agents.
+    #[test]
+    fn remembered_referrers_and_visitors_equal_fresh_ones() {
+        use crate::classify::engines::EngineTable;
+        let dir = tempfile::tempdir().unwrap();
+        let referers = [
+            "https://shop.example/a",
+            "https://www.google.com/search?q=red+shoes",
+            "https://other.example/x",
+            "-",
+        ];
+        let hosts = ["shop.example", "other.example", "-"];
+        let paths = ["/p", "/p?utm_source=news&utm_medium=email&utm_term=boots"];
+        let mut text = String::new();
+        for i in 0..200u32 {
+            let (r, h, p) = (
+                referers[(i * 7 % 11) as usize % referers.len()],
+                hosts[(i / 3) as usize % hosts.len()],
+                paths[(i / 5) as usize % paths.len()],
+            );
+            text.push_str(&format!(
+                "{h} 10.0.0.{} - - [17/May/2015:10:05:03 +0000] \"GET {p} HTTP/1.1\" 200 5 \"{r}\" \"UA {}\"\n",
+                i / 4 % 3,
+                i / 6 % 2
+            ));
+        }
+        std::fs::write(dir.path().join("v.log"), &text).unwrap();
+        let sources = vec![Source::File(dir.path().join("v.log"))];
+        let spec = r#"%v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#;
+        let cookies = CookieNames::default();
+        let format = LogFormat::from_spec(spec, "", &cookies).unwrap();
+        let classifier = Classifier::new(EngineTable::builtin(), &["shop.example".into()]);
+        let front = test_front(&format, &classifier, &cookies, DEFAULT_MAX_LINE);
+        let mut views = Vec::new();
+        run_blocks(&sources, &front, 2, 1 << 10, |batch| {
+            views.extend(
+                batch
+                    .views
+                    .iter()
+                    .map(|v| (v.visitor, (*v.acquisition).clone())),
+            );
+            Ok(())
+        })
+        .unwrap();
+        let mut parser = format.parser();
+        let fresh: Vec<_> = text
+            .lines()
+            .map(|line| {
+                let hit = parser.parse(line.as_bytes()).unwrap();
+                let agent = front.key.hash(&[b"a", hit.user_agent]);
+                let visitor = front.key.hash(&[b"h", hit.client, &agent.to_le_bytes()]);
+                (visitor, classifier.acquisition(&hit))
+            })
+            .collect();
+        assert_eq!(views.len(), 200);
+        assert_eq!(views, fresh);
+        let kinds: std::collections::HashSet<_> = fresh
+            .iter()
+            .map(|(_, a)| std::mem::discriminant(a))
+            .collect();
+        assert_eq!(kinds.len(), 3, "direct, internal and external views");
     }
 
     #[test]

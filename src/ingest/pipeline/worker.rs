@@ -2,6 +2,7 @@
 //! its hit, and cut the page views, goals and landings into a [`Batch`].
 
 use super::*;
+use std::sync::Arc;
 
 /// A worker thread: parses and classifies each block it is fed, in order.
 pub(super) fn work(
@@ -12,7 +13,7 @@ pub(super) fn work(
 ) {
     let mut state = WorkerState {
         parser: front.format.parser(),
-        agents: FxHashMap::default(),
+        seen: Seen::default(),
     };
     while let Ok(block) = blocks.recv() {
         // Reuse one consumed batch's buffers; any others are freed here.
@@ -26,8 +27,89 @@ pub(super) fn work(
 
 pub(super) struct WorkerState {
     parser: LineParser,
+    seen: Seen,
+}
+
+/// What a worker remembers from line to line.
+pub(super) struct Seen {
     /// User agent → (crawler verdict, keyed hash): a log has few distinct agents.
-    agents: FxHashMap<Box<[u8]>, (bool, u64)>,
+    agents: Memo<(bool, u64)>,
+    /// Referrer (and virtual host, when logged) → what it says about acquisition: most
+    /// are the site's own pages and a few search result pages, seen again and again.
+    referrers: Memo<Arc<Acquisition>>,
+    /// What a hit without a referrer says, shared.
+    direct: Arc<Acquisition>,
+    /// Scratch for a referrer's key with its virtual host.
+    key: Vec<u8>,
+    /// The last cookieless visitor: (client, agent's hash, visitor's keyed hash), as a
+    /// page and its assets come one after another.
+    host: Option<(Vec<u8>, u64, u64)>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            agents: Memo::default(),
+            referrers: Memo::default(),
+            direct: Arc::new(Acquisition::Direct),
+            key: Vec::new(),
+            host: None,
+        }
+    }
+}
+
+impl Seen {
+    /// The keyed hash of a cookieless visitor (client and agent), `hash()` unless it is
+    /// the last one's.
+    fn host_visitor(&mut self, client: &[u8], agent: u64, hash: impl FnOnce() -> u64) -> u64 {
+        if let Some((c, a, v)) = &self.host
+            && c.as_slice() == client
+            && *a == agent
+        {
+            return *v;
+        }
+        let v = hash();
+        let mut c = self.host.take().map(|h| h.0).unwrap_or_default();
+        c.clear();
+        c.extend_from_slice(client);
+        self.host = Some((c, agent, v));
+        v
+    }
+}
+
+/// What a worker has worked out about byte strings it sees again and again (user
+/// agents, referrers): in memory only, bounded, starting over when full.
+pub(super) struct Memo<V> {
+    pub(super) map: FxHashMap<Box<[u8]>, V>,
+    pub(super) bytes: usize,
+}
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo {
+            map: FxHashMap::default(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    /// What `key` was found to be, else `make()` (remembered when the key is short).
+    pub(super) fn get_or(&mut self, key: &[u8], make: impl FnOnce() -> V) -> V {
+        if let Some(v) = self.map.get(key) {
+            return v.clone();
+        }
+        let v = make();
+        if key.len() <= MAX_MEMO_KEY {
+            if self.map.len() >= MAX_MEMO_ENTRIES || self.bytes + key.len() > MAX_MEMO_BYTES {
+                self.map.clear();
+                self.bytes = 0;
+            }
+            self.bytes += key.len();
+            self.map.insert(key.into(), v.clone());
+        }
+        v
+    }
 }
 
 impl Front<'_> {
@@ -89,18 +171,10 @@ impl Front<'_> {
         }
         let (path, query) = split_uri(hit.uri);
         let goal = self.goals.iter().any(|g| path.starts_with(g.as_bytes()));
-        let (crawler, agent) = match state.agents.get(hit.user_agent) {
-            Some(&known) => known,
-            None => {
-                let (ua, key) = (hit.user_agent, self.key);
-                let known = (self.classifier.is_crawler(ua), key.hash(&[b"a", ua]));
-                if state.agents.len() >= MAX_AGENTS {
-                    state.agents.clear();
-                }
-                state.agents.insert(ua.into(), known);
-                known
-            }
-        };
+        let (ua, key) = (hit.user_agent, self.key);
+        let (crawler, agent) = state.seen.agents.get_or(ua, || {
+            (self.classifier.is_crawler(ua), key.hash(&[b"a", ua]))
+        });
         if let Some(ex) = self.classifier.exclusion_given(&hit, goal, crawler) {
             *match ex {
                 Exclusion::Crawler => &mut batch.counts.crawlers,
@@ -115,7 +189,9 @@ impl Front<'_> {
         let cookie = |slot: Option<usize>| slot.and_then(|s| hit.cookie(s, self.cookies));
         let visitor = match cookie(self.visitor_slot) {
             Some(c) => self.key.hash(&[b"c", c]),
-            None => self.key.hash(&[b"h", hit.client, &agent.to_le_bytes()]),
+            None => state.seen.host_visitor(hit.client, agent, || {
+                self.key.hash(&[b"h", hit.client, &agent.to_le_bytes()])
+            }),
         };
         let member = hit.user().is_some() || cookie(self.login_slot).is_some();
         let goal = goal.then(|| Goal {
@@ -127,7 +203,7 @@ impl Front<'_> {
         batch.views.push(View {
             visitor,
             ts: hit.ts,
-            acquisition: self.classifier.acquisition(&hit),
+            acquisition: self.acquisition(&mut state.seen, &hit),
             segment: if member {
                 Segment::Member
             } else {
@@ -136,6 +212,34 @@ impl Front<'_> {
             goal,
             landing: (start, batch.landings.len() as u32),
         });
+    }
+
+    /// [`Classifier::acquisition`], with what the referrer says remembered (and shared
+    /// by the page views it comes with, not copied).
+    fn acquisition(&self, state: &mut Seen, hit: &crate::parse::Hit) -> Arc<Acquisition> {
+        let referer = match hit.referer() {
+            None => state.direct.clone(),
+            Some(r) => {
+                let key = if hit.vhost.is_empty() {
+                    r
+                } else {
+                    // The virtual host decides what is the site's own.
+                    state.key.clear();
+                    state.key.extend_from_slice(r);
+                    state.key.push(0);
+                    state.key.extend_from_slice(hit.vhost);
+                    &state.key
+                };
+                let classifier = self.classifier;
+                state
+                    .referrers
+                    .get_or(key, || Arc::new(classifier.referrer(r, hit.vhost)))
+            }
+        };
+        match self.classifier.campaign_over(hit, &referer) {
+            Some(c) => Arc::new(Acquisition::External(c)),
+            None => referer,
+        }
     }
 
     /// The revenue and order id of a goal hit, from its query parameters.
