@@ -562,6 +562,25 @@ fn spend_between(
     x
 }
 
+/// `f(i)` for each of `n` keywords, in order, on `threads` threads (contiguous parts).
+fn each_keyword<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let part = n.div_ceil(threads.max(1)).max(1);
+    if threads <= 1 || n <= part {
+        return (0..n).map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(part)
+            .map(|start| s.spawn(move || (start..(start + part).min(n)).map(f).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// The `q` quantile of `v` (the nearest rank), which it reorders: a selection, not a
 /// sort, as the split takes two of 200 draws for each of thousands of keywords.
 fn quantile(v: &mut [f64], q: f64) -> f64 {
@@ -741,10 +760,13 @@ fn recommend_on(
         (None, Some(c)) => Some(c as f64 / 100.0),
         (None, None) => Some(current_total),
     };
-    // λ for a total (or the target ROAS itself).
-    let solve = |hi: &[f64]| -> f64 {
+    // λ for a total (or the target ROAS itself), and each keyword's spend at the last
+    // λ the solver tried (NaN where it tried none), where the final spends' search
+    // starts.
+    let solve = |hi: &[f64]| -> (f64, Vec<f64>) {
         let at_hi = edges_of(hi);
-        match (target, p.target_roas) {
+        let mut guess = vec![f64::NAN; fits.len()];
+        let lambda = match (target, p.target_roas) {
             (_, Some(r)) => r,
             (Some(t), None) => {
                 // A total the bounds cannot reach is solved at the nearest reachable
@@ -758,62 +780,65 @@ fn recommend_on(
                 // bisection. Until λ is known to 1e-13 of itself.
                 let (mut a, mut b) = (1e-9f64, 1e9f64);
                 let mut x = 1.0f64;
-                let mut guess = vec![f64::NAN; fits.len()];
-                for _ in 0..200 {
-                    let (total, slope) = total_of(x, hi, &at_hi, &mut guess);
-                    if total > t {
-                        a = x;
-                    } else {
-                        b = x;
+                'solved: {
+                    for _ in 0..200 {
+                        let (total, slope) = total_of(x, hi, &at_hi, &mut guess);
+                        if total > t {
+                            a = x;
+                        } else {
+                            b = x;
+                        }
+                        let step = if slope < 0.0 {
+                            x - (total - t) / slope
+                        } else {
+                            f64::NAN
+                        };
+                        let next = if step > a && step < b {
+                            step
+                        } else {
+                            (a * b).sqrt()
+                        };
+                        if (next - x).abs() <= 1e-13 * x || b / a <= 1.0 + 1e-13 {
+                            break 'solved next;
+                        }
+                        x = next;
                     }
-                    let step = if slope < 0.0 {
-                        x - (total - t) / slope
-                    } else {
-                        f64::NAN
-                    };
-                    let next = if step > a && step < b {
-                        step
-                    } else {
-                        (a * b).sqrt()
-                    };
-                    if (next - x).abs() <= 1e-13 * x || b / a <= 1.0 + 1e-13 {
-                        return next;
-                    }
-                    x = next;
+                    x
                 }
-                x
             }
             (None, None) => unreachable!("a target or a total"),
-        }
+        };
+        (lambda, guess)
     };
-    let mut lambda = solve(&hi);
+    let (mut lambda, mut guess) = solve(&hi);
     // Never raise spend where even the optimistic marginal return is below λ.
-    let mut capped = vec![false; fits.len()];
-    for (i, f) in fits.iter().enumerate() {
-        if f.fixed.is_none() {
+    let optimistic: Vec<Option<f64>> = each_keyword(fits.len(), threads, |i| {
+        let f = &fits[i];
+        f.fixed.is_none().then(|| {
             let mut m: Vec<f64> = f
                 .draws
                 .iter()
                 .map(|c| c.marginal(f.current, f.active))
                 .collect();
-            if quantile(&mut m, 0.9) < lambda && hi[i] > f.current {
-                hi[i] = f.current;
-                capped[i] = true;
-            }
+            quantile(&mut m, 0.9)
+        })
+    });
+    let mut capped = vec![false; fits.len()];
+    for (i, f) in fits.iter().enumerate() {
+        if optimistic[i].is_some_and(|o| o < lambda) && hi[i] > f.current {
+            hi[i] = f.current;
+            capped[i] = true;
         }
     }
     if capped.iter().any(|&c| c) {
-        lambda = solve(&hi);
+        (lambda, guess) = solve(&hi);
     }
     let at_hi = edges_of(&hi);
-    let mut spends: Vec<f64> = fits
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let edges = (at_lo[i], at_hi[i]);
-            spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, f64::NAN)
-        })
-        .collect();
+    let mut spends: Vec<f64> = each_keyword(fits.len(), threads, |i| {
+        let f = &fits[i];
+        let edges = (at_lo[i], at_hi[i]);
+        spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, guess[i])
+    });
     let (lo_sum, hi_sum): (f64, f64) = (lo.iter().sum(), hi.iter().sum());
     if let Some(t) = target
         && (t < lo_sum - 0.005 || t > hi_sum + 0.005)
@@ -910,24 +935,31 @@ fn recommend_on(
     let mut total_new = vec![0.0; draws];
     let mut total_now = vec![0.0; draws];
     let mut rows = Vec::with_capacity(fits.len());
-    for (i, f) in fits.iter().enumerate() {
+    // Each keyword's revenue under every draw, at the new spend and today's, on every
+    // core; they are added to the totals below in the keywords' order.
+    let revenues: Vec<(Vec<f64>, Vec<f64>, f64)> = each_keyword(fits.len(), threads, |i| {
+        let f = &fits[i];
+        let rev: Vec<f64> = f
+            .draws
+            .iter()
+            .map(|c| c.revenue(spends[i], f.active))
+            .collect();
+        let now: Vec<f64> = f
+            .draws
+            .iter()
+            .map(|c| c.revenue(f.current, f.active))
+            .collect();
+        (rev, now, mean_marginal(f, spends[i], f.active))
+    });
+    for ((i, f), (mut rev, now, marginal)) in fits.iter().enumerate().zip(revenues) {
         let s = spends[i];
-        let mut rev: Vec<f64> = f.draws.iter().map(|c| c.revenue(s, f.active)).collect();
-        for (j, c) in f.draws.iter().enumerate().take(draws) {
+        for j in 0..draws {
             total_new[j] += rev[j];
-            total_now[j] += c.revenue(f.current, f.active);
+            total_now[j] += now[j];
         }
         let expected = rev.iter().sum::<f64>() / rev.len() as f64;
-        let marginal = mean_marginal(f, s, f.active);
         let change = s - f.current;
-        let optimistic = || {
-            let mut m: Vec<f64> = f
-                .draws
-                .iter()
-                .map(|c| c.marginal(f.current, f.active))
-                .collect();
-            quantile(&mut m, 0.9)
-        };
+        let optimistic = || optimistic[i].unwrap_or(0.0);
         let at_hi = (s - hi[i]).abs() < 0.01 && hi[i] > f.current;
         let at_lo = (s - lo[i]).abs() < 0.01 && lo[i] < f.current;
         let reason = match &f.fixed {
