@@ -347,13 +347,23 @@ fn fit(days: &[PaidDay], p: &CurveParams) -> Vec<Fit> {
 
 /// [`fit`] on `threads` threads (None: one per core when there is enough work).
 fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit> {
-    let mut by_kw: BTreeMap<(&str, &str), Vec<&PaidDay>> = BTreeMap::new();
-    for d in days {
-        by_kw
-            .entry((d.engine.as_str(), d.keyword.as_str()))
-            .or_default()
-            .push(d);
+    // The days by (engine, keyword) in that order. The store's rows come sorted so
+    // (`paid_keywords` orders them): then the runs of equal keys are the groups.
+    fn name(d: &PaidDay) -> (&str, &str) {
+        (d.engine.as_str(), d.keyword.as_str())
     }
+    let by_kw: Vec<((&str, &str), Vec<&PaidDay>)> =
+        if days.windows(2).all(|w| name(&w[0]) <= name(&w[1])) {
+            days.chunk_by(|a, b| name(a) == name(b))
+                .map(|run| (name(&run[0]), run.iter().collect()))
+                .collect()
+        } else {
+            let mut by_kw: BTreeMap<(&str, &str), Vec<&PaidDay>> = BTreeMap::new();
+            for d in days {
+                by_kw.entry(name(d)).or_default().push(d);
+            }
+            by_kw.into_iter().collect()
+        };
     // Each day's log point, once: the pooled slope and every draw read them.
     let keywords: Vec<Keyword> = by_kw
         .into_iter()
@@ -1495,6 +1505,26 @@ mod tests {
         let (b, se) = slope(&far).unwrap();
         assert!((b - b2).abs() < 1e-9, "{b} vs {b2}");
         assert!((se - (r2 / (n - 2.0) / sxx).sqrt()).abs() < 1e-9, "{se}");
+    }
+
+    /// Days sorted by engine and keyword (as the store's query returns them) are
+    /// grouped by their runs, any other order by a map: the fits are the same.
+    #[test]
+    fn days_in_any_order_of_keywords_fit_alike() {
+        // kw0, kw1, …, kw11: kw10 and kw11 sort before kw2.
+        let shuffled = world(5, &alike(12));
+        let mut sorted = shuffled.clone();
+        sorted.sort_by(|a, b| (&a.engine, &a.keyword).cmp(&(&b.engine, &b.keyword)));
+        assert_ne!(shuffled, sorted);
+        let p = CurveParams::default();
+        let (a, b) = (fit_on(&shuffled, &p, Some(1)), fit_on(&sorted, &p, Some(1)));
+        assert_eq!(a.len(), 12);
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(
+                (&a.keyword, &a.draws, a.current),
+                (&b.keyword, &b.draws, b.current)
+            );
+        }
     }
 
     #[test]
