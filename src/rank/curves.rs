@@ -476,31 +476,12 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     // The draws of 5,000 keywords take a second on one core: the keywords are shared
     // out in contiguous parts, one per core, and joined in order.
     let work = keywords.len() * p.draws.max(1) * days.len().div_ceil(keywords.len().max(1));
-    let threads = threads
-        .unwrap_or(if work < 1 << 20 {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        })
-        .max(1);
-    let part = keywords.len().div_ceil(threads).max(1);
-    let fit_part = |keywords: &[Keyword]| -> Vec<Fit> { keywords.iter().map(fit_one).collect() };
-    if threads == 1 {
-        return fit_part(&keywords);
-    }
-    std::thread::scope(|s| {
-        let parts: Vec<_> = keywords
-            .chunks(part)
-            .map(|chunk| s.spawn(move || fit_part(chunk)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+    let threads = threads.unwrap_or(if work < 1 << 20 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    });
+    each_keyword(keywords.len(), threads, |i| fit_one(&keywords[i]))
 }
 
 fn mean_marginal(f: &Fit, s: f64, days: f64) -> f64 {
@@ -969,7 +950,6 @@ fn recommend_on(
         }
         let expected = rev.iter().sum::<f64>() / rev.len() as f64;
         let change = s - f.current;
-        let optimistic = || optimistic[i].unwrap_or(0.0);
         let at_hi = (s - hi[i]).abs() < 0.01 && hi[i] > f.current;
         let at_lo = (s - lo[i]).abs() < 0.01 && lo[i] < f.current;
         let reason = match &f.fixed {
@@ -980,7 +960,7 @@ fn recommend_on(
             ),
             None if capped[i] => format!(
                 "even the optimistic marginal return at today's spend ({:.2}) is below the split's {lambda:.2}: not raised",
-                optimistic()
+                optimistic[i].unwrap_or(0.0)
             ),
             None if at_hi => format!(
                 "raised to the +{:.0} % bound: each extra unit still returns {marginal:.2}",
