@@ -642,6 +642,10 @@ mod tests {
                 i / 6 % 2
             ));
         }
+        // A referrer that holds another's key (its own, a NUL and a host) beside that
+        // other with that host, and without a host: each is classified as itself.
+        text.push_str("other.example 10.0.0.9 - - [17/May/2015:10:05:03 +0000] \"GET /p HTTP/1.1\" 200 5 \"https://other.example/x\" \"UA 0\"\n");
+        text.push_str(" 10.0.0.9 - - [17/May/2015:10:05:03 +0000] \"GET /p HTTP/1.1\" 200 5 \"https://other.example/x\0other.example\" \"UA 0\"\n");
         std::fs::write(dir.path().join("v.log"), &text).unwrap();
         let sources = vec![Source::File(dir.path().join("v.log"))];
         let spec = r#"%v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#;
@@ -670,8 +674,9 @@ mod tests {
                 (visitor, classifier.acquisition(&hit))
             })
             .collect();
-        assert_eq!(views.len(), 200);
+        assert_eq!(views.len(), 202);
         assert_eq!(views, fresh);
+        assert_ne!(fresh[200].1, fresh[201].1);
         let kinds: std::collections::HashSet<_> = fresh
             .iter()
             .map(|(_, a)| std::mem::discriminant(a))

@@ -39,7 +39,7 @@ pub(super) struct Seen {
     referrers: Memo<Arc<Acquisition>>,
     /// What a hit without a referrer says, shared.
     direct: Arc<Acquisition>,
-    /// Scratch for a referrer's key with its virtual host.
+    /// Scratch for a referrer's key (with its virtual host).
     key: Vec<u8>,
     /// The last cookieless visitor: (client, agent's hash, visitor's keyed hash), as a
     /// page and its assets come one after another.
@@ -220,16 +220,14 @@ impl Front<'_> {
         let referer = match hit.referer() {
             None => state.direct.clone(),
             Some(r) => {
-                let key = if hit.vhost.is_empty() {
-                    r
-                } else {
-                    // The virtual host decides what is the site's own.
-                    state.key.clear();
-                    state.key.extend_from_slice(r);
-                    state.key.push(0);
-                    state.key.extend_from_slice(hit.vhost);
-                    &state.key
-                };
+                // The virtual host decides what is the site's own, so it is part of the
+                // key: referrer, host, and the host's length last, so no two pairs
+                // (whatever bytes a hostile line holds) share a key.
+                let key = &mut state.key;
+                key.clear();
+                key.extend_from_slice(r);
+                key.extend_from_slice(hit.vhost);
+                key.extend_from_slice(&(hit.vhost.len() as u32).to_le_bytes());
                 let classifier = self.classifier;
                 state
                     .referrers
