@@ -15,8 +15,9 @@
 //! `KEYRANK_BENCH_STORE=DIR` keeps the generated store (and its peer script) in DIR and
 //! reuses it on the next run, so the same store can be timed by other tools;
 //! `KEYRANK_BENCH_PART=dashboard` times only the dashboard, `KEYRANK_BENCH_PART=periods`
-//! its pages over 27 periods nobody warmed, `KEYRANK_BENCH_PART=queries` only the canned
-//! queries against DuckDB.
+//! its pages over 27 periods nobody warmed, `KEYRANK_BENCH_PART=commit` its first
+//! answers after a day's commit, `KEYRANK_BENCH_PART=queries` only the canned queries
+//! against DuckDB.
 
 #[path = "peer.rs"]
 mod peer;
@@ -409,6 +410,89 @@ fn report(addr: std::net::SocketAddr, page: &str, path_of: impl Fn(u32) -> Strin
     );
 }
 
+/// A day's commit under a warmed dashboard (on a linked copy of the store: its files
+/// never change, so the copy shares them): the last day ingested again, then each page
+/// as the first request after the commit asks for it, and when the warm-up has
+/// finished the new version.
+fn after_commit(store: &Path, keywords: usize) {
+    let copy = tempfile::tempdir().expect("tempdir");
+    let dir = copy.path().join("store");
+    let status = std::process::Command::new("cp")
+        .arg("-al")
+        .arg(store)
+        .arg(&dir)
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp -al");
+    let (addr, app) = serve(&dir, true);
+    let version = version_of(&dir);
+    while app.warmed() != Some(version) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The last day again, its visits one higher.
+    let st = Store::open(&dir).expect("open");
+    let day = START_DAY + 364;
+    let rows: Vec<Row> = (0..keywords)
+        .map(|i| Row {
+            day,
+            channel: Channel {
+                source: ENGINES[i % ENGINES.len()].to_string(),
+                medium: if i % 10 == 3 { "cpc" } else { "organic" }.to_string(),
+                keyword: Some(format!("keyword {i:06}")),
+                campaign: None,
+            },
+            landing: format!("/p/{}", i % 500),
+            segment: Segment::All,
+            counts: Counts {
+                visits: 2 + (i % 7) as i64,
+                visitors: 2,
+                pageviews: 4,
+                ..Counts::default()
+            },
+            estimated: false,
+            sketch: None,
+        })
+        .collect();
+    let mut w = st
+        .writer(std::time::Duration::from_secs(5))
+        .expect("writer");
+    keyrank::store::write_days(&mut w, &[day], &rows).expect("write day");
+    let entry = keyrank::store::LedgerEntry::of_command(
+        &w,
+        "ingest",
+        keyrank::store::now_rfc3339(),
+        Vec::new(),
+        vec![day],
+        serde_json::json!({}),
+        serde_json::json!({}),
+    );
+    w.commit(entry).expect("commit");
+    let t = Instant::now();
+    println!(
+        "{:<44} {:>10}",
+        "first requests after a day's commit", "server s"
+    );
+    for path in [
+        "/",
+        "/keywords",
+        "/keywords?from=2024-02-07&to=2024-11-20",
+        "/api/keywords?from=2024-05-01&to=2024-05-31",
+        "/budget",
+    ] {
+        let t = Instant::now();
+        assert_eq!(get(addr, path), 200, "{path}");
+        println!("{path:<44} {:>10.3}", t.elapsed().as_secs_f64());
+    }
+    let next = version_of(&dir);
+    while app.warmed() != Some(next) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    println!(
+        "(the warm-up finished the new version {:.1}s after the commit)",
+        t.elapsed().as_secs_f64()
+    );
+}
+
 /// The store's latest version.
 fn version_of(store: &Path) -> Option<u64> {
     Store::open(store)
@@ -561,6 +645,10 @@ fn main() {
     }
     if part == "dashboard" {
         dashboard(&dir.join("store"));
+        return;
+    }
+    if part == "commit" {
+        after_commit(&dir.join("store"), keywords);
         return;
     }
     let peer = duckdb(&dir, runs, &names);

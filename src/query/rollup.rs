@@ -35,6 +35,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 /// What a table's roll-ups keep.
@@ -87,8 +88,34 @@ struct Rollup {
     weekly: bool,
     /// The columns it keeps besides its grain's: dimensions and sums.
     columns: Vec<String>,
+    /// Its rows by the Monday of their week, so a later version of the store keeps
+    /// the weeks whose day files are the same without summing or copying them again.
+    weeks: BTreeMap<i32, RecordBatch>,
     table: Arc<MemTable>,
     rows: usize,
+}
+
+impl Rollup {
+    /// A roll-up of these weeks' rows, scanned on every core.
+    fn of(
+        weekly: bool,
+        columns: Vec<String>,
+        schema: SchemaRef,
+        weeks: BTreeMap<i32, RecordBatch>,
+    ) -> Result<Self> {
+        let parts = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+        for (i, b) in weeks.values().enumerate() {
+            partitions[i % parts].push(b.clone());
+        }
+        Ok(Rollup {
+            weekly,
+            columns,
+            rows: weeks.values().map(|b| b.num_rows()).sum(),
+            weeks,
+            table: Arc::new(MemTable::try_new(schema, partitions)?),
+        })
+    }
 }
 
 /// A table of the store by period, answered from roll-ups where they suffice.
@@ -105,6 +132,8 @@ pub struct PeriodTable {
     day_files: Option<(crate::store::Store, Vec<crate::store::delta::LiveFile>)>,
     /// Scans answered so far by each source ([`Source`]).
     answered: [std::sync::atomic::AtomicUsize; 3],
+    /// The weeks the last install summed from the store (the others it carried over).
+    summed: std::sync::atomic::AtomicUsize,
 }
 
 /// What answered a scan.
@@ -188,6 +217,7 @@ impl PeriodTable {
             span: RwLock::new(None),
             day_files: None,
             answered: Default::default(),
+            summed: Default::default(),
         }
     }
 
@@ -236,6 +266,12 @@ impl PeriodTable {
         self.answered[source as usize].load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many weeks the last install summed from the store's day files (the rest
+    /// it took over from the earlier version's roll-ups).
+    pub fn weeks_summed(&self) -> usize {
+        self.summed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Rows held in memory by each roll-up: (weekly, rows).
     pub fn rollup_rows(&self) -> Vec<(bool, usize)> {
         self.rollups
@@ -249,17 +285,120 @@ impl PeriodTable {
     /// Computes the roll-ups over the store (`ctx` has the table) and answers scans
     /// from them from now on.
     pub async fn install(&self, ctx: &SessionContext) -> Result<()> {
-        let spec = self.spec;
         let mut built = Vec::new();
-        if !spec.day_dims.is_empty() {
-            built.push(Arc::new(
-                self.build(ctx, false, spec.day_dims, spec.measure).await?,
-            ));
+        for weekly in self.grains() {
+            let (dims, keep) = self.grain(weekly);
+            let (schema, columns, weeks) = self.build(ctx, weekly, dims, keep).await?;
+            built.push(Arc::new(Rollup::of(weekly, columns, schema, weeks)?));
         }
-        built.push(Arc::new(
-            self.build(ctx, true, spec.week_dims, spec.week_measure)
-                .await?,
-        ));
+        let summed = built.last().map_or(0, |r| r.weeks.len());
+        self.publish(ctx, built, summed).await
+    }
+
+    /// Computes this version's roll-ups from `earlier`'s, a version of the same table
+    /// whose roll-ups are built: the weeks whose day files are the same in both are
+    /// taken over as they are, the others summed again from their own day files (an
+    /// ingest of one day sums seven files, not the year's). False, with nothing done,
+    /// when it cannot tell which days changed (no roll-ups or day files known there).
+    pub async fn install_after(&self, earlier: &PeriodTable, ctx: &SessionContext) -> Result<bool> {
+        let before = earlier
+            .rollups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (Some((_, old)), Some((_, new))) = (&earlier.day_files, &self.day_files) else {
+            return Ok(false);
+        };
+        let by_day = |files: &[crate::store::delta::LiveFile]| {
+            let mut m: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
+            for f in files {
+                m.entry(f.day?).or_default().insert(f.path.clone());
+            }
+            Some(m)
+        };
+        let (Some(old), Some(new)) = (by_day(old), by_day(new)) else {
+            return Ok(false);
+        };
+        if before.len() != self.grains().len()
+            || earlier.spec.table != self.spec.table
+            || earlier.schema != self.schema
+        {
+            return Ok(false);
+        }
+        let changed: BTreeSet<i32> = old
+            .keys()
+            .chain(new.keys())
+            .filter(|d| old.get(d) != new.get(d))
+            .map(|d| monday_of(i64::from(*d)) as i32)
+            .collect();
+        // The changed weeks' rows, from their day files alone (none: no rows left).
+        let files = self.days(|d| changed.contains(&(monday_of(d) as i32)))?;
+        let sub = match (&files, changed.is_empty()) {
+            (Some(files), false) => {
+                let sub = crate::store::object_stores::session_context()?;
+                sub.register_table(self.spec.table, files.clone())?;
+                Some(sub)
+            }
+            _ => None,
+        };
+        let mut built = Vec::new();
+        let mut summed = 0;
+        for r in &before {
+            let mut weeks: BTreeMap<i32, RecordBatch> = r
+                .weeks
+                .iter()
+                .filter(|(w, _)| !changed.contains(w))
+                .map(|(w, b)| (*w, b.clone()))
+                .collect();
+            let schema = r.table.schema();
+            if let Some(sub) = &sub {
+                let (dims, keep) = self.grain(r.weekly);
+                let (_, _, fresh) = self.build(sub, r.weekly, dims, keep).await?;
+                if r.weekly {
+                    summed = fresh.len();
+                }
+                weeks.extend(fresh);
+            }
+            built.push(Arc::new(Rollup::of(
+                r.weekly,
+                r.columns.clone(),
+                schema,
+                weeks,
+            )?));
+        }
+        self.publish(ctx, built, summed).await?;
+        Ok(true)
+    }
+
+    /// The grains of the roll-ups this table keeps: by day (if it has day dimensions),
+    /// by week.
+    fn grains(&self) -> Vec<bool> {
+        if self.spec.day_dims.is_empty() {
+            vec![true]
+        } else {
+            vec![false, true]
+        }
+    }
+
+    /// The dimensions and sums of the roll-up at a grain.
+    fn grain(&self, weekly: bool) -> (&'static [&'static str], fn(&str) -> bool) {
+        if weekly {
+            (self.spec.week_dims, self.spec.week_measure)
+        } else {
+            (self.spec.day_dims, self.spec.measure)
+        }
+    }
+
+    /// Answers scans from `built` from now on, with the span of days the table holds.
+    async fn publish(
+        &self,
+        ctx: &SessionContext,
+        built: Vec<Arc<Rollup>>,
+        summed: usize,
+    ) -> Result<()> {
+        let spec = self.spec;
+        self.summed
+            .store(summed, std::sync::atomic::Ordering::Relaxed);
         // The first and last day the table holds rows of.
         let (_, span) = crate::query::run(
             ctx,
@@ -284,14 +423,16 @@ impl PeriodTable {
         Ok(())
     }
 
-    /// One roll-up: the measures `keep` keeps, summed per (day or week, `dims`).
+    /// One roll-up's rows: the measures `keep` keeps, summed per (day or week, `dims`)
+    /// over the table as `ctx` has it, by the Monday of their week; with its schema and
+    /// its columns besides the grain.
     async fn build(
         &self,
         ctx: &SessionContext,
         weekly: bool,
         dims: &[&str],
         keep: impl Fn(&str) -> bool,
-    ) -> Result<Rollup> {
+    ) -> Result<(SchemaRef, Vec<String>, BTreeMap<i32, RecordBatch>)> {
         let grain = if weekly {
             format!("CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE) AS {WEEK}")
         } else {
@@ -337,32 +478,28 @@ impl PeriodTable {
             })
             .collect::<Result<_>>()?;
         let schema = Arc::new(Schema::new(fields));
-        let mut rows = 0;
-        let batches: Vec<RecordBatch> = batches
-            .iter()
-            .map(|b| {
-                rows += b.num_rows();
-                let columns = b
-                    .columns()
-                    .iter()
-                    .zip(schema.fields())
-                    .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                Ok(RecordBatch::try_new(schema.clone(), columns)?)
-            })
-            .collect::<Result<_>>()?;
-        // A few partitions, so a scan of it still uses every core.
-        let parts = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
-        for (i, b) in batches.into_iter().enumerate() {
-            partitions[i % parts].push(b);
+        // Each batch's rows by week, one piece per week; a week's pieces are then one
+        // batch (the rows copied once more, a week at a time).
+        let mut pieces: BTreeMap<i32, Vec<RecordBatch>> = BTreeMap::new();
+        for b in batches {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let b = RecordBatch::try_new(schema.clone(), columns)?;
+            for (week, piece) in by_week(&b)? {
+                pieces.entry(week).or_default().push(piece);
+            }
         }
-        Ok(Rollup {
-            weekly,
-            columns: names[1..].to_vec(),
-            table: Arc::new(MemTable::try_new(schema, partitions)?),
-            rows,
-        })
+        let mut weeks = BTreeMap::new();
+        for (week, parts) in pieces {
+            let one = datafusion::arrow::compute::concat_batches(&schema, &parts)?;
+            drop(parts);
+            weeks.insert(week, one);
+        }
+        Ok((schema, names[1..].to_vec(), weeks))
     }
 
     /// The plan of one scan: which source answers it, with the range applied exactly.
@@ -488,6 +625,32 @@ impl PeriodTable {
         self.answered[source as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(plan.build()?)
     }
+}
+
+/// A batch's rows by the Monday of their week (its first column: a day or a Monday),
+/// in their order.
+fn by_week(b: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
+    use datafusion::arrow::array::{Array, AsArray, UInt32Array};
+    use datafusion::arrow::datatypes::Date32Type;
+    let grain = b.column(0).as_primitive::<Date32Type>();
+    if grain.null_count() > 0 {
+        return Err(Error::Other("a roll-up row without a day".into()));
+    }
+    let mut rows: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    for (i, d) in grain.values().iter().enumerate() {
+        rows.entry(monday_of(i64::from(*d)) as i32)
+            .or_default()
+            .push(i as u32);
+    }
+    if rows.len() == 1 {
+        return Ok(rows.into_keys().map(|w| (w, b.clone())).collect());
+    }
+    rows.into_iter()
+        .map(|(w, idx)| {
+            let taken = datafusion::arrow::compute::take_record_batch(b, &UInt32Array::from(idx))?;
+            Ok((w, taken))
+        })
+        .collect()
 }
 
 /// A column type as SQL, for the roll-up's casts back to the store's types.

@@ -1169,75 +1169,8 @@ pub fn load(
     let rt = crate::model::runtime::runtime()?;
     rt.block_on(async {
         let ctx = crate::cluster::session_at(store, cluster).await?;
-        load_on(&ctx, from, to, model).await
+        super::paid::load_on(&ctx, from, to, model).await
     })
-}
-
-/// [`load`] on a context already open over one version of the store.
-pub async fn load_on(
-    ctx: &datafusion::prelude::SessionContext,
-    from: Option<&str>,
-    to: Option<&str>,
-    model: &str,
-) -> crate::Result<(Vec<PaidDay>, usize, String, String)> {
-    use crate::parse::time::{format_day, parse_day};
-    use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
-    use datafusion::arrow::datatypes::DataType;
-    let span = crate::query::run(
-        ctx,
-        "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM ad_costs",
-    )
-    .await?;
-    let bounds = span.1.first().and_then(|b| {
-        let a = b.column(0).as_any().downcast_ref::<Int32Array>()?;
-        let z = b.column(1).as_any().downcast_ref::<Int32Array>()?;
-        (!a.is_null(0) && !z.is_null(0)).then(|| (a.value(0), z.value(0)))
-    });
-    let day = |s: &str, flag: &str| {
-        parse_day(s)
-            .ok_or_else(|| crate::Error::usage(format!("--{flag}: not a day (YYYY-MM-DD): {s}")))
-    };
-    let Some((first, last)) = bounds else {
-        return Ok((Vec::new(), 0, String::new(), String::new()));
-    };
-    let to = match to {
-        Some(t) => day(t, "to")?,
-        None => last,
-    };
-    let from = match from {
-        Some(f) => day(f, "from")?,
-        None => (to - 27).max(first),
-    };
-    let (from_s, to_s) = (format_day(from), format_day(to));
-    let q = crate::query::queries::find("paid_keywords")?;
-    let params = std::collections::BTreeMap::from([
-        ("from".to_string(), from_s.clone()),
-        ("to".to_string(), to_s.clone()),
-        ("model".to_string(), model.to_string()),
-    ]);
-    let sql = q.render(&params)?;
-    let (_, batches) = crate::query::run(ctx, &sql).await?;
-    let mut out = Vec::new();
-    for b in &batches {
-        let text = |i| super::column_as::<StringArray>(b, i, &DataType::Utf8, "paid_keywords");
-        let num = |i| super::column_as::<Float64Array>(b, i, &DataType::Float64, "paid_keywords");
-        let days: Int32Array = super::column_as(b, 0, &DataType::Int32, "paid_keywords")?;
-        let (engine, keyword) = (text(1)?, text(2)?);
-        let (cost, clicks, conv, rev) = (num(3)?, num(4)?, num(5)?, num(6)?);
-        let v = |a: &Float64Array, i: usize| if a.is_null(i) { 0.0 } else { a.value(i) };
-        for i in 0..b.num_rows() {
-            out.push(PaidDay {
-                day: days.value(i),
-                engine: engine.value(i).to_string(),
-                keyword: keyword.value(i).to_string(),
-                cost: v(&cost, i),
-                clicks: v(&clicks, i),
-                conversions: v(&conv, i),
-                revenue: v(&rev, i),
-            });
-        }
-    }
-    Ok((out, (to - from + 1).max(1) as usize, from_s, to_s))
 }
 
 /// The whole command: the period's paid days from the store, the split (largest

@@ -3,6 +3,7 @@
 //! keywords by expected value per unit cost, with exploration for thin data.
 
 pub mod curves;
+pub mod paid;
 
 use crate::privacy::is_pseudo_keyword;
 use crate::query::udf::{BetaPrior, DEFAULT_Z, shrunk, wilson};

@@ -54,10 +54,16 @@ pub struct App {
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
     curves: VersionCache<CurvesKey, BudgetCurves>,
+    /// Every cost day of the version by model, which the warm-up reads once, so the
+    /// budget of any period cuts its days from memory instead of reading the store.
+    ledgers: VersionCache<String, crate::rank::paid::PaidLedger>,
     /// The last version the warm-up finished.
     warmed: Mutex<Option<Option<u64>>>,
     /// The latest version seen and a context over it ([`pages::snap`]).
     current: Mutex<Option<Arc<pages::Snap>>>,
+    /// Held while a new version's context and roll-ups are built, so one request
+    /// builds them and the others wait.
+    building: tokio::sync::Mutex<()>,
 }
 
 /// What the budget's curves depend on besides the store version: from, to, model.
@@ -182,8 +188,10 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
         curves: VersionCache::new(8),
+        ledgers: VersionCache::new(pages::MODELS.len()),
         warmed: Mutex::new(None),
         current: Mutex::new(None),
+        building: tokio::sync::Mutex::new(()),
     }))
 }
 
@@ -199,8 +207,20 @@ pub fn run(opts: ServeOptions) -> Result<()> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Other(e.to_string()))?;
+        // The roll-ups first, so the first page anyone opens reads them; requests that
+        // arrive meanwhile wait in the listener's queue.
+        let started = std::time::Instant::now();
+        match pages::snap(&app).await {
+            Ok(s) => {
+                if let Err(e) = s.build_rollups().await {
+                    eprintln!("keyrank dashboard: no roll-ups yet ({e}); pages read the store");
+                }
+            }
+            Err(e) => eprintln!("keyrank dashboard: cannot read the store yet ({e})"),
+        }
+        let ready = started.elapsed().as_secs_f64();
         eprintln!(
-            "keyrank dashboard on http://{addr}/ (store {}){}",
+            "keyrank dashboard on http://{addr}/ (store {}; roll-ups ready in {ready:.1} s){}",
             opts.store.display(),
             if opts.token.is_some() {
                 "; requests need the token"
@@ -239,7 +259,8 @@ fn warm_paths() -> Vec<String> {
 }
 
 /// Builds the roll-ups of a new version of the store ([`crate::query::rollup`]), then
-/// computes the pages of [`warm_paths`], the keyword pages the ranking's first page
+/// computes the pages of [`warm_paths`], reads the budget's ledgers of cost days
+/// ([`crate::rank::paid::PaidLedger`]), then the keyword pages the ranking's first page
 /// links, and the overview under the other models, whenever a new version commits,
 /// through the router itself (so they land under the keys a browser's request asks
 /// for), one after another so a person's request still gets a core.
@@ -259,6 +280,8 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             for path in warm_paths() {
                 warm(&app, &routes, &path).await;
             }
+            // Every cost day under each model, from which any period's budget is cut.
+            pages::read_ledgers(&app, &s).await;
             // Then the keywords someone is likeliest to open: those the ranking's first
             // page links (its default controls; `/keywords` above computed it).
             let first_page: Vec<String> = app

@@ -20,7 +20,10 @@ use std::sync::Arc;
 
 type Params = Query<BTreeMap<String, String>>;
 
-const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
+pub(super) const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
+
+/// The model a page shows when none is asked for.
+const DEFAULT_MODEL: &str = "last";
 
 /// One committed version of the store and a context over exactly it, shared by every
 /// request while that version is the latest ([`snap`]).
@@ -45,6 +48,18 @@ impl Snap {
         }
         Ok(())
     }
+
+    /// Builds this version's roll-ups from those of `earlier`, an older version whose
+    /// roll-ups are built, summing only the weeks whose day files changed. False when
+    /// a table's could not be built so (the warm-up then builds them whole).
+    async fn rollups_after(&self, earlier: &Snap) -> Result<bool> {
+        for (new, old) in self.periods.iter().zip(&earlier.periods) {
+            if !old.has_rollups() || !new.install_after(old, &self.ctx).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// The latest version of the store and its context. A request lists the store's log
@@ -62,13 +77,32 @@ pub(super) async fn snap(app: &App) -> Result<Arc<Snap>> {
         .store
         .latest_version(known.as_ref().and_then(|s| s.version))
         .await?;
-    if let Some(s) = known
+    if let Some(s) = &known
         && s.version == latest
     {
-        return Ok(s);
+        return Ok(s.clone());
     }
+    // One request builds a new version's context; the others wait for it.
+    let _building = app.building.lock().await;
+    let known = app
+        .current
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let snapshot = app.store.snapshot().await?;
+    if let Some(s) = &known
+        && s.version == snapshot.version
+    {
+        return Ok(s.clone());
+    }
     let s = Arc::new(snap_of(app, &snapshot).await?);
+    // The roll-ups of the version before carry over, but for the weeks the commit
+    // changed: the first page after an ingest reads memory, not a year of day files.
+    if let Some(old) = &known
+        && let Err(e) = s.rollups_after(old).await
+    {
+        eprintln!("keyrank dashboard: roll-ups to be built whole for this version ({e})");
+    }
     let mut current = app.current.lock().unwrap_or_else(|p| p.into_inner());
     // Two requests may race past a commit; the newer version stays.
     if current.as_ref().is_none_or(|c| c.version <= s.version) {
@@ -124,7 +158,7 @@ impl Controls {
                     .ok_or_else(|| Error::usage(format!("{k}: not a day (YYYY-MM-DD): {v}"))),
             }
         };
-        let model = p.get("model").map(String::as_str).unwrap_or("last");
+        let model = p.get("model").map(String::as_str).unwrap_or(DEFAULT_MODEL);
         if !MODELS.contains(&model) {
             return Err(Error::usage(format!(
                 "model: one of {}, got {model:?}",
@@ -288,7 +322,7 @@ pub(super) fn page_key(path: &str, p: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| (k.as_str(), v.trim()))
         .filter(|(k, v)| !v.is_empty() && *k != "token")
         .collect();
-    m.entry("model").or_insert("last");
+    m.entry("model").or_insert(DEFAULT_MODEL);
     if !matches!(m.get("estimated"), Some(&"true") | Some(&"on")) {
         m.remove("estimated");
     }
@@ -889,8 +923,11 @@ async fn budget_curves(
     if let Some(f) = app.curves.get(s.version, key.clone()) {
         return Ok(f);
     }
-    let (days, period, from_s, to_s) =
-        crate::rank::curves::load_on(&s.pages, from, to, &c.model).await?;
+    // Cut from the version's ledger once the warm-up has read it, else read.
+    let (days, period, from_s, to_s) = match app.ledgers.get(s.version, c.model.clone()) {
+        Some(ledger) => ledger.period(from, to)?,
+        None => crate::rank::paid::load_on(&s.pages, from, to, &c.model).await?,
+    };
     let fitted = tokio::task::spawn_blocking(move || {
         crate::rank::curves::fit_curves(&days, &crate::rank::curves::CurveParams::default())
     })
@@ -904,6 +941,29 @@ async fn budget_curves(
     });
     app.curves.put(s.version, key, f.clone());
     Ok(f)
+}
+
+/// Reads the version's cost days under every model (the default one first), each
+/// sharing the first one's cost rows, for [`budget_curves`]. A model whose ledger
+/// cannot be read is left to read the store per period.
+pub(super) async fn read_ledgers(app: &App, s: &Snap) {
+    let mut first: Option<Arc<crate::rank::paid::PaidLedger>> = None;
+    let models =
+        std::iter::once(DEFAULT_MODEL).chain(MODELS.into_iter().filter(|m| *m != DEFAULT_MODEL));
+    for model in models {
+        if app.ledgers.get(s.version, model.to_string()).is_some() {
+            continue;
+        }
+        match crate::rank::paid::PaidLedger::load_on(&s.pages, model, first.as_deref()).await {
+            Ok(ledger) => {
+                let ledger = Arc::new(ledger);
+                app.ledgers
+                    .put(s.version, model.to_string(), ledger.clone());
+                first.get_or_insert(ledger);
+            }
+            Err(e) => eprintln!("keyrank dashboard: the budget reads the store per period ({e})"),
+        }
+    }
 }
 
 pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Params) -> Response {

@@ -313,3 +313,81 @@ fn curves_split_beats_the_current_split_on_the_true_curves() {
         "truth inside the 80 % interval in {inside} of {cases} cases"
     );
 }
+
+/// The dashboard's ledger of every cost day gives any period's paid days exactly as the
+/// store's query reads them, under every model, and its models share one copy of the
+/// cost rows.
+#[test]
+fn a_ledger_cuts_any_period_as_the_store_reads_it() {
+    use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+    use keyrank::rank::paid::{PaidLedger, load_on};
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        &GenerateConfig {
+            visitors: 3_000,
+            days: 40,
+            seed: 11,
+            costs: true,
+            ..GenerateConfig::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &[&dir.path().join(LOG_FILE)], |c| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+    });
+    let st = Store::open(&store).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ctx = rt.block_on(keyrank::query::session(&st)).unwrap();
+    // No cost data yet: an empty ledger, and an empty period like the store's.
+    let empty = rt
+        .block_on(PaidLedger::load_on(&ctx, "last", None))
+        .unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(
+        empty.period(None, None).unwrap(),
+        rt.block_on(load_on(&ctx, None, None, "last")).unwrap()
+    );
+    let (rows, _) = keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::import::costs::store(&mut w, &rows).unwrap();
+    w.commit(crate::common::test_entry("costs import")).unwrap();
+    let ctx = rt.block_on(keyrank::query::session(&st)).unwrap();
+
+    let last = rt
+        .block_on(PaidLedger::load_on(&ctx, "last", None))
+        .unwrap();
+    assert!(last.len() > 100, "{} cost days", last.len());
+    let periods = [
+        (None, None),
+        (Some("2024-03-10"), None),
+        (None, Some("2024-03-20")),
+        (Some("2024-03-06"), Some("2024-03-19")),
+        (Some("2024-03-13"), Some("2024-03-13")),
+        (Some("2024-02-01"), Some("2024-02-20")),
+        (Some("2024-04-05"), Some("2024-12-31")),
+        (Some("2023-12-01"), Some("2025-01-31")),
+    ];
+    let mut credited = 0;
+    for model in ["last", "first", "linear", "position", "time_decay"] {
+        let ledger = rt
+            .block_on(PaidLedger::load_on(&ctx, model, Some(&last)))
+            .unwrap();
+        assert!(ledger.shares_costs_with(&last), "{model}");
+        for (from, to) in periods {
+            let cut = ledger.period(from, to).unwrap();
+            let read = rt.block_on(load_on(&ctx, from, to, model)).unwrap();
+            assert_eq!(cut, read, "{model} {from:?}..{to:?}");
+            credited += cut.0.iter().filter(|d| d.conversions > 0.0).count();
+        }
+    }
+    assert!(credited > 0, "some paid days carry conversions");
+    // A day that is not a day is refused as the store's read refuses it.
+    assert!(last.period(Some("2024-13-01"), None).is_err());
+    assert!(
+        rt.block_on(load_on(&ctx, Some("2024-13-01"), None, "last"))
+            .is_err()
+    );
+}

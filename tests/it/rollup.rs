@@ -56,16 +56,16 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         c.goals = vec![GOAL.into()];
     });
     // The paid keywords' daily costs, for the ad_costs roll-up.
-    let (costs, _) = keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
-    assert!(!costs.is_empty());
+    let (costs_rows, _) = keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
+    assert!(!costs_rows.is_empty());
     {
         let st = Store::open(&store_dir).unwrap();
         let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
-        keyrank::import::costs::store(&mut w, &costs).unwrap();
+        keyrank::import::costs::store(&mut w, &costs_rows).unwrap();
         w.commit(crate::common::test_entry("costs import")).unwrap();
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    let (with_files, costs, shapes, first, last) = rt.block_on(async {
         let store = Store::open(&store_dir).unwrap();
         let ctx = keyrank::query::session(&store).await.unwrap();
         // Two period tables: one that finds the partial weeks' days among all the day
@@ -115,7 +115,7 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
             .map(|m| format!("SUM(conversions_{m}), SUM(revenue_{m})"))
             .collect();
         let all = all.join(", ");
-        let week = "CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE)";
+        let week_sql = "CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE)";
         let shapes: Vec<(String, Source)> = vec![
             (
                 format!("SELECT keyword, SUM(visits), {all} FROM keyword_daily WHERE keyword IS NOT NULL AND {{range}} AND NOT estimated GROUP BY keyword"),
@@ -179,7 +179,7 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         for (a, b) in ranges {
             let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(a), day(b));
             for (shape, _) in &shapes {
-                let over_store = shape.replace("{range}", &range).replace("{week}", week);
+                let over_store = shape.replace("{range}", &range).replace("{week}", week_sql);
                 let over_period = shape.replace("{range}", &range).replace("{week}", "week");
                 let truth = answer(&ctx, &over_store).await;
                 assert_eq!(answer(&pages, &over_period).await, truth, "{over_period}");
@@ -202,5 +202,94 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
             answer(&ctx, &format!("SELECT day, keyword, SUM(visits) FROM keyword_daily WHERE {range} GROUP BY 1, 2")).await
         );
         assert!(period.answered(Source::Store) > before);
+        assert!(with_files.weeks_summed() >= 7, "{}", with_files.weeks_summed());
+        (with_files, costs, shapes, first, last)
+    });
+
+    // A new version: a short log ingested over the last days (it replaces them and
+    // adds some more), and one mid-span week's costs imported again, dearer. Its
+    // roll-ups carry the earlier version's over but for the changed weeks, and
+    // answer every sum as its own store does.
+    let more = tempfile::tempdir().unwrap();
+    generate(
+        &GenerateConfig {
+            visitors: 300,
+            days: 3,
+            seed: 9,
+            start: day(last - 1),
+            ..GenerateConfig::default()
+        },
+        more.path(),
+    )
+    .unwrap();
+    ingest(&store_dir, &[&more.path().join(LOG_FILE)], |c| {
+        c.sites = vec![SITE.into()];
+        c.goals = vec![GOAL.into()];
+    });
+    let week = monday_of(first) + 14;
+    let dearer: Vec<_> = costs_rows
+        .iter()
+        .filter(|r| (week..week + 7).contains(&i64::from(r.day)))
+        .map(|r| keyrank::import::costs::CostRow {
+            cents: r.cents * 2,
+            ..r.clone()
+        })
+        .collect();
+    assert!(!dearer.is_empty());
+    {
+        let store = Store::open(&store_dir).unwrap();
+        let mut w = store.writer(std::time::Duration::from_secs(5)).unwrap();
+        keyrank::import::costs::store(&mut w, &dearer).unwrap();
+        w.commit(crate::common::test_entry("costs import")).unwrap();
+    }
+    let week_sql = "CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE)";
+    rt.block_on(async {
+        let store = Store::open(&store_dir).unwrap();
+        let ctx2 = keyrank::query::session(&store).await.unwrap();
+        let snapshot2 = store.snapshot().await.unwrap();
+        let next = keyrank::store::object_stores::session_context().unwrap();
+        let mut carried = Vec::new();
+        for (spec, earlier) in [
+            (keyrank::query::rollup::KEYWORD_DAILY, &with_files),
+            (keyrank::query::rollup::AD_COSTS, &costs),
+        ] {
+            let t = Arc::new(
+                PeriodTable::new(spec, ctx2.table_provider(spec.table).await.unwrap())
+                    .with_day_files(&store, &snapshot2.table(spec.table).files),
+            );
+            assert!(
+                t.install_after(earlier, &ctx2).await.unwrap(),
+                "{}",
+                spec.table
+            );
+            next.register_table(spec.table, t.clone()).unwrap();
+            carried.push(t);
+        }
+        keyrank::query::udf::register(&next);
+        // keyword_daily: the last two days' week and the next (at most 2); ad_costs: one.
+        let summed: Vec<usize> = carried.iter().map(|t| t.weeks_summed()).collect();
+        assert!((1..=2).contains(&summed[0]) && summed[1] == 1, "{summed:?}");
+        let span = answer(
+            &ctx2,
+            "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM keyword_daily",
+        )
+        .await;
+        let last2: i64 = span[0][1].parse().unwrap();
+        assert!(last2 > last, "{last2} after {last}");
+        for (a, b) in [
+            (first, last2),
+            (first + 3, last2 - 1),
+            (week, week + 6),
+            (week + 2, last2),
+            (last - 8, last2 + 4),
+        ] {
+            let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(a), day(b));
+            for (shape, _) in &shapes {
+                let over_store = shape.replace("{range}", &range).replace("{week}", week_sql);
+                let over_period = shape.replace("{range}", &range).replace("{week}", "week");
+                let truth = answer(&ctx2, &over_store).await;
+                assert_eq!(answer(&next, &over_period).await, truth, "{over_period}");
+            }
+        }
     });
 }

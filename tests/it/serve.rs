@@ -453,8 +453,9 @@ fn a_new_version_is_computed_before_anyone_asks() {
     );
     // Pages nobody warms are not there until asked for.
     assert!(!s.app.is_cached(Some(1), "/keywords?model=first&page=2"));
-    // Once warmed, a period's pages read the roll-ups: the same answers as a dashboard
-    // that reads the store's day files (mid-week periods, so both sources count).
+    // Once warmed, a period's pages read the roll-ups, and its budget the ledger of
+    // cost days: the same answers as a dashboard that reads the store's day files
+    // (mid-week periods, so both sources count).
     let cold = start(&store, Some("a-token-for-the-warm-up"));
     let auth = [("Authorization", "Bearer a-token-for-the-warm-up")];
     for path in [
@@ -464,6 +465,9 @@ fn a_new_version_is_computed_before_anyone_asks() {
         "/keywords/red%20shoes?from=2024-03-02&to=2024-03-15&model=first",
         "/?from=2024-03-01&to=2024-03-13&model=position",
         "/?from=2024-03-05&to=2024-03-14",
+        "/budget?from=2024-03-05&to=2024-03-14",
+        "/budget?from=2024-03-03&model=time_decay",
+        "/budget?to=2024-03-09&model=first&total=800",
     ] {
         let (status, _, warm) = get(&s, path, &auth);
         assert_eq!(status, 200, "{path}: {warm}");

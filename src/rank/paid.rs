@@ -1,0 +1,228 @@
+//! The paid keywords' days a budget is fitted on: read from the store for one period
+//! (the canned `paid_keywords` query), or cut from a [`PaidLedger`] that holds every
+//! cost day of one store version, so a long-running reader (the dashboard) answers a
+//! period nobody asked for before without reading a file.
+
+use super::curves::PaidDay;
+use crate::parse::time::{format_day, parse_day};
+use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+use std::sync::Arc;
+
+/// The first and last day of cost data, if there is any.
+async fn span_on(ctx: &SessionContext) -> crate::Result<Option<(i32, i32)>> {
+    let span = crate::query::run(
+        ctx,
+        "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM ad_costs",
+    )
+    .await?;
+    Ok(span.1.first().and_then(|b| {
+        let a = b.column(0).as_any().downcast_ref::<Int32Array>()?;
+        let z = b.column(1).as_any().downcast_ref::<Int32Array>()?;
+        (!a.is_null(0) && !z.is_null(0)).then(|| (a.value(0), z.value(0)))
+    }))
+}
+
+/// The period asked for within the cost data's span `(first, last)`: without `to` it
+/// ends on the last day of cost data; without `from` it is the 28 days up to `to`.
+fn period_of(
+    (first, last): (i32, i32),
+    from: Option<&str>,
+    to: Option<&str>,
+) -> crate::Result<(i32, i32)> {
+    let day = |s: &str, flag: &str| {
+        parse_day(s)
+            .ok_or_else(|| crate::Error::usage(format!("--{flag}: not a day (YYYY-MM-DD): {s}")))
+    };
+    let to = match to {
+        Some(t) => day(t, "to")?,
+        None => last,
+    };
+    let from = match from {
+        Some(f) => day(f, "from")?,
+        None => (to - 27).max(first),
+    };
+    Ok((from, to))
+}
+
+/// What a period's paid days come with: how many days it covers, its first and last.
+fn answer(days: Vec<PaidDay>, (from, to): (i32, i32)) -> Periodic {
+    (
+        days,
+        (to - from + 1).max(1) as usize,
+        format_day(from),
+        format_day(to),
+    )
+}
+
+/// A period's paid days, the days it covers, and its first and last day as text.
+pub type Periodic = (Vec<PaidDay>, usize, String, String);
+
+/// The paid days of `from..=to` under `model`, sorted by engine, keyword and day.
+async fn days_on(
+    ctx: &SessionContext,
+    (from, to): (i32, i32),
+    model: &str,
+) -> crate::Result<Vec<PaidDay>> {
+    let q = crate::query::queries::find("paid_keywords")?;
+    let params = std::collections::BTreeMap::from([
+        ("from".to_string(), format_day(from)),
+        ("to".to_string(), format_day(to)),
+        ("model".to_string(), model.to_string()),
+    ]);
+    let sql = q.render(&params)?;
+    let (_, batches) = crate::query::run(ctx, &sql).await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let text = |i| super::column_as::<StringArray>(b, i, &DataType::Utf8, "paid_keywords");
+        let num = |i| super::column_as::<Float64Array>(b, i, &DataType::Float64, "paid_keywords");
+        let days: Int32Array = super::column_as(b, 0, &DataType::Int32, "paid_keywords")?;
+        let (engine, keyword) = (text(1)?, text(2)?);
+        let (cost, clicks, conv, rev) = (num(3)?, num(4)?, num(5)?, num(6)?);
+        let v = |a: &Float64Array, i: usize| if a.is_null(i) { 0.0 } else { a.value(i) };
+        for i in 0..b.num_rows() {
+            out.push(PaidDay {
+                day: days.value(i),
+                engine: engine.value(i).to_string(),
+                keyword: keyword.value(i).to_string(),
+                cost: v(&cost, i),
+                clicks: v(&clicks, i),
+                conversions: v(&conv, i),
+                revenue: v(&rev, i),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The paid keywords' days of one period from the store, and how many days the period
+/// covers. Without `from`, the period is the last 28 days of cost data; without `to`,
+/// it ends on the last day of cost data.
+pub async fn load_on(
+    ctx: &SessionContext,
+    from: Option<&str>,
+    to: Option<&str>,
+    model: &str,
+) -> crate::Result<Periodic> {
+    let Some(span) = span_on(ctx).await? else {
+        return Ok((Vec::new(), 0, String::new(), String::new()));
+    };
+    let period = period_of(span, from, to)?;
+    Ok(answer(days_on(ctx, period, model).await?, period))
+}
+
+/// Every cost day of one store version under one model: `paid_keywords` over the whole
+/// span of cost data, from which [`PaidLedger::period`] cuts any period's days exactly
+/// as [`load_on`] reads them (each row is one day's sums, whatever the period).
+#[derive(Debug)]
+pub struct PaidLedger {
+    /// The first and last day of cost data (None: there is none).
+    span: Option<(i32, i32)>,
+    /// What does not depend on the model, shared by the ledgers of one version.
+    costs: Arc<Costs>,
+    /// Per row of `costs`: its conversions and revenue under the model.
+    credit: Vec<(f64, f64)>,
+}
+
+/// The rows of a ledger without their credit: per (engine, keyword) in the query's
+/// order, its days (ascending) with their cost and clicks.
+#[derive(Debug, PartialEq)]
+struct Costs {
+    names: Vec<(String, String)>,
+    /// Where each name's rows start; one more than `names`, the last = the row count.
+    starts: Vec<usize>,
+    rows: Vec<(i32, f64, f64)>,
+}
+
+impl PaidLedger {
+    /// Reads every cost day under `model`. With `like`, a ledger of the same version
+    /// under another model, its cost rows are shared when they are the same (they
+    /// are: only the credit depends on the model), so five models do not hold five
+    /// copies.
+    pub async fn load_on(
+        ctx: &SessionContext,
+        model: &str,
+        like: Option<&PaidLedger>,
+    ) -> crate::Result<Self> {
+        let span = span_on(ctx).await?;
+        let days = match span {
+            Some(span) => days_on(ctx, span, model).await?,
+            None => Vec::new(),
+        };
+        let mut costs = Costs {
+            names: Vec::new(),
+            starts: Vec::new(),
+            rows: Vec::with_capacity(days.len()),
+        };
+        let mut credit = Vec::with_capacity(days.len());
+        for d in days {
+            if costs
+                .names
+                .last()
+                .is_none_or(|(e, k)| (e, k) != (&d.engine, &d.keyword))
+            {
+                costs.starts.push(costs.rows.len());
+                costs.names.push((d.engine, d.keyword));
+            }
+            costs.rows.push((d.day, d.cost, d.clicks));
+            credit.push((d.conversions, d.revenue));
+        }
+        costs.starts.push(costs.rows.len());
+        let costs = match like {
+            Some(l) if l.span == span && *l.costs == costs => l.costs.clone(),
+            _ => Arc::new(costs),
+        };
+        Ok(PaidLedger {
+            span,
+            costs,
+            credit,
+        })
+    }
+
+    /// The paid days of a period (as [`load_on`] gives them for the same version and
+    /// model), cut from memory.
+    pub fn period(&self, from: Option<&str>, to: Option<&str>) -> crate::Result<Periodic> {
+        let Some(span) = self.span else {
+            return Ok((Vec::new(), 0, String::new(), String::new()));
+        };
+        let (from, to) = period_of(span, from, to)?;
+        let c = &self.costs;
+        let mut out = Vec::new();
+        for (i, (engine, keyword)) in c.names.iter().enumerate() {
+            let (start, end) = (c.starts[i], c.starts[i + 1]);
+            let rows = &c.rows[start..end];
+            let lo = start + rows.partition_point(|r| r.0 < from);
+            let hi = start + rows.partition_point(|r| r.0 <= to);
+            for j in lo..hi {
+                let (day, cost, clicks) = c.rows[j];
+                let (conversions, revenue) = self.credit[j];
+                out.push(PaidDay {
+                    day,
+                    engine: engine.clone(),
+                    keyword: keyword.clone(),
+                    cost,
+                    clicks,
+                    conversions,
+                    revenue,
+                });
+            }
+        }
+        Ok(answer(out, (from, to)))
+    }
+
+    /// How many cost days it holds.
+    pub fn len(&self) -> usize {
+        self.credit.len()
+    }
+
+    /// Whether it holds no cost day.
+    pub fn is_empty(&self) -> bool {
+        self.credit.is_empty()
+    }
+
+    /// Whether it shares its cost rows with `other` (for tests).
+    pub fn shares_costs_with(&self, other: &PaidLedger) -> bool {
+        Arc::ptr_eq(&self.costs, &other.costs)
+    }
+}
