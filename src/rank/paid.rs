@@ -8,7 +8,6 @@ use crate::parse::time::{format_day, parse_day};
 use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
-use std::sync::Arc;
 
 /// The first and last day of cost data, if there is any.
 async fn span_on(ctx: &SessionContext) -> crate::Result<Option<(i32, i32)>> {
@@ -59,12 +58,14 @@ fn answer(days: Vec<PaidDay>, (from, to): (i32, i32)) -> Periodic {
 /// A period's paid days, the days it covers, and its first and last day as text.
 pub type Periodic = (Vec<PaidDay>, usize, String, String);
 
-/// The paid days of `from..=to` under `model`, sorted by engine, keyword and day.
-async fn days_on(
+/// Each paid day of `from..=to` under `model`, in the store's order (by engine,
+/// keyword and day): `row(day, engine, keyword, [cost, clicks, conversions, revenue])`.
+async fn each_day_on(
     ctx: &SessionContext,
     (from, to): (i32, i32),
     model: &str,
-) -> crate::Result<Vec<PaidDay>> {
+    mut row: impl FnMut(i32, &str, &str, [f64; 4]),
+) -> crate::Result<()> {
     let q = crate::query::queries::find("paid_keywords")?;
     let params = std::collections::BTreeMap::from([
         ("from".to_string(), format_day(from)),
@@ -73,7 +74,6 @@ async fn days_on(
     ]);
     let sql = q.render(&params)?;
     let (_, batches) = crate::query::run(ctx, &sql).await?;
-    let mut out = Vec::new();
     for b in &batches {
         let text = |i| super::column_as::<StringArray>(b, i, &DataType::Utf8, "paid_keywords");
         let num = |i| super::column_as::<Float64Array>(b, i, &DataType::Float64, "paid_keywords");
@@ -82,18 +82,15 @@ async fn days_on(
         let (cost, clicks, conv, rev) = (num(3)?, num(4)?, num(5)?, num(6)?);
         let v = |a: &Float64Array, i: usize| if a.is_null(i) { 0.0 } else { a.value(i) };
         for i in 0..b.num_rows() {
-            out.push(PaidDay {
-                day: days.value(i),
-                engine: engine.value(i).to_string(),
-                keyword: keyword.value(i).to_string(),
-                cost: v(&cost, i),
-                clicks: v(&clicks, i),
-                conversions: v(&conv, i),
-                revenue: v(&rev, i),
-            });
+            row(
+                days.value(i),
+                engine.value(i),
+                keyword.value(i),
+                [v(&cost, i), v(&clicks, i), v(&conv, i), v(&rev, i)],
+            );
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The paid keywords' days of one period from the store, and how many days the period
@@ -109,7 +106,25 @@ pub async fn load_on(
         return Ok((Vec::new(), 0, String::new(), String::new()));
     };
     let period = period_of(span, from, to)?;
-    Ok(answer(days_on(ctx, period, model).await?, period))
+    let mut days = Vec::new();
+    each_day_on(
+        ctx,
+        period,
+        model,
+        |day, engine, keyword, [cost, clicks, c, r]| {
+            days.push(PaidDay {
+                day,
+                engine: engine.to_string(),
+                keyword: keyword.to_string(),
+                cost,
+                clicks,
+                conversions: c,
+                revenue: r,
+            })
+        },
+    )
+    .await?;
+    Ok(answer(days, period))
 }
 
 /// Every cost day of one store version under one model: `paid_keywords` over the whole
@@ -119,65 +134,42 @@ pub async fn load_on(
 pub struct PaidLedger {
     /// The first and last day of cost data (None: there is none).
     span: Option<(i32, i32)>,
-    /// What does not depend on the model, shared by the ledgers of one version.
-    costs: Arc<Costs>,
-    /// Per row of `costs`: its conversions and revenue under the model.
-    credit: Vec<(f64, f64)>,
-}
-
-/// The rows of a ledger without their credit: per (engine, keyword) in the query's
-/// order, its days (ascending) with their cost and clicks.
-#[derive(Debug, PartialEq)]
-struct Costs {
+    /// (engine, keyword), in the query's order.
     names: Vec<(String, String)>,
     /// Where each name's rows start; one more than `names`, the last = the row count.
     starts: Vec<usize>,
-    rows: Vec<(i32, f64, f64)>,
+    /// Per row: its day (ascending within a name), cost, clicks, conversions, revenue.
+    rows: Vec<(i32, [f64; 4])>,
 }
 
 impl PaidLedger {
-    /// Reads every cost day under `model`. With `like`, a ledger of the same version
-    /// under another model, its cost rows are shared when they are the same (they
-    /// are: only the credit depends on the model), so five models do not hold five
-    /// copies.
-    pub async fn load_on(
-        ctx: &SessionContext,
-        model: &str,
-        like: Option<&PaidLedger>,
-    ) -> crate::Result<Self> {
+    /// Reads every cost day under `model`, straight from the query's batches (a name's
+    /// text once, not once per day).
+    pub async fn load_on(ctx: &SessionContext, model: &str) -> crate::Result<Self> {
         let span = span_on(ctx).await?;
-        let days = match span {
-            Some(span) => days_on(ctx, span, model).await?,
-            None => Vec::new(),
-        };
-        let mut costs = Costs {
+        let mut ledger = PaidLedger {
+            span,
             names: Vec::new(),
             starts: Vec::new(),
-            rows: Vec::with_capacity(days.len()),
+            rows: Vec::new(),
         };
-        let mut credit = Vec::with_capacity(days.len());
-        for d in days {
-            if costs
-                .names
-                .last()
-                .is_none_or(|(e, k)| (e, k) != (&d.engine, &d.keyword))
-            {
-                costs.starts.push(costs.rows.len());
-                costs.names.push((d.engine, d.keyword));
-            }
-            costs.rows.push((d.day, d.cost, d.clicks));
-            credit.push((d.conversions, d.revenue));
+        if let Some(span) = span {
+            each_day_on(ctx, span, model, |day, engine, keyword, figures| {
+                if ledger
+                    .names
+                    .last()
+                    .is_none_or(|(e, k)| (e.as_str(), k.as_str()) != (engine, keyword))
+                {
+                    ledger.starts.push(ledger.rows.len());
+                    ledger.names.push((engine.to_string(), keyword.to_string()));
+                }
+                ledger.rows.push((day, figures));
+            })
+            .await?;
         }
-        costs.starts.push(costs.rows.len());
-        let costs = match like {
-            Some(l) if l.span == span && *l.costs == costs => l.costs.clone(),
-            _ => Arc::new(costs),
-        };
-        Ok(PaidLedger {
-            span,
-            costs,
-            credit,
-        })
+        ledger.starts.push(ledger.rows.len());
+        ledger.rows.shrink_to_fit();
+        Ok(ledger)
     }
 
     /// The paid days of a period (as [`load_on`] gives them for the same version and
@@ -187,16 +179,12 @@ impl PaidLedger {
             return Ok((Vec::new(), 0, String::new(), String::new()));
         };
         let (from, to) = period_of(span, from, to)?;
-        let c = &self.costs;
         let mut out = Vec::new();
-        for (i, (engine, keyword)) in c.names.iter().enumerate() {
-            let (start, end) = (c.starts[i], c.starts[i + 1]);
-            let rows = &c.rows[start..end];
-            let lo = start + rows.partition_point(|r| r.0 < from);
-            let hi = start + rows.partition_point(|r| r.0 <= to);
-            for j in lo..hi {
-                let (day, cost, clicks) = c.rows[j];
-                let (conversions, revenue) = self.credit[j];
+        for (i, (engine, keyword)) in self.names.iter().enumerate() {
+            let rows = &self.rows[self.starts[i]..self.starts[i + 1]];
+            let lo = rows.partition_point(|r| r.0 < from);
+            let hi = rows.partition_point(|r| r.0 <= to);
+            for &(day, [cost, clicks, conversions, revenue]) in &rows[lo..hi] {
                 out.push(PaidDay {
                     day,
                     engine: engine.clone(),
@@ -213,16 +201,11 @@ impl PaidLedger {
 
     /// How many cost days it holds.
     pub fn len(&self) -> usize {
-        self.credit.len()
+        self.rows.len()
     }
 
     /// Whether it holds no cost day.
     pub fn is_empty(&self) -> bool {
-        self.credit.is_empty()
-    }
-
-    /// Whether it shares its cost rows with `other` (for tests).
-    pub fn shares_costs_with(&self, other: &PaidLedger) -> bool {
-        Arc::ptr_eq(&self.costs, &other.costs)
+        self.rows.is_empty()
     }
 }

@@ -54,8 +54,9 @@ pub struct App {
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
     curves: VersionCache<CurvesKey, BudgetCurves>,
-    /// Every cost day of the version by model, which the warm-up reads once, so the
-    /// budget of any period cuts its days from memory instead of reading the store.
+    /// Every cost day of the version under the default model, which the warm-up reads
+    /// once, so the budget of any period cuts its days from memory instead of reading
+    /// the store.
     ledgers: VersionCache<String, crate::rank::paid::PaidLedger>,
     /// The last version the warm-up finished.
     warmed: Mutex<Option<Option<u64>>>,
@@ -188,7 +189,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
         curves: VersionCache::new(8),
-        ledgers: VersionCache::new(pages::MODELS.len()),
+        ledgers: VersionCache::new(1),
         warmed: Mutex::new(None),
         current: Mutex::new(None),
         building: tokio::sync::Mutex::new(()),
@@ -259,7 +260,7 @@ fn warm_paths() -> Vec<String> {
 }
 
 /// Builds the roll-ups of a new version of the store ([`crate::query::rollup`]), then
-/// computes the pages of [`warm_paths`], reads the budget's ledgers of cost days
+/// computes the pages of [`warm_paths`], reads the budget's ledger of cost days
 /// ([`crate::rank::paid::PaidLedger`]), then the keyword pages the ranking's first page
 /// links, and the overview under the other models, whenever a new version commits,
 /// through the router itself (so they land under the keys a browser's request asks
@@ -280,8 +281,9 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             for path in warm_paths() {
                 warm(&app, &routes, &path).await;
             }
-            // Every cost day under each model, from which any period's budget is cut.
-            pages::read_ledgers(&app, &s).await;
+            // Every cost day under the default model, from which any period's budget
+            // is cut.
+            pages::read_ledger(&app, &s).await;
             // Then the keywords someone is likeliest to open: those the ranking's first
             // page links (its default controls; `/keywords` above computed it).
             let first_page: Vec<String> = app

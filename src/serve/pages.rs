@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 type Params = Query<BTreeMap<String, String>>;
 
-pub(super) const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
+const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
 
 /// The model a page shows when none is asked for.
 const DEFAULT_MODEL: &str = "last";
@@ -943,26 +943,21 @@ async fn budget_curves(
     Ok(f)
 }
 
-/// Reads the version's cost days under every model (the default one first), each
-/// sharing the first one's cost rows, for [`budget_curves`]. A model whose ledger
-/// cannot be read is left to read the store per period.
-pub(super) async fn read_ledgers(app: &App, s: &Snap) {
-    let mut first: Option<Arc<crate::rank::paid::PaidLedger>> = None;
-    let models =
-        std::iter::once(DEFAULT_MODEL).chain(MODELS.into_iter().filter(|m| *m != DEFAULT_MODEL));
-    for model in models {
-        if app.ledgers.get(s.version, model.to_string()).is_some() {
-            continue;
-        }
-        match crate::rank::paid::PaidLedger::load_on(&s.pages, model, first.as_deref()).await {
-            Ok(ledger) => {
-                let ledger = Arc::new(ledger);
-                app.ledgers
-                    .put(s.version, model.to_string(), ledger.clone());
-                first.get_or_insert(ledger);
-            }
-            Err(e) => eprintln!("keyrank dashboard: the budget reads the store per period ({e})"),
-        }
+/// Reads the version's cost days under the default model, for [`budget_curves`] (a
+/// budget for another period under another model reads its days from the store).
+pub(super) async fn read_ledger(app: &App, s: &Snap) {
+    if app
+        .ledgers
+        .get(s.version, DEFAULT_MODEL.to_string())
+        .is_some()
+    {
+        return;
+    }
+    match crate::rank::paid::PaidLedger::load_on(&s.pages, DEFAULT_MODEL).await {
+        Ok(ledger) => app
+            .ledgers
+            .put(s.version, DEFAULT_MODEL.to_string(), Arc::new(ledger)),
+        Err(e) => eprintln!("keyrank dashboard: the budget reads the store per period ({e})"),
     }
 }
 
