@@ -306,30 +306,15 @@ impl PeriodTable {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let (Some((_, old)), Some((_, new))) = (&earlier.day_files, &self.day_files) else {
+        let Some(days) = self.changed_days(earlier) else {
             return Ok(false);
         };
-        let by_day = |files: &[crate::store::delta::LiveFile]| {
-            let mut m: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
-            for f in files {
-                m.entry(f.day?).or_default().insert(f.path.clone());
-            }
-            Some(m)
-        };
-        let (Some(old), Some(new)) = (by_day(old), by_day(new)) else {
-            return Ok(false);
-        };
-        if before.len() != self.grains().len()
-            || earlier.spec.table != self.spec.table
-            || earlier.schema != self.schema
-        {
+        if before.len() != self.grains().len() || earlier.schema != self.schema {
             return Ok(false);
         }
-        let changed: BTreeSet<i32> = old
-            .keys()
-            .chain(new.keys())
-            .filter(|d| old.get(d) != new.get(d))
-            .map(|d| monday_of(i64::from(*d)) as i32)
+        let changed: BTreeSet<i32> = days
+            .into_iter()
+            .map(|d| monday_of(i64::from(d)) as i32)
             .collect();
         // The changed weeks' rows, from their day files alone (none: no rows left).
         let files = self.days(|d| changed.contains(&(monday_of(d) as i32)))?;
@@ -368,6 +353,35 @@ impl PeriodTable {
         }
         self.publish(ctx, built, summed).await?;
         Ok(true)
+    }
+
+    /// The days whose day files differ between `earlier` (an older version of the same
+    /// table) and this version; None when that cannot be told (a table's files not
+    /// known, or a file of no known day).
+    pub fn changed_days(&self, earlier: &PeriodTable) -> Option<BTreeSet<i32>> {
+        let (Some((_, old)), Some((_, new))) = (&earlier.day_files, &self.day_files) else {
+            return None;
+        };
+        if earlier.spec.table != self.spec.table {
+            return None;
+        }
+        fn by_day(
+            files: &[crate::store::delta::LiveFile],
+        ) -> Option<BTreeMap<i32, BTreeSet<&str>>> {
+            let mut m: BTreeMap<i32, BTreeSet<&str>> = BTreeMap::new();
+            for f in files {
+                m.entry(f.day?).or_default().insert(f.path.as_str());
+            }
+            Some(m)
+        }
+        let (old, new) = (by_day(old)?, by_day(new)?);
+        Some(
+            old.keys()
+                .chain(new.keys())
+                .filter(|d| old.get(d) != new.get(d))
+                .copied()
+                .collect(),
+        )
     }
 
     /// The grains of the roll-ups this table keeps: by day (if it has day dimensions),

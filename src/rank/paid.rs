@@ -127,10 +127,13 @@ pub async fn load_on(
     Ok(answer(days, period))
 }
 
+/// A ledger's row: a day, and its cost, clicks, conversions and revenue.
+type Row = (i32, [f64; 4]);
+
 /// Every cost day of one store version under one model: `paid_keywords` over the whole
 /// span of cost data, from which [`PaidLedger::period`] cuts any period's days exactly
 /// as [`load_on`] reads them (each row is one day's sums, whatever the period).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct PaidLedger {
     /// The first and last day of cost data (None: there is none).
     span: Option<(i32, i32)>,
@@ -139,7 +142,7 @@ pub struct PaidLedger {
     /// Where each name's rows start; one more than `names`, the last = the row count.
     starts: Vec<usize>,
     /// Per row: its day (ascending within a name), cost, clicks, conversions, revenue.
-    rows: Vec<(i32, [f64; 4])>,
+    rows: Vec<Row>,
 }
 
 impl PaidLedger {
@@ -170,6 +173,71 @@ impl PaidLedger {
         ledger.starts.push(ledger.rows.len());
         ledger.rows.shrink_to_fit();
         Ok(ledger)
+    }
+
+    /// This version's ledger from `earlier`'s (an older version's, under the same
+    /// model), when only the days in `changed` differ between the two versions (in
+    /// either table): those days, from the first to the last of them, are read from
+    /// the store again, and every other day is taken over. Equal to [`Self::load_on`]
+    /// on this version.
+    pub async fn load_after(
+        ctx: &SessionContext,
+        model: &str,
+        earlier: &PaidLedger,
+        changed: &std::collections::BTreeSet<i32>,
+    ) -> crate::Result<Self> {
+        let span = span_on(ctx).await?;
+        let (Some(&lo), Some(&hi), Some(span)) = (changed.first(), changed.last(), span) else {
+            return match (span, changed.is_empty()) {
+                (_, true) if span == earlier.span => Ok(earlier.clone_rows(span)),
+                _ => Self::load_on(ctx, model).await,
+            };
+        };
+        let mut by_name: std::collections::BTreeMap<(String, String), Vec<Row>> =
+            std::collections::BTreeMap::new();
+        for (i, name) in earlier.names.iter().enumerate() {
+            let kept = earlier.rows[earlier.starts[i]..earlier.starts[i + 1]]
+                .iter()
+                .filter(|r| r.0 < lo || r.0 > hi);
+            by_name.entry(name.clone()).or_default().extend(kept);
+        }
+        let (a, z) = (lo.max(span.0), hi.min(span.1));
+        if a <= z {
+            each_day_on(ctx, (a, z), model, |day, engine, keyword, figures| {
+                by_name
+                    .entry((engine.to_string(), keyword.to_string()))
+                    .or_default()
+                    .push((day, figures));
+            })
+            .await?;
+        }
+        let mut ledger = PaidLedger {
+            span: Some(span),
+            names: Vec::new(),
+            starts: Vec::new(),
+            rows: Vec::new(),
+        };
+        for (name, mut rows) in by_name {
+            if rows.is_empty() {
+                continue;
+            }
+            rows.sort_by_key(|r| r.0);
+            ledger.starts.push(ledger.rows.len());
+            ledger.names.push(name);
+            ledger.rows.extend(rows);
+        }
+        ledger.starts.push(ledger.rows.len());
+        Ok(ledger)
+    }
+
+    /// A copy of its rows, with the span `span`.
+    fn clone_rows(&self, span: Option<(i32, i32)>) -> Self {
+        PaidLedger {
+            span,
+            names: self.names.clone(),
+            starts: self.starts.clone(),
+            rows: self.rows.clone(),
+        }
     }
 
     /// The paid days of a period (as [`load_on`] gives them for the same version and

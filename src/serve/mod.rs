@@ -266,12 +266,17 @@ fn warm_paths() -> Vec<String> {
 /// through the router itself (so they land under the keys a browser's request asks
 /// for), one after another so a person's request still gets a core.
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
-    let mut seen: Option<Option<u64>> = None;
+    let mut seen: Option<Arc<pages::Snap>> = None;
     loop {
         if let Ok(s) = pages::snap(&app).await
-            && seen != Some(s.version)
+            && seen.as_ref().is_none_or(|e| e.version != s.version)
         {
-            seen = Some(s.version);
+            let earlier = seen.replace(s.clone());
+            // A version after one whose ledger was read reads only the changed days:
+            // first, so a budget of any period is cut from memory again at once.
+            if earlier.is_some() {
+                pages::read_ledger(&app, &s, earlier.as_deref()).await;
+            }
             // First the version's roll-ups, which every page below then reads.
             if let Err(e) = s.build_rollups().await {
                 eprintln!(
@@ -283,7 +288,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             }
             // Every cost day under the default model, from which any period's budget
             // is cut.
-            pages::read_ledger(&app, &s).await;
+            pages::read_ledger(&app, &s, None).await;
             // Then the keywords someone is likeliest to open: those the ranking's first
             // page links (its default controls; `/keywords` above computed it).
             let first_page: Vec<String> = app

@@ -945,7 +945,9 @@ async fn budget_curves(
 
 /// Reads the version's cost days under the default model, for [`budget_curves`] (a
 /// budget for another period under another model reads its days from the store).
-pub(super) async fn read_ledger(app: &App, s: &Snap) {
+/// With `earlier`, an older version whose ledger was read, only the days a commit
+/// changed since are read again.
+pub(super) async fn read_ledger(app: &App, s: &Snap, earlier: Option<&Snap>) {
     if app
         .ledgers
         .get(s.version, DEFAULT_MODEL.to_string())
@@ -953,7 +955,22 @@ pub(super) async fn read_ledger(app: &App, s: &Snap) {
     {
         return;
     }
-    match crate::rank::paid::PaidLedger::load_on(&s.pages, DEFAULT_MODEL).await {
+    let before = earlier.and_then(|e| {
+        let ledger = app.ledgers.get(e.version, DEFAULT_MODEL.to_string())?;
+        let mut changed = std::collections::BTreeSet::new();
+        for (new, old) in s.periods.iter().zip(&e.periods) {
+            changed.extend(new.changed_days(old)?);
+        }
+        Some((ledger, changed))
+    });
+    use crate::rank::paid::PaidLedger;
+    let read = match &before {
+        Some((ledger, changed)) => {
+            PaidLedger::load_after(&s.pages, DEFAULT_MODEL, ledger, changed).await
+        }
+        None => PaidLedger::load_on(&s.pages, DEFAULT_MODEL).await,
+    };
+    match read {
         Ok(ledger) => app
             .ledgers
             .put(s.version, DEFAULT_MODEL.to_string(), Arc::new(ledger)),

@@ -382,4 +382,45 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
         rt.block_on(load_on(&ctx, Some("2024-13-01"), None, "last"))
             .is_err()
     );
+
+    // A later version: two days' costs imported again, dearer, one of them with a
+    // keyword of its own. A ledger carried over from the earlier one, reading only
+    // those days again, equals one read whole.
+    let days: std::collections::BTreeSet<i32> = [rows[0].day + 3, rows[0].day + 11].into();
+    let mut again: Vec<_> = rows
+        .iter()
+        .filter(|r| days.contains(&r.day))
+        .map(|r| keyrank::import::costs::CostRow {
+            cents: r.cents * 3,
+            ..r.clone()
+        })
+        .collect();
+    assert!(again.len() >= 2);
+    again.push(keyrank::import::costs::CostRow {
+        keyword: "a keyword bought once".into(),
+        ..again[0].clone()
+    });
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::import::costs::store(&mut w, &again).unwrap();
+    w.commit(crate::common::test_entry("costs import")).unwrap();
+    let ctx2 = rt.block_on(keyrank::query::session(&st)).unwrap();
+    for model in ["last", "linear"] {
+        let before = rt.block_on(PaidLedger::load_on(&ctx, model)).unwrap();
+        let whole = rt.block_on(PaidLedger::load_on(&ctx2, model)).unwrap();
+        assert_ne!(before, whole, "the commit changed the ledger");
+        let carried = rt
+            .block_on(PaidLedger::load_after(&ctx2, model, &before, &days))
+            .unwrap();
+        assert_eq!(carried, whole, "{model}");
+        // Nothing changed since: the same rows.
+        let same = rt
+            .block_on(PaidLedger::load_after(
+                &ctx2,
+                model,
+                &whole,
+                &Default::default(),
+            ))
+            .unwrap();
+        assert_eq!(same, whole, "{model}");
+    }
 }
