@@ -491,6 +491,11 @@ fn after_commit(store: &Path, keywords: usize) {
         "(the warm-up finished the new version {:.1}s after the commit)",
         t.elapsed().as_secs_f64()
     );
+    // Then a budget period nobody warmed, its days cut from the new version's ledger.
+    let path = "/budget?from=2024-06-03&to=2024-06-30";
+    let t = Instant::now();
+    assert_eq!(get(addr, path), 200, "{path}");
+    println!("{path:<44} {:>10.3}", t.elapsed().as_secs_f64());
 }
 
 /// The store's latest version.
