@@ -133,7 +133,7 @@ type Row = (i32, [f64; 4]);
 /// Every cost day of one store version under one model: `paid_keywords` over the whole
 /// span of cost data, from which [`PaidLedger::period`] cuts any period's days exactly
 /// as [`load_on`] reads them (each row is one day's sums, whatever the period).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PaidLedger {
     /// The first and last day of cost data (None: there is none).
     span: Option<(i32, i32)>,
@@ -150,29 +150,44 @@ impl PaidLedger {
     /// text once, not once per day).
     pub async fn load_on(ctx: &SessionContext, model: &str) -> crate::Result<Self> {
         let span = span_on(ctx).await?;
-        let mut ledger = PaidLedger {
+        let mut ledger = PaidLedger::empty(span);
+        if let Some(span) = span {
+            each_day_on(ctx, span, model, |day, engine, keyword, figures| {
+                ledger.push(engine, keyword, (day, figures))
+            })
+            .await?;
+        }
+        Ok(ledger.finish())
+    }
+
+    /// A ledger of no rows yet, for `span`.
+    fn empty(span: Option<(i32, i32)>) -> Self {
+        PaidLedger {
             span,
             names: Vec::new(),
             starts: Vec::new(),
             rows: Vec::new(),
-        };
-        if let Some(span) = span {
-            each_day_on(ctx, span, model, |day, engine, keyword, figures| {
-                if ledger
-                    .names
-                    .last()
-                    .is_none_or(|(e, k)| (e.as_str(), k.as_str()) != (engine, keyword))
-                {
-                    ledger.starts.push(ledger.rows.len());
-                    ledger.names.push((engine.to_string(), keyword.to_string()));
-                }
-                ledger.rows.push((day, figures));
-            })
-            .await?;
         }
-        ledger.starts.push(ledger.rows.len());
-        ledger.rows.shrink_to_fit();
-        Ok(ledger)
+    }
+
+    /// Adds a row after the last one: in order of (engine, keyword), then day.
+    fn push(&mut self, engine: &str, keyword: &str, row: Row) {
+        if self
+            .names
+            .last()
+            .is_none_or(|(e, k)| (e.as_str(), k.as_str()) != (engine, keyword))
+        {
+            self.starts.push(self.rows.len());
+            self.names.push((engine.to_string(), keyword.to_string()));
+        }
+        self.rows.push(row);
+    }
+
+    /// Closes the last name's rows.
+    fn finish(mut self) -> Self {
+        self.starts.push(self.rows.len());
+        self.rows.shrink_to_fit();
+        self
     }
 
     /// This version's ledger from `earlier`'s (an older version's, under the same
@@ -188,9 +203,10 @@ impl PaidLedger {
     ) -> crate::Result<Self> {
         let span = span_on(ctx).await?;
         let (Some(&lo), Some(&hi), Some(span)) = (changed.first(), changed.last(), span) else {
-            return match (span, changed.is_empty()) {
-                (_, true) if span == earlier.span => Ok(earlier.clone_rows(span)),
-                _ => Self::load_on(ctx, model).await,
+            return if changed.is_empty() && span == earlier.span {
+                Ok(earlier.clone())
+            } else {
+                Self::load_on(ctx, model).await
             };
         };
         let mut by_name: std::collections::BTreeMap<(String, String), Vec<Row>> =
@@ -211,33 +227,14 @@ impl PaidLedger {
             })
             .await?;
         }
-        let mut ledger = PaidLedger {
-            span: Some(span),
-            names: Vec::new(),
-            starts: Vec::new(),
-            rows: Vec::new(),
-        };
-        for (name, mut rows) in by_name {
-            if rows.is_empty() {
-                continue;
-            }
+        let mut ledger = PaidLedger::empty(Some(span));
+        for ((engine, keyword), mut rows) in by_name {
             rows.sort_by_key(|r| r.0);
-            ledger.starts.push(ledger.rows.len());
-            ledger.names.push(name);
-            ledger.rows.extend(rows);
+            for row in rows {
+                ledger.push(&engine, &keyword, row);
+            }
         }
-        ledger.starts.push(ledger.rows.len());
-        Ok(ledger)
-    }
-
-    /// A copy of its rows, with the span `span`.
-    fn clone_rows(&self, span: Option<(i32, i32)>) -> Self {
-        PaidLedger {
-            span,
-            names: self.names.clone(),
-            starts: self.starts.clone(),
-            rows: self.rows.clone(),
-        }
+        Ok(ledger.finish())
     }
 
     /// The paid days of a period (as [`load_on`] gives them for the same version and
