@@ -432,41 +432,7 @@ fn after_commit(store: &Path, keywords: usize) {
     // The last day again, its visits one higher.
     let st = Store::open(&dir).expect("open");
     let day = START_DAY + 364;
-    let rows: Vec<Row> = (0..keywords)
-        .map(|i| Row {
-            day,
-            channel: Channel {
-                source: ENGINES[i % ENGINES.len()].to_string(),
-                medium: if i % 10 == 3 { "cpc" } else { "organic" }.to_string(),
-                keyword: Some(format!("keyword {i:06}")),
-                campaign: None,
-            },
-            landing: format!("/p/{}", i % 500),
-            segment: Segment::All,
-            counts: Counts {
-                visits: 2 + (i % 7) as i64,
-                visitors: 2,
-                pageviews: 4,
-                ..Counts::default()
-            },
-            estimated: false,
-            sketch: None,
-        })
-        .collect();
-    let mut w = st
-        .writer(std::time::Duration::from_secs(5))
-        .expect("writer");
-    keyrank::store::write_days(&mut w, &[day], &rows).expect("write day");
-    let entry = keyrank::store::LedgerEntry::of_command(
-        &w,
-        "ingest",
-        keyrank::store::now_rfc3339(),
-        Vec::new(),
-        vec![day],
-        serde_json::json!({}),
-        serde_json::json!({}),
-    );
-    w.commit(entry).expect("commit");
+    commit_day(&st, day, &day_rows(day, keywords, 500, 10, 2));
     let t = Instant::now();
     println!(
         "{:<44} {:>10}",
@@ -524,43 +490,59 @@ fn daily_commits(dir: &Path, commits: usize, keywords: usize) -> Store {
     let store = Store::create(dir).expect("store");
     for d in 0..commits {
         let day = START_DAY + d as i32;
-        let rows: Vec<Row> = (0..keywords)
-            .map(|i| Row {
-                day,
-                channel: Channel {
-                    source: ENGINES[i % ENGINES.len()].to_string(),
-                    medium: "organic".to_string(),
-                    keyword: Some(format!("keyword {i:06}")),
-                    campaign: None,
-                },
-                landing: format!("/p/{}", i % 50),
-                segment: Segment::All,
-                counts: Counts {
-                    visits: 1 + (i % 7) as i64,
-                    visitors: 1,
-                    pageviews: 2,
-                    ..Counts::default()
-                },
-                estimated: false,
-                sketch: None,
-            })
-            .collect();
-        let mut w = store
-            .writer(std::time::Duration::from_secs(5))
-            .expect("writer");
-        keyrank::store::write_days(&mut w, &[day], &rows).expect("write day");
-        let entry = keyrank::store::LedgerEntry::of_command(
-            &w,
-            "ingest",
-            keyrank::store::now_rfc3339(),
-            Vec::new(),
-            vec![day],
-            serde_json::json!({}),
-            serde_json::json!({}),
-        );
-        w.commit(entry).expect("commit");
+        commit_day(&store, day, &day_rows(day, keywords, 50, 0, 1));
     }
     Store::open(dir).expect("open")
+}
+
+/// One day's rows of `keywords` keywords over `landings` landing pages: every
+/// `paid_every`-th keyword (from the fourth; 0: none) on `cpc`, the others organic;
+/// `base` visitors each, `base` to `base + 6` visits and twice `base` page views.
+fn day_rows(day: i32, keywords: usize, landings: usize, paid_every: usize, base: i64) -> Vec<Row> {
+    (0..keywords)
+        .map(|i| Row {
+            day,
+            channel: Channel {
+                source: ENGINES[i % ENGINES.len()].to_string(),
+                medium: if paid_every > 0 && i % paid_every == 3 {
+                    "cpc"
+                } else {
+                    "organic"
+                }
+                .to_string(),
+                keyword: Some(format!("keyword {i:06}")),
+                campaign: None,
+            },
+            landing: format!("/p/{}", i % landings),
+            segment: Segment::All,
+            counts: Counts {
+                visits: base + (i % 7) as i64,
+                visitors: base,
+                pageviews: 2 * base,
+                ..Counts::default()
+            },
+            estimated: false,
+            sketch: None,
+        })
+        .collect()
+}
+
+/// Writes `rows` as `day` and commits them, as a day's ingest does.
+fn commit_day(store: &Store, day: i32, rows: &[Row]) {
+    let mut w = store
+        .writer(std::time::Duration::from_secs(5))
+        .expect("writer");
+    keyrank::store::write_days(&mut w, &[day], rows).expect("write day");
+    let entry = keyrank::store::LedgerEntry::of_command(
+        &w,
+        "ingest",
+        keyrank::store::now_rfc3339(),
+        Vec::new(),
+        vec![day],
+        serde_json::json!({}),
+        serde_json::json!({}),
+    );
+    w.commit(entry).expect("commit");
 }
 
 /// What a long history costs: a fresh session and one small query (as every CLI
