@@ -46,14 +46,35 @@ pub fn generated_store(
     visitors: u64,
     seed: u64,
 ) -> (keyrank::generate::Truth, PathBuf) {
-    use keyrank::generate::{GOAL, LOG_FILE, SITE};
-    let truth = generated(dir, visitors, seed);
+    generated_store_with(
+        dir,
+        &keyrank::generate::GenerateConfig {
+            visitors,
+            seed,
+            ..Default::default()
+        },
+    )
+}
+
+/// Generates sample data as `cfg` says into `dir` and ingests its log with the
+/// generator's site and goal into `dir/store`; returns the truth and the store.
+pub fn generated_store_with(
+    dir: &Path,
+    cfg: &keyrank::generate::GenerateConfig,
+) -> (keyrank::generate::Truth, PathBuf) {
+    let truth = keyrank::generate::generate(cfg, dir).unwrap();
     let store = dir.join("store");
-    ingest(&store, &[&dir.join(LOG_FILE)], |c| {
+    ingest_generated(&store, dir);
+    (truth, store)
+}
+
+/// Ingests the log generated into `dir` with the generator's site and goal.
+pub fn ingest_generated(store: &Path, dir: &Path) -> RunSummary {
+    use keyrank::generate::{GOAL, LOG_FILE, SITE};
+    ingest(store, &[&dir.join(LOG_FILE)], |c| {
         c.sites = vec![SITE.into()];
         c.goals = vec![GOAL.into()];
-    });
-    (truth, store)
+    })
 }
 
 pub fn ingest(store: &Path, inputs: &[&Path], tweak: impl FnOnce(&mut IngestConfig)) -> RunSummary {

@@ -1,7 +1,7 @@
 //! On generated data with known true conversion rates, the shrunk ranking agrees with
 //! the truth better than raw conversion rates do; budget invariants end to end.
 
-use crate::common::{generated_store, ingest, spearman};
+use crate::common::{generated_store, generated_store_with, ingest, spearman};
 use keyrank::rank::{BudgetParams, KeywordStats, Method, budget, load_stats, rank};
 use keyrank::store::Store;
 
@@ -229,12 +229,13 @@ fn budget_by_curves_end_to_end() {
 /// spend lies inside the 80 % interval for most keywords.
 #[test]
 fn curves_split_beats_the_current_split_on_the_true_curves() {
-    use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+    use keyrank::generate::{COSTS_FILE, GenerateConfig};
     use keyrank::rank::curves::{CurveParams, split_from_store};
     let (mut inside, mut cases) = (0, 0);
     for seed in [5, 6, 7] {
         let dir = tempfile::tempdir().unwrap();
-        let truth = generate(
+        let (truth, store) = generated_store_with(
+            dir.path(),
             &GenerateConfig {
                 visitors: 9_000,
                 days: 28,
@@ -242,14 +243,7 @@ fn curves_split_beats_the_current_split_on_the_true_curves() {
                 costs: true,
                 ..GenerateConfig::default()
             },
-            dir.path(),
-        )
-        .unwrap();
-        let store = dir.path().join("store");
-        ingest(&store, &[&dir.path().join(LOG_FILE)], |c| {
-            c.sites = vec![SITE.into()];
-            c.goals = vec![GOAL.into()];
-        });
+        );
         let st = Store::open(&store).unwrap();
         let (rows, summary) =
             keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
@@ -318,10 +312,11 @@ fn curves_split_beats_the_current_split_on_the_true_curves() {
 /// store's query reads them, under every model.
 #[test]
 fn a_ledger_cuts_any_period_as_the_store_reads_it() {
-    use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+    use keyrank::generate::{COSTS_FILE, GenerateConfig};
     use keyrank::rank::paid::{PaidLedger, load_on};
     let dir = tempfile::tempdir().unwrap();
-    generate(
+    let (_, store) = generated_store_with(
+        dir.path(),
         &GenerateConfig {
             visitors: 3_000,
             days: 40,
@@ -329,14 +324,7 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
             costs: true,
             ..GenerateConfig::default()
         },
-        dir.path(),
-    )
-    .unwrap();
-    let store = dir.path().join("store");
-    ingest(&store, &[&dir.path().join(LOG_FILE)], |c| {
-        c.sites = vec![SITE.into()];
-        c.goals = vec![GOAL.into()];
-    });
+    );
     let st = Store::open(&store).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ctx = rt.block_on(keyrank::query::session(&st)).unwrap();

@@ -3,8 +3,8 @@
 //! files, to the last digit; and the roll-ups, not the day files, answer the sums
 //! that do not need a day's rows.
 
-use crate::common::ingest;
-use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use crate::common::{generated_store_with, ingest_generated};
+use keyrank::generate::{COSTS_FILE, GenerateConfig, generate};
 use keyrank::query::rollup::{PeriodTable, Source, monday_of};
 use keyrank::store::Store;
 use rand::{Rng, SeedableRng};
@@ -18,6 +18,28 @@ async fn answer(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<Vec
     let mut rows = crate::common::cells(&batches);
     rows.sort();
     rows
+}
+
+/// Each shape over each range (`{range}` a day filter, `{week}` the week of a day)
+/// answers through every one of `periods` as it does over the store's own tables.
+async fn same_as_store(
+    store: &datafusion::prelude::SessionContext,
+    periods: &[&datafusion::prelude::SessionContext],
+    shapes: &[(String, Source)],
+    ranges: &[(i64, i64)],
+) {
+    let week_sql = "CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE)";
+    for (a, b) in ranges {
+        let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(*a), day(*b));
+        for (shape, _) in shapes {
+            let over_store = shape.replace("{range}", &range).replace("{week}", week_sql);
+            let over_period = shape.replace("{range}", &range).replace("{week}", "week");
+            let truth = answer(store, &over_store).await;
+            for p in periods {
+                assert_eq!(answer(p, &over_period).await, truth, "{over_period}");
+            }
+        }
+    }
 }
 
 fn day(d: i64) -> String {
@@ -40,21 +62,15 @@ fn monday_is_the_start_of_the_iso_week() {
 #[test]
 fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
     let dir = tempfile::tempdir().unwrap();
-    generate(
+    let (_, store_dir) = generated_store_with(
+        dir.path(),
         &GenerateConfig {
             visitors: 2_500,
             days: 45,
             costs: true,
             ..GenerateConfig::default()
         },
-        dir.path(),
-    )
-    .unwrap();
-    let store_dir = dir.path().join("store");
-    ingest(&store_dir, &[&dir.path().join(LOG_FILE)], |c| {
-        c.sites = vec![SITE.into()];
-        c.goals = vec![GOAL.into()];
-    });
+    );
     // The paid keywords' daily costs, for the ad_costs roll-up.
     let (costs_rows, _) = keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
     assert!(!costs_rows.is_empty());
@@ -115,7 +131,6 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
             .map(|m| format!("SUM(conversions_{m}), SUM(revenue_{m})"))
             .collect();
         let all = all.join(", ");
-        let week_sql = "CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE)";
         let shapes: Vec<(String, Source)> = vec![
             (
                 format!("SELECT keyword, SUM(visits), {all} FROM keyword_daily WHERE keyword IS NOT NULL AND {{range}} AND NOT estimated GROUP BY keyword"),
@@ -176,16 +191,7 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
             let b = rng.random_range(a..=last + 3);
             ranges.push((a, b));
         }
-        for (a, b) in ranges {
-            let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(a), day(b));
-            for (shape, _) in &shapes {
-                let over_store = shape.replace("{range}", &range).replace("{week}", week_sql);
-                let over_period = shape.replace("{range}", &range).replace("{week}", "week");
-                let truth = answer(&ctx, &over_store).await;
-                assert_eq!(answer(&pages, &over_period).await, truth, "{over_period}");
-                assert_eq!(answer(&by_files, &over_period).await, truth, "{over_period}");
-            }
-        }
+        same_as_store(&ctx, &[&pages, &by_files], &shapes, &ranges).await;
         // And the roll-ups answered: every shape above from the one it needs.
         let answered = |s: Source| period.answered(s) + costs.answered(s);
         for (shape, source) in &shapes {
@@ -222,10 +228,7 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         more.path(),
     )
     .unwrap();
-    ingest(&store_dir, &[&more.path().join(LOG_FILE)], |c| {
-        c.sites = vec![SITE.into()];
-        c.goals = vec![GOAL.into()];
-    });
+    ingest_generated(&store_dir, more.path());
     let week = monday_of(first) + 14;
     let dearer: Vec<_> = costs_rows
         .iter()
@@ -242,7 +245,6 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         keyrank::import::costs::store(&mut w, &dearer).unwrap();
         w.commit(crate::common::test_entry("costs import")).unwrap();
     }
-    let week_sql = "CAST(date_trunc('week', CAST(day AS TIMESTAMP)) AS DATE)";
     rt.block_on(async {
         let store = Store::open(&store_dir).unwrap();
         let ctx2 = keyrank::query::session(&store).await.unwrap();
@@ -276,20 +278,13 @@ fn sums_over_any_range_equal_the_stores_and_come_from_the_rollups() {
         .await;
         let last2: i64 = span[0][1].parse().unwrap();
         assert!(last2 > last, "{last2} after {last}");
-        for (a, b) in [
+        let ranges = [
             (first, last2),
             (first + 3, last2 - 1),
             (week, week + 6),
             (week + 2, last2),
             (last - 8, last2 + 4),
-        ] {
-            let range = format!("day BETWEEN DATE '{}' AND DATE '{}'", day(a), day(b));
-            for (shape, _) in &shapes {
-                let over_store = shape.replace("{range}", &range).replace("{week}", week_sql);
-                let over_period = shape.replace("{range}", &range).replace("{week}", "week");
-                let truth = answer(&ctx2, &over_store).await;
-                assert_eq!(answer(&next, &over_period).await, truth, "{over_period}");
-            }
-        }
+        ];
+        same_as_store(&ctx2, &[&next], &shapes, &ranges).await;
     });
 }

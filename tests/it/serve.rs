@@ -3,8 +3,7 @@
 //! version of it, with a strict Content-Security-Policy; the SQL console is
 //! read-only; a token, when set, guards every request.
 
-use crate::common::ingest;
-use keyrank::generate::{COSTS_FILE, GOAL, GenerateConfig, LOG_FILE, SITE, generate};
+use keyrank::generate::{COSTS_FILE, GenerateConfig};
 use keyrank::serve::{ServeOptions, app, check, router};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -95,21 +94,15 @@ fn enc(s: &str) -> String {
 }
 
 pub(crate) fn demo_store(dir: &Path) -> std::path::PathBuf {
-    generate(
+    let (_, store) = crate::common::generated_store_with(
+        dir,
         &GenerateConfig {
             visitors: 3_000,
             days: 14,
             costs: true,
             ..GenerateConfig::default()
         },
-        dir,
-    )
-    .unwrap();
-    let store = dir.join("store");
-    ingest(&store, &[&dir.join(LOG_FILE)], |c| {
-        c.sites = vec![SITE.into()];
-        c.goals = vec![GOAL.into()];
-    });
+    );
     let st = keyrank::store::Store::open(&store).unwrap();
     let (rows, _) = keyrank::import::costs::read(&dir.join(COSTS_FILE), None).unwrap();
     let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
