@@ -392,6 +392,37 @@ fn periods(store: &Path) {
     });
 }
 
+/// The budget page's two computations over its 27 unwarmed periods (as `periods`
+/// asks for them), each timed apart: the fit of every paid keyword's curve draws, and
+/// the split solved over them; the median and the slowest of each.
+fn budget_parts(store: &Store) {
+    use keyrank::rank::curves::{CurveParams, fit_curves, load, recommend_fitted};
+    let p = CurveParams::default();
+    let (mut fits, mut splits) = (Vec::new(), Vec::new());
+    for i in 0..27 {
+        let (from, to) = (
+            format!("2024-05-{:02}", 1 + i),
+            format!("2024-06-{:02}", 1 + i),
+        );
+        let (days, period, _, _) =
+            load(store, Some(&from), Some(&to), "last", None).expect("paid days");
+        let t = Instant::now();
+        let fitted = fit_curves(&days, &p);
+        fits.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        recommend_fitted(&fitted, &p, period).expect("split");
+        splits.push(t.elapsed().as_secs_f64());
+    }
+    for (what, mut times) in [("fit", fits), ("split", splits)] {
+        times.sort_by(f64::total_cmp);
+        println!(
+            "budget {what:<6} over 27 periods: median {:.3}s, slowest {:.3}s",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+    }
+}
+
 /// Times `page` over 27 periods (`path_of(0..27)`) and prints the median and slowest.
 fn report(addr: std::net::SocketAddr, page: &str, path_of: impl Fn(u32) -> String) {
     let mut times: Vec<f64> = (0..27)
@@ -636,6 +667,10 @@ fn main() {
     }
     if part == "commit" {
         after_commit(&dir.join("store"), keywords);
+        return;
+    }
+    if part == "budget" {
+        budget_parts(&store);
         return;
     }
     let peer = duckdb(&dir, runs, &names);

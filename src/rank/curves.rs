@@ -17,7 +17,8 @@
 //! curve at `S/D` a day.
 
 use crate::query::udf::BetaPrior;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
+use rand::distr::Uniform;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Gamma};
 use serde::Serialize;
@@ -210,6 +211,16 @@ impl Sums {
         self.yy += y * y;
     }
 
+    /// Adds a day's terms (none for a day without a point).
+    fn add_term(&mut self, t: &Term) {
+        self.n += t.n;
+        self.x += t.x;
+        self.y += t.y;
+        self.xx += t.xx;
+        self.xy += t.xy;
+        self.yy += t.yy;
+    }
+
     /// The slope and its standard error; None below three points or without spread.
     fn slope(&self) -> Option<(f64, f64)> {
         let n = self.n;
@@ -229,19 +240,52 @@ impl Sums {
     }
 }
 
+/// A day as a bootstrap draw adds it: its spend and clicks, and its log point's
+/// terms of the least-squares sums, ready multiplied; a day without a point has all
+/// of them 0, which adds nothing (exactly: the sums come out as [`Sums::add`]'s).
+#[derive(Clone, Copy)]
+struct Term {
+    cost: f64,
+    clicks: f64,
+    n: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    xy: f64,
+    yy: f64,
+}
+
+impl Term {
+    fn of(&[cost, clicks, ..]: &[f64; 4], point: Option<(f64, f64)>) -> Term {
+        let (n, (x, y)) = point.map_or((0.0, (0.0, 0.0)), |p| (1.0, p));
+        Term {
+            cost,
+            clicks,
+            n,
+            x,
+            y,
+            xx: x * x,
+            xy: x * y,
+            yy: y * y,
+        }
+    }
+}
+
 /// The `x = s/θ` whose elasticity `x/(eˣ − 1)` is `b` (0 < b < 1).
 ///
-/// Newton's method on `ln e(x) = ln b` (`e` falls from 1 towards 0 as `x` grows and
-/// its logarithm is nearly linear in `x`), from inside a bracket that every step
-/// shrinks, halving the bracket when a step would leave it; until the step is below
-/// 1e-14 of `x`. It starts from the inverse of a table of the elasticity (built once,
-/// by the same steps from a rough start), so a fit's million draws take two steps
-/// each where a rough start took five and a plain bisection sixty.
+/// A fit asks for a million of these, so it reads a table of `x` and its slope in `b`
+/// (built once by [`newton_x`], the careful solver) and interpolates between two
+/// entries with a cubic Hermite polynomial: within 1e-12 of `x` over most of the range,
+/// 1e-8 at its steep end. One Newton step on `e(x) − b` from there (one `exp_m1`, no
+/// logarithm) then lands within rounding of the root: Newton's error after a step is
+/// about `|e''/2e'|·δ²`, below 1 here, so a step `δ` under 1e-8 of `x` leaves an
+/// error under 1e-16 of it. Steps go on while they are larger, and after four the
+/// careful solver finishes.
 fn x_for_elasticity(b: f64) -> f64 {
     const LOWEST: f64 = 0.02;
     const HIGHEST: f64 = 0.98;
     const STEPS: usize = 1024;
-    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    static TABLE: std::sync::OnceLock<Vec<(f64, f64)>> = std::sync::OnceLock::new();
     let h = (HIGHEST - LOWEST) / STEPS as f64;
     let table = TABLE.get_or_init(|| {
         (0..=STEPS)
@@ -249,15 +293,36 @@ fn x_for_elasticity(b: f64) -> f64 {
                 let b = LOWEST + h * i as f64;
                 // ln e(x) ≈ −x/2 near 0 and ≈ ln x − x for large x: a start close
                 // to either.
-                newton_x(b, -2.0 * b.ln())
+                let x = newton_x(b, -2.0 * b.ln());
+                (x, 1.0 / elasticity(x).1)
             })
             .collect()
     });
     let b = b.clamp(LOWEST, HIGHEST);
     let at = ((b - LOWEST) / h).clamp(0.0, (STEPS - 1) as f64);
     let i = at as usize;
-    let start = table[i] + (table[i + 1] - table[i]) * (at - i as f64);
-    newton_x(b, start)
+    let t = at - i as f64;
+    let ((x0, d0), (x1, d1)) = (table[i], table[i + 1]);
+    let (t2, t3) = (t * t, t * t * t);
+    let mut x = (2.0 * t3 - 3.0 * t2 + 1.0) * x0
+        + (t3 - 2.0 * t2 + t) * h * d0
+        + (3.0 * t2 - 2.0 * t3) * x1
+        + (t3 - t2) * h * d1;
+    for _ in 0..4 {
+        let (e, de) = elasticity(x);
+        let delta = (e - b) / de;
+        x -= delta;
+        if delta.abs() <= 1e-8 * x {
+            return x;
+        }
+    }
+    newton_x(b, x)
+}
+
+/// The elasticity `x/(eˣ − 1)` and its derivative in `x`.
+fn elasticity(x: f64) -> (f64, f64) {
+    let em1 = x.exp_m1();
+    (x / em1, (em1 - x * (em1 + 1.0)) / (em1 * em1))
 }
 
 /// Newton's steps of [`x_for_elasticity`] from `start`.
@@ -296,8 +361,8 @@ fn newton_x(b: f64, start: f64) -> f64 {
 }
 
 /// A day's log point, when it had spend and clicks.
-fn log_point(d: &PaidDay) -> Option<(f64, f64)> {
-    (d.cost > 0.0 && d.clicks > 0.0).then(|| (d.cost.ln(), d.clicks.ln()))
+fn log_point(&(_, [cost, clicks, ..]): &DayFigures) -> Option<(f64, f64)> {
+    (cost > 0.0 && clicks > 0.0).then(|| (cost.ln(), clicks.ln()))
 }
 
 /// Pooled mean slope and between-keyword variance (DerSimonian–Laird).
@@ -332,13 +397,22 @@ fn shrink(b: Option<(f64, f64)>, mean: f64, tau2: f64) -> f64 {
     }
 }
 
-/// A paid keyword as the fit reads it: (engine, keyword), its days, and each day's log
-/// point (when it had spend and clicks).
-type Keyword<'a> = (
-    (&'a str, &'a str),
-    Vec<&'a PaidDay>,
-    Vec<Option<(f64, f64)>>,
-);
+/// A day's cost, clicks, conversions and revenue, after the day it was.
+pub type DayFigures = (i32, [f64; 4]);
+
+/// One paid keyword's days as a fit reads them, in the order of days: what
+/// [`fit_keywords`] takes, borrowed from wherever the days are kept (a
+/// [`super::paid::PaidLedger`] cuts a period's without copying a name).
+#[derive(Debug, Clone, Copy)]
+pub struct PaidKeyword<'a> {
+    pub engine: &'a str,
+    pub keyword: &'a str,
+    pub days: &'a [DayFigures],
+}
+
+/// A paid keyword as the fit reads it, with each day's log point (when it had spend
+/// and clicks).
+type Keyword<'a> = (PaidKeyword<'a>, Vec<Option<(f64, f64)>>);
 
 /// Fits every paid keyword's curve draws.
 fn fit(days: &[PaidDay], p: &CurveParams) -> Vec<Fit> {
@@ -352,40 +426,53 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     fn name(d: &PaidDay) -> (&str, &str) {
         (d.engine.as_str(), d.keyword.as_str())
     }
-    let by_kw: Vec<((&str, &str), Vec<&PaidDay>)> =
+    let figures = |d: &PaidDay| (d.day, [d.cost, d.clicks, d.conversions, d.revenue]);
+    let by_kw: Vec<((&str, &str), Vec<DayFigures>)> =
         if days.windows(2).all(|w| name(&w[0]) <= name(&w[1])) {
             days.chunk_by(|a, b| name(a) == name(b))
-                .map(|run| (name(&run[0]), run.iter().collect()))
+                .map(|run| (name(&run[0]), run.iter().map(figures).collect()))
                 .collect()
         } else {
-            let mut by_kw: BTreeMap<(&str, &str), Vec<&PaidDay>> = BTreeMap::new();
+            let mut by_kw: BTreeMap<(&str, &str), Vec<DayFigures>> = BTreeMap::new();
             for d in days {
-                by_kw.entry(name(d)).or_default().push(d);
+                by_kw.entry(name(d)).or_default().push(figures(d));
             }
             by_kw.into_iter().collect()
         };
-    // Each day's log point, once: the pooled slope and every draw read them.
-    let keywords: Vec<Keyword> = by_kw
-        .into_iter()
-        .map(|(name, ds)| {
-            let logs = ds.iter().map(|d| log_point(d)).collect();
-            (name, ds, logs)
+    let keywords: Vec<PaidKeyword> = by_kw
+        .iter()
+        .map(|((engine, keyword), days)| PaidKeyword {
+            engine,
+            keyword,
+            days,
         })
+        .collect();
+    fit_keywords_on(&keywords, p, threads)
+}
+
+/// [`fit_keywords`] on `threads` threads (None: one per core when there is enough
+/// work).
+fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<usize>) -> Vec<Fit> {
+    // Each day's log point, once: the pooled slope and every draw read them.
+    let keywords: Vec<Keyword> = keywords
+        .iter()
+        .map(|k| (*k, k.days.iter().map(log_point).collect()))
         .collect();
     let slopes: Vec<(f64, f64)> = keywords
         .iter()
-        .filter_map(|(_, _, logs)| slope(&logs.iter().flatten().copied().collect::<Vec<_>>()))
+        .filter_map(|(_, logs)| slope(&logs.iter().flatten().copied().collect::<Vec<_>>()))
         .collect();
     let (mean, tau2) = pool(&slopes);
     let mut prior = BetaPrior::default();
     let (mut rev, mut conv) = (0.0, 0.0);
-    for (_, ds, _) in &keywords {
-        let (c, k): (f64, f64) = ds
+    for (k, _) in &keywords {
+        let (c, n): (f64, f64) = k
+            .days
             .iter()
-            .fold((0.0, 0.0), |(c, k), d| (c + d.conversions, k + d.clicks));
-        prior.add(c.min(k), k);
+            .fold((0.0, 0.0), |(c, n), (_, d)| (c + d[2], n + d[1]));
+        prior.add(c.min(n), n);
         conv += c;
-        rev += ds.iter().map(|d| d.revenue).sum::<f64>();
+        rev += k.days.iter().map(|(_, d)| d[3]).sum::<f64>();
     }
     let (alpha, beta) = prior.fit().unwrap_or((1.0, 50.0));
     let order_value = if conv > 0.0 { rev / conv } else { 0.0 };
@@ -393,15 +480,14 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     // Each keyword draws from its own stream of the seed, named by its engine and
     // keyword: its random numbers do not depend on which other keywords are paid for
     // or on the thread that fits it.
-    let fit_one = |((engine, keyword), ds, logs): &Keyword| {
+    let fit_one = |(k, logs): &Keyword| {
+        let (engine, keyword, ds) = (k.engine, k.keyword, k.days);
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let name = [engine.as_bytes(), &[0], keyword.as_bytes()].concat();
         rng.set_stream(xxhash_rust::xxh3::xxh3_64(&name));
-        let current: f64 = ds.iter().map(|d| d.cost).sum();
-        let clicks: f64 = ds.iter().map(|d| d.clicks).sum();
-        let conversions: f64 = ds.iter().map(|d| d.conversions).sum();
-        let revenue: f64 = ds.iter().map(|d| d.revenue).sum();
-        let spend_days = ds.iter().filter(|d| d.cost > 0.0).count();
+        let sum = |i: usize| ds.iter().map(|(_, d)| d[i]).sum::<f64>();
+        let (current, clicks, conversions, revenue) = (sum(0), sum(1), sum(2), sum(3));
+        let spend_days = ds.iter().filter(|(_, d)| d[0] > 0.0).count();
         let fixed = if current <= 0.0 {
             Some("no spend in the period: stays at 0".to_string())
         } else if spend_days < p.min_days || clicks < p.min_clicks {
@@ -421,29 +507,33 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
             1.0 / (conversions + PSEUDO_ORDERS),
         )
         .expect("positive Gamma parameters");
-        // A draw resamples days by index and sums their points (shifted by the
-        // keyword's first point, see `Sums`).
+        // A draw resamples days by index and sums their terms (points shifted by
+        // the keyword's first point, see `Sums`).
         let origin = logs.iter().flatten().next().copied().unwrap_or_default();
-        let shifted: Vec<Option<(f64, f64)>> = logs
+        let terms: Vec<Term> = ds
             .iter()
-            .map(|p| p.map(|(x, y)| (x - origin.0, y - origin.1)))
+            .zip(logs)
+            .map(|((_, d), p)| Term::of(d, p.map(|(x, y)| (x - origin.0, y - origin.1))))
             .collect();
         let mut draws = Vec::with_capacity(p.draws.max(1));
+        // A draw's days, drawn before they are summed (from a uniform distribution
+        // set up once: a fifth of the fit's time less than drawing each index alone).
+        let any_day = Uniform::new(0, terms.len() as u32).expect("a paid keyword has a day");
+        let mut picked: Vec<usize> = (0..terms.len()).collect();
         for i in 0..p.draws.max(1) {
             // The first draw is the fit on all days; the rest resample them.
+            if i > 0 {
+                for j in picked.iter_mut() {
+                    *j = any_day.sample(&mut rng) as usize;
+                }
+            }
             let mut sums = Sums::default();
             let (mut s_sum, mut c_sum) = (0.0, 0.0);
-            for k in 0..ds.len() {
-                let j = if i == 0 {
-                    k
-                } else {
-                    rng.random_range(0..ds.len())
-                };
-                s_sum += ds[j].cost;
-                c_sum += ds[j].clicks;
-                if let Some((x, y)) = shifted[j] {
-                    sums.add(x, y);
-                }
+            for &j in &picked {
+                let t = &terms[j];
+                s_sum += t.cost;
+                c_sum += t.clicks;
+                sums.add_term(t);
             }
             let b = shrink(sums.slope(), mean, tau2);
             let x = x_for_elasticity(b);
@@ -475,7 +565,7 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     };
     // The draws of 5,000 keywords take a second on one core: the keywords are shared
     // out in contiguous parts, one per core, and joined in order.
-    let work = keywords.len() * p.draws.max(1) * days.len().div_ceil(keywords.len().max(1));
+    let work = p.draws.max(1) * keywords.iter().map(|(k, _)| k.days.len()).sum::<usize>();
     let threads = threads.unwrap_or(if work < 1 << 20 {
         1
     } else {
@@ -484,22 +574,48 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     each_keyword(keywords.len(), threads, |i| fit_one(&keywords[i]))
 }
 
-fn mean_marginal(f: &Fit, s: f64, days: f64) -> f64 {
-    f.draws.iter().map(|c| c.marginal(s, days)).sum::<f64>() / f.draws.len() as f64
-}
+/// A keyword's curve draws as the split reads them: each draw's marginal return at a
+/// period spend `s` is `a·e^(−k·s)` ([`Curve::marginal`] over the keyword's active
+/// days, with `a = C·v/θ` and `k = 1/(days·θ)`), so the solver's many evaluations take
+/// one exponential and no division per draw.
+struct Rates(Vec<(f64, f64)>);
 
-/// The mean marginal return at `s` and its slope there (both from the same
-/// exponentials: each draw's marginal is `a·e^(−s/(days·θ))`, so its slope is the
-/// marginal divided by `−days·θ`).
-fn marginal_and_slope(f: &Fit, s: f64, days: f64) -> (f64, f64) {
-    let (mut m, mut d) = (0.0, 0.0);
-    for c in &f.draws {
-        let v = c.marginal(s, days);
-        m += v;
-        d -= v / (days * c.theta);
+impl Rates {
+    fn of(f: &Fit) -> Rates {
+        Rates(
+            f.draws
+                .iter()
+                .map(|c| {
+                    (
+                        c.max_clicks * c.value_per_click / c.theta,
+                        1.0 / (f.active * c.theta),
+                    )
+                })
+                .collect(),
+        )
     }
-    let n = f.draws.len().max(1) as f64;
-    (m / n, d / n)
+
+    /// Each draw's marginal return at `s`.
+    fn each(&self, s: f64) -> impl Iterator<Item = f64> + '_ {
+        self.0.iter().map(move |(a, k)| a * (-k * s).exp())
+    }
+
+    fn mean(&self, s: f64) -> f64 {
+        self.each(s).sum::<f64>() / self.0.len().max(1) as f64
+    }
+
+    /// The mean marginal return at `s` and its slope there (both from the same
+    /// exponentials: a draw's slope is its marginal times `−k`).
+    fn mean_and_slope(&self, s: f64) -> (f64, f64) {
+        let (mut m, mut d) = (0.0, 0.0);
+        for (a, k) in &self.0 {
+            let v = a * (-k * s).exp();
+            m += v;
+            d -= v * k;
+        }
+        let n = self.0.len().max(1) as f64;
+        (m / n, d / n)
+    }
 }
 
 /// The spend in `[lo, hi]` where the mean marginal return is `lambda`, given the
@@ -510,19 +626,21 @@ fn marginal_and_slope(f: &Fit, s: f64, days: f64) -> (f64, f64) {
 /// bisection.
 /// `start` is where Newton's steps begin when it lies inside the bounds (the spend
 /// found for a nearby λ), else they begin midway.
+/// Also returns the slope of the mean marginal at the last spend it evaluated (within
+/// a billionth of the one returned; 0 at a bound), which the split's solver needs
+/// for its own step in λ and would otherwise compute again.
 fn spend_between(
-    f: &Fit,
+    r: &Rates,
     lambda: f64,
     (lo, hi): (f64, f64),
-    days: f64,
     edges: (f64, f64),
     start: f64,
-) -> f64 {
+) -> (f64, f64) {
     if edges.0 <= lambda {
-        return lo;
+        return (lo, 0.0);
     }
     if edges.1 >= lambda {
-        return hi;
+        return (hi, 0.0);
     }
     let (mut a, mut b) = (lo, hi);
     let mut x = if start > a && start < b {
@@ -531,8 +649,10 @@ fn spend_between(
         0.5 * (a + b)
     };
     // To a billionth of the spend: far below a cent.
+    let mut last_slope = 0.0;
     for _ in 0..100 {
-        let (m, slope) = marginal_and_slope(f, x, days);
+        let (m, slope) = r.mean_and_slope(x);
+        last_slope = slope;
         let g = m - lambda;
         if g > 0.0 {
             a = x;
@@ -546,11 +666,11 @@ fn spend_between(
             0.5 * (a + b)
         };
         if (next - x).abs() <= 1e-9 * (1.0 + x.abs()) || b - a <= 1e-9 * (1.0 + b.abs()) {
-            return next;
+            return (next, slope);
         }
         x = next;
     }
-    x
+    (x, last_slope)
 }
 
 /// `f(i)` for each of `n` keywords, in order, on `threads` threads (contiguous parts).
@@ -598,6 +718,14 @@ impl Fitted {
 /// Fits every paid keyword's curves over `days` (see [`Fitted`]).
 pub fn fit_curves(days: &[PaidDay], p: &CurveParams) -> Fitted {
     Fitted { fits: fit(days, p) }
+}
+
+/// [`fit_curves`] over days already grouped by keyword, in the order of (engine,
+/// keyword) that `paid_keywords` gives: the same fit of the same days.
+pub fn fit_keywords(keywords: &[PaidKeyword], p: &CurveParams) -> Fitted {
+    Fitted {
+        fits: fit_keywords_on(keywords, p, None),
+    }
 }
 
 /// Keywords per part of the split solver's sums (see `recommend_fitted`).
@@ -666,11 +794,8 @@ fn recommend_on(
             hi.push(f.current * (1.0 + p.max_change));
         }
     }
-    let at_lo: Vec<f64> = fits
-        .iter()
-        .zip(&lo)
-        .map(|(f, &l)| mean_marginal(f, l, f.active))
-        .collect();
+    let rates: Vec<Rates> = fits.iter().map(Rates::of).collect();
+    let at_lo: Vec<f64> = rates.iter().zip(&lo).map(|(r, &l)| r.mean(l)).collect();
     // The total spend at λ and its derivative in λ: a keyword inside its bounds spends
     // where its mean marginal return is λ, so its spend moves by 1 / (the marginal's
     // slope there) per unit of λ; one at a bound does not move.
@@ -682,16 +807,12 @@ fn recommend_on(
     let part_of = |lambda: f64, hi: &[f64], at_hi: &[f64], first: usize, guess: &mut [f64]| {
         let (mut total, mut slope) = (0.0, 0.0);
         for (g, i) in guess.iter_mut().zip(first..) {
-            let f = &fits[i];
             let edges = (at_lo[i], at_hi[i]);
-            let s = spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, *g);
+            let (s, d) = spend_between(&rates[i], lambda, (lo[i], hi[i]), edges, *g);
             *g = s;
             total += s;
-            if edges.0 > lambda && edges.1 < lambda {
-                let (_, d) = marginal_and_slope(f, s, f.active);
-                if d < 0.0 {
-                    slope += 1.0 / d;
-                }
+            if edges.0 > lambda && edges.1 < lambda && d < 0.0 {
+                slope += 1.0 / d;
             }
         }
         (total, slope)
@@ -732,12 +853,8 @@ fn recommend_on(
         sums.iter()
             .fold((0.0, 0.0), |(total, slope), (t, s)| (total + t, slope + s))
     };
-    let edges_of = |hi: &[f64]| -> Vec<f64> {
-        fits.iter()
-            .zip(hi)
-            .map(|(f, &h)| mean_marginal(f, h, f.active))
-            .collect()
-    };
+    let edges_of =
+        |hi: &[f64]| -> Vec<f64> { rates.iter().zip(hi).map(|(r, &h)| r.mean(h)).collect() };
     let mut note = String::new();
     let target = match (p.target_roas, p.total_cents) {
         (Some(r), _) => {
@@ -753,10 +870,9 @@ fn recommend_on(
     };
     // λ for a total (or the target ROAS itself), and each keyword's spend at the last
     // λ the solver tried (NaN where it tried none), where the final spends' search
-    // starts.
-    let solve = |hi: &[f64]| -> (f64, Vec<f64>) {
+    // starts. The search for λ starts at `start`, each keyword's at its `guess`.
+    let solve = |hi: &[f64], start: f64, mut guess: Vec<f64>| -> (f64, Vec<f64>) {
         let at_hi = edges_of(hi);
-        let mut guess = vec![f64::NAN; fits.len()];
         let lambda = match (target, p.target_roas) {
             (_, Some(r)) => r,
             (Some(t), None) => {
@@ -768,9 +884,10 @@ fn recommend_on(
                 // bracket that every evaluation shrinks, halving the bracket (of λ's
                 // logarithm) instead when the step would leave it or the total does
                 // not move (every keyword at a bound), so it never does worse than
-                // bisection. Until λ is known to 1e-13 of itself.
+                // bisection. Until λ is known to 1e-10 of itself: each spend is
+                // found to a billionth, so a closer λ would only chase their rounding.
                 let (mut a, mut b) = (1e-9f64, 1e9f64);
-                let mut x = 1.0f64;
+                let mut x = start.clamp(a, b);
                 'solved: {
                     for _ in 0..200 {
                         let (total, slope) = total_of(x, hi, &at_hi, &mut guess);
@@ -779,8 +896,11 @@ fn recommend_on(
                         } else {
                             b = x;
                         }
+                        // A step is at most a factor of four: where most keywords sit
+                        // at a bound the slope is nearly flat and a full step would
+                        // throw λ far away.
                         let step = if slope < 0.0 {
-                            x - (total - t) / slope
+                            (x - (total - t) / slope).clamp(x / 4.0, x * 4.0)
                         } else {
                             f64::NAN
                         };
@@ -789,7 +909,7 @@ fn recommend_on(
                         } else {
                             (a * b).sqrt()
                         };
-                        if (next - x).abs() <= 1e-13 * x || b / a <= 1.0 + 1e-13 {
+                        if (next - x).abs() <= 1e-10 * x || b / a <= 1.0 + 1e-10 {
                             break 'solved next;
                         }
                         x = next;
@@ -801,16 +921,12 @@ fn recommend_on(
         };
         (lambda, guess)
     };
-    let (mut lambda, mut guess) = solve(&hi);
+    let (mut lambda, mut guess) = solve(&hi, 1.0, vec![f64::NAN; fits.len()]);
     // Never raise spend where even the optimistic marginal return is below λ.
     let optimistic: Vec<Option<f64>> = each_keyword(fits.len(), threads, |i| {
         let f = &fits[i];
         f.fixed.is_none().then(|| {
-            let mut m: Vec<f64> = f
-                .draws
-                .iter()
-                .map(|c| c.marginal(f.current, f.active))
-                .collect();
+            let mut m: Vec<f64> = rates[i].each(f.current).collect();
             quantile(&mut m, 0.9)
         })
     });
@@ -821,14 +937,15 @@ fn recommend_on(
             capped[i] = true;
         }
     }
+    // Capping lowers the total at every λ a little: the solver starts from where it
+    // ended.
     if capped.iter().any(|&c| c) {
-        (lambda, guess) = solve(&hi);
+        (lambda, guess) = solve(&hi, lambda, guess);
     }
     let at_hi = edges_of(&hi);
     let mut spends: Vec<f64> = each_keyword(fits.len(), threads, |i| {
-        let f = &fits[i];
         let edges = (at_lo[i], at_hi[i]);
-        spend_between(f, lambda, (lo[i], hi[i]), f.active, edges, guess[i])
+        spend_between(&rates[i], lambda, (lo[i], hi[i]), edges, guess[i]).0
     });
     let (lo_sum, hi_sum): (f64, f64) = (lo.iter().sum(), hi.iter().sum());
     if let Some(t) = target
@@ -940,7 +1057,7 @@ fn recommend_on(
             .iter()
             .map(|c| c.revenue(f.current, f.active))
             .collect();
-        (rev, now, mean_marginal(f, spends[i], f.active))
+        (rev, now, rates[i].mean(spends[i]))
     });
     for ((i, f), (mut rev, now, marginal)) in fits.iter().enumerate().zip(revenues) {
         let s = spends[i];
@@ -1271,6 +1388,7 @@ fn round4(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     /// Days of keywords with known curves, spend varying ±25 % around a base.
     fn world(seed: u64, curves: &[(f64, f64, f64, f64)]) -> Vec<PaidDay> {

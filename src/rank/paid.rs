@@ -3,7 +3,7 @@
 //! cost day of one store version, so a long-running reader (the dashboard) answers a
 //! period nobody asked for before without reading a file.
 
-use super::curves::PaidDay;
+use super::curves::{DayFigures, PaidDay, PaidKeyword};
 use crate::parse::time::{format_day, parse_day};
 use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
@@ -46,9 +46,14 @@ fn period_of(
 }
 
 /// What a period's paid days come with: how many days it covers, its first and last.
-fn answer(days: Vec<PaidDay>, (from, to): (i32, i32)) -> Periodic {
+fn answer(days: Vec<PaidDay>, period: (i32, i32)) -> Periodic {
+    let (covers, from, to) = covered(period);
+    (days, covers, from, to)
+}
+
+/// How many days a period covers, its first and last as text.
+fn covered((from, to): (i32, i32)) -> (usize, String, String) {
     (
-        days,
         (to - from + 1).max(1) as usize,
         format_day(from),
         format_day(to),
@@ -128,7 +133,7 @@ pub async fn load_on(
 }
 
 /// A ledger's row: a day, and its cost, clicks, conversions and revenue.
-type Row = (i32, [f64; 4]);
+type Row = DayFigures;
 
 /// Every cost day of one store version under one model: `paid_keywords` over the whole
 /// span of cost data, from which [`PaidLedger::period`] cuts any period's days exactly
@@ -240,6 +245,32 @@ impl PaidLedger {
     /// The paid days of a period (as [`load_on`] gives them for the same version and
     /// model), cut from memory.
     pub fn period(&self, from: Option<&str>, to: Option<&str>) -> crate::Result<Periodic> {
+        let (keywords, days, from, to) = self.keywords(from, to)?;
+        let mut out = Vec::new();
+        for k in keywords {
+            for &(day, [cost, clicks, conversions, revenue]) in k.days {
+                out.push(PaidDay {
+                    day,
+                    engine: k.engine.to_string(),
+                    keyword: k.keyword.to_string(),
+                    cost,
+                    clicks,
+                    conversions,
+                    revenue,
+                });
+            }
+        }
+        Ok((out, days, from, to))
+    }
+
+    /// [`Self::period`] as the fit reads it ([`super::curves::fit_keywords`]): each
+    /// paid keyword of the period with its days, borrowed, in the same order; and the
+    /// days the period covers, its first and last day.
+    pub fn keywords(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> crate::Result<(Vec<PaidKeyword<'_>>, usize, String, String)> {
         let Some(span) = self.span else {
             return Ok((Vec::new(), 0, String::new(), String::new()));
         };
@@ -249,19 +280,16 @@ impl PaidLedger {
             let rows = &self.rows[self.starts[i]..self.starts[i + 1]];
             let lo = rows.partition_point(|r| r.0 < from);
             let hi = rows.partition_point(|r| r.0 <= to);
-            for &(day, [cost, clicks, conversions, revenue]) in &rows[lo..hi] {
-                out.push(PaidDay {
-                    day,
-                    engine: engine.clone(),
-                    keyword: keyword.clone(),
-                    cost,
-                    clicks,
-                    conversions,
-                    revenue,
+            if lo < hi {
+                out.push(PaidKeyword {
+                    engine,
+                    keyword,
+                    days: &rows[lo..hi],
                 });
             }
         }
-        Ok(answer(out, (from, to)))
+        let (covers, from, to) = covered((from, to));
+        Ok((out, covers, from, to))
     }
 
     /// How many cost days it holds.

@@ -923,16 +923,32 @@ async fn budget_curves(
     if let Some(f) = app.curves.get(s.version, key.clone()) {
         return Ok(f);
     }
-    // Cut from the version's ledger once the warm-up has read it, else read.
-    let (days, period, from_s, to_s) = match app.ledgers.get(s.version, c.model.clone()) {
-        Some(ledger) => ledger.period(from, to)?,
-        None => crate::rank::paid::load_on(&s.pages, from, to, &c.model).await?,
+    use crate::rank::curves::{CurveParams, fit_curves, fit_keywords};
+    let joined = |e: tokio::task::JoinError| Error::Other(e.to_string());
+    // Cut from the version's ledger once the warm-up has read it (each keyword's days
+    // borrowed from it, not copied), else read.
+    let (fitted, period, from_s, to_s) = match app.ledgers.get(s.version, c.model.clone()) {
+        Some(ledger) => {
+            let (from, to) = (from.map(str::to_string), to.map(str::to_string));
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let (keywords, period, from, to) =
+                    ledger.keywords(from.as_deref(), to.as_deref())?;
+                let fitted = fit_keywords(&keywords, &CurveParams::default());
+                Ok((fitted, period, from, to))
+            })
+            .await
+            .map_err(joined)??
+        }
+        None => {
+            let (days, period, from, to) =
+                crate::rank::paid::load_on(&s.pages, from, to, &c.model).await?;
+            let fitted =
+                tokio::task::spawn_blocking(move || fit_curves(&days, &CurveParams::default()))
+                    .await
+                    .map_err(joined)?;
+            (fitted, period, from, to)
+        }
     };
-    let fitted = tokio::task::spawn_blocking(move || {
-        crate::rank::curves::fit_curves(&days, &crate::rank::curves::CurveParams::default())
-    })
-    .await
-    .map_err(|e| Error::Other(e.to_string()))?;
     let f = Arc::new(super::BudgetCurves {
         fitted,
         period,
