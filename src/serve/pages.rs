@@ -377,6 +377,35 @@ fn num(s: &str) -> f64 {
 }
 
 /// An HTML table of a query result.
+/// Links to the pages of a listing: the first and last three, two either side of
+/// page `at` (in bold, not a link), an ellipsis for the rest; `href(n)` is page `n`'s
+/// link, escaped.
+fn pager(at: usize, pages: usize, href: impl Fn(usize) -> String) -> String {
+    let mut h = String::from("<p class=\"pager\">");
+    for n in 1..=pages {
+        if n == at {
+            let _ = write!(h, "<b>{n}</b> ");
+        } else if n <= 3 || n + 2 >= pages || n.abs_diff(at) <= 2 {
+            let _ = write!(h, "<a href=\"{}\">{n}</a> ", href(n));
+        } else if n == 4 || n + 3 == pages {
+            h.push_str("… ");
+        }
+    }
+    h.push_str("</p>");
+    h
+}
+
+/// Page `page` (from 1, clamped) of `rows` rows of [`PAGE_ROWS`] each: that page's
+/// number, how many pages there are, and its rows' range.
+fn page_of(page: Option<&String>, rows: usize) -> (usize, usize, std::ops::Range<usize>) {
+    let pages = rows.div_ceil(PAGE_ROWS).max(1);
+    let at = page
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    (at, pages, (at - 1) * PAGE_ROWS..(at * PAGE_ROWS).min(rows))
+}
+
 fn table(schema: &Schema, batches: &[RecordBatch]) -> String {
     let mut h = String::from("<div class=\"table-wrap\"><table><thead><tr>");
     let numeric: Vec<bool> = schema
@@ -691,13 +720,8 @@ pub async fn keywords(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
     cached(&app, key, |s| async move {
         let all = ranking(&shared, &s, &c).await?;
         let (rows, sort, asc) = listed(&all, &p)?;
-        let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
-        let at = p
-            .get("page")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1)
-            .clamp(1, pages);
-        let shown = &rows[(at - 1) * PAGE_ROWS..(at * PAGE_ROWS).min(rows.len())];
+        let (at, pages, range) = page_of(p.get("page"), rows.len());
+        let shown = &rows[range];
         // Weekly visits of the shown keywords, for their sparklines.
         let spark = sparks(&s, &c, shown).await?;
         let filter = p.get("q").cloned().unwrap_or_default();
@@ -761,23 +785,15 @@ pub async fn keywords(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
                 charts::sparkline(spark.get(&r.keyword).map_or(&[][..], |v| v.as_slice()))
             );
         }
-        body.push_str("</tbody></table></div><p class=\"pager\">");
-        for n in 1..=pages {
-            if n == at {
-                let _ = write!(body, "<b>{n}</b> ");
-            } else if n <= 3 || n + 2 >= pages || n.abs_diff(at) <= 2 {
-                let _ = write!(
-                    body,
-                    "<a href=\"/keywords?{}&amp;sort={}&amp;dir={}&amp;page={n}\">{n}</a> ",
-                    esc(&base),
-                    esc(&sort),
-                    if asc { "asc" } else { "desc" }
-                );
-            } else if n == 4 || n + 3 == pages {
-                body.push_str("… ");
-            }
-        }
-        body.push_str("</p>");
+        body.push_str("</tbody></table></div>");
+        body.push_str(&pager(at, pages, |n| {
+            format!(
+                "/keywords?{}&amp;sort={}&amp;dir={}&amp;page={n}",
+                esc(&base),
+                esc(&sort),
+                if asc { "asc" } else { "desc" }
+            )
+        }));
         Ok(html(page("Keywords", "Keywords", &c, s.version, &body)))
     })
     .await
@@ -1050,9 +1066,34 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
         body.push_str(&charts::spend_chart(&split));
         body.push_str("</section>");
         body.push_str(&charts::curves_section(&split));
+        // The split's rows a page at a time, largest recommended spend first, each
+        // page ending with the `(total)` row: thousands of paid keywords make a table
+        // nobody reads at once (and a page slower to build and send).
         let batch = crate::rank::curves::to_batch(&split, &totals, from_s, to_s)?;
-        body.push_str("<section><h2>Split</h2>");
-        body.push_str(&table(&batch.schema(), &[batch]));
+        let keywords = batch.num_rows().saturating_sub(1);
+        let (at, pages, range) = page_of(p.get("page"), keywords);
+        let shown = [
+            batch.slice(range.start, range.len()),
+            batch.slice(keywords, batch.num_rows() - keywords),
+        ];
+        let _ = write!(
+            body,
+            "<section><h2>Split</h2><p class=\"note\">{} paid keywords, largest recommended spend first; rows {} to {}.</p>",
+            keywords,
+            range.start + 1,
+            range.end
+        );
+        body.push_str(&table(&batch.schema(), &shown));
+        let base = {
+            let mut q = url::form_urlencoded::Serializer::new(c.query());
+            if let Some(t) = total {
+                q.append_pair("total", t);
+            }
+            q.finish()
+        };
+        body.push_str(&pager(at, pages, |n| {
+            format!("/budget?{}&amp;page={n}", esc(&base))
+        }));
         body.push_str("</section>");
         Ok(html(page("Budget", "Budget", &c, s.version, &body)))
     })
@@ -1480,3 +1521,30 @@ svg.spark { width: 120px; height: 24px; display: inline-block; }
 svg .spark-line { fill: none; stroke: var(--bar); stroke-width: 1.5; }
 svg .col { fill: var(--bar); }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_is_cut_into_pages_and_linked() {
+        let page = |p: &str, rows| page_of(Some(&p.to_string()), rows);
+        // 120 rows: pages of 50, 50 and 20; out-of-range and unreadable pages clamp.
+        assert_eq!(page("1", 120), (1, 3, 0..50));
+        assert_eq!(page("3", 120), (3, 3, 100..120));
+        assert_eq!(page("9", 120), (3, 3, 100..120));
+        assert_eq!(page("0", 120), (1, 3, 0..50));
+        assert_eq!(page("x", 120), (1, 3, 0..50));
+        assert_eq!(page_of(None, 0), (1, 1, 0..0));
+        // Page 10 of 20: the first and last three, two either side, ellipses between.
+        let links = pager(10, 20, |n| format!("?page={n}"));
+        let linked: Vec<usize> = links
+            .split("?page=")
+            .skip(1)
+            .map(|l| l.split('"').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(linked, [1, 2, 3, 8, 9, 11, 12, 18, 19, 20]);
+        assert!(links.contains("<b>10</b>"));
+        assert_eq!(links.matches('…').count(), 2);
+    }
+}

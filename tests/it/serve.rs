@@ -195,6 +195,32 @@ fn pages_show_what_the_store_holds() {
     .unwrap();
     let (_, _, b) = get(&s, "/budget", &[]);
     assert!(b.contains(&format!("{:+.2}", totals.uplift)), "uplift");
+    // The split's table a page at a time, the `(total)` row on each: page 2 holds
+    // the keywords after the first page's (none when there is one page).
+    let rows_of = |page: &str| -> Vec<String> {
+        let table = page.split("<h2>Split</h2>").nth(1).unwrap();
+        table
+            .split("<tr><td>")
+            .skip(1)
+            .map(|r| r.split("</td>").next().unwrap().to_string())
+            .collect()
+    };
+    let keywords: Vec<String> = split.iter().map(|r| r.keyword.clone()).collect();
+    let first = rows_of(&b);
+    let shown = keywords.len().min(50);
+    assert_eq!(first.len(), shown + 1, "{first:?}");
+    assert_eq!(&first[..shown], &keywords[..shown]);
+    assert_eq!(first[shown], "(total)");
+    let (_, _, b2) = get(&s, "/budget?page=2", &[]);
+    let second = rows_of(&b2);
+    if keywords.len() > 50 {
+        assert_eq!(
+            &second[..second.len() - 1],
+            &keywords[50..keywords.len().min(100)]
+        );
+    } else {
+        assert_eq!(second, first, "one page: page 2 is page 1");
+    }
     assert_eq!(
         b.matches("class=\"chart curve-chart\"").count(),
         split.len()
