@@ -16,8 +16,9 @@
 //! reuses it on the next run, so the same store can be timed by other tools;
 //! `KEYRANK_BENCH_PART=dashboard` times only the dashboard, `KEYRANK_BENCH_PART=periods`
 //! its pages over 27 periods nobody warmed, `KEYRANK_BENCH_PART=commit` its first
-//! answers after a day's commit, `KEYRANK_BENCH_PART=queries` only the canned queries
-//! against DuckDB.
+//! answers after a day's commit, `KEYRANK_BENCH_PART=budget` the budget's fit and split
+//! apart over the periods' 27 budget periods, `KEYRANK_BENCH_PART=queries` only the
+//! canned queries against DuckDB.
 
 #[path = "peer.rs"]
 mod peer;
@@ -654,8 +655,8 @@ fn main() {
         "budget_inputs",
         "paid_keywords",
     ];
-    // `KEYRANK_BENCH_PART=periods` or `dashboard` times that part of the dashboard alone;
-    // `queries` the canned queries alone.
+    // `KEYRANK_BENCH_PART=periods`, `dashboard`, `commit` or `budget` times that part of
+    // the dashboard alone; `queries` the canned queries alone.
     let part = std::env::var("KEYRANK_BENCH_PART").unwrap_or_default();
     if part == "periods" {
         periods(&dir.join("store"));
