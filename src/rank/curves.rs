@@ -397,7 +397,7 @@ fn shrink(b: Option<(f64, f64)>, mean: f64, tau2: f64) -> f64 {
     }
 }
 
-/// A day's cost, clicks, conversions and revenue, after the day it was.
+/// A day (days since 1970-01-01) with its cost, clicks, conversions and revenue.
 pub type DayFigures = (i32, [f64; 4]);
 
 /// One paid keyword's days as a fit reads them, in the order of days: what
