@@ -376,7 +376,6 @@ fn num(s: &str) -> f64 {
     s.parse().unwrap_or(0.0)
 }
 
-/// An HTML table of a query result.
 /// Links to the pages of a listing: the first and last three, two either side of
 /// page `at` (in bold, not a link), an ellipsis for the rest; `href(n)` is page `n`'s
 /// link, escaped.
@@ -400,12 +399,28 @@ fn pager(at: usize, pages: usize, href: impl Fn(usize) -> String) -> String {
 fn page_of(page: Option<&String>, rows: usize) -> (usize, usize, std::ops::Range<usize>) {
     let pages = rows.div_ceil(PAGE_ROWS).max(1);
     let at = page
-        .and_then(|v| v.parse::<usize>().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
         .unwrap_or(1)
         .clamp(1, pages);
     (at, pages, (at - 1) * PAGE_ROWS..(at * PAGE_ROWS).min(rows))
 }
 
+/// Page `page` of a split's table (its keywords' rows, then one `(total)` row): that
+/// page's keyword rows and the total row, as `page_of` numbers them.
+fn split_page(
+    batch: &RecordBatch,
+    page: Option<&String>,
+) -> ([RecordBatch; 2], usize, usize, std::ops::Range<usize>) {
+    let keywords = batch.num_rows().saturating_sub(1);
+    let (at, pages, range) = page_of(page, keywords);
+    let shown = [
+        batch.slice(range.start, range.len()),
+        batch.slice(keywords, batch.num_rows() - keywords),
+    ];
+    (shown, at, pages, range)
+}
+
+/// An HTML table of a query result.
 fn table(schema: &Schema, batches: &[RecordBatch]) -> String {
     let mut h = String::from("<div class=\"table-wrap\"><table><thead><tr>");
     let numeric: Vec<bool> = schema
@@ -1070,16 +1085,11 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
         // page ending with the `(total)` row: thousands of paid keywords make a table
         // nobody reads at once (and a page slower to build and send).
         let batch = crate::rank::curves::to_batch(&split, &totals, from_s, to_s)?;
-        let keywords = batch.num_rows().saturating_sub(1);
-        let (at, pages, range) = page_of(p.get("page"), keywords);
-        let shown = [
-            batch.slice(range.start, range.len()),
-            batch.slice(keywords, batch.num_rows() - keywords),
-        ];
+        let (shown, at, pages, range) = split_page(&batch, p.get("page"));
         let _ = write!(
             body,
             "<section><h2>Split</h2><p class=\"note\">{} paid keywords, largest recommended spend first; rows {} to {}.</p>",
-            keywords,
+            split.len(),
             range.start + 1,
             range.end
         );
@@ -1535,6 +1545,11 @@ mod tests {
         assert_eq!(page("9", 120), (3, 3, 100..120));
         assert_eq!(page("0", 120), (1, 3, 0..50));
         assert_eq!(page("x", 120), (1, 3, 0..50));
+        assert_eq!(
+            page(" 2 ", 120),
+            (2, 3, 50..100),
+            "as the page cache reads it"
+        );
         assert_eq!(page_of(None, 0), (1, 1, 0..0));
         // Page 10 of 20: the first and last three, two either side, ellipses between.
         let links = pager(10, 20, |n| format!("?page={n}"));
@@ -1546,5 +1561,38 @@ mod tests {
         assert_eq!(linked, [1, 2, 3, 8, 9, 11, 12, 18, 19, 20]);
         assert!(links.contains("<b>10</b>"));
         assert_eq!(links.matches('…').count(), 2);
+    }
+
+    #[test]
+    fn a_split_is_shown_a_page_of_keywords_at_a_time_with_its_total() {
+        use datafusion::arrow::array::{ArrayRef, StringArray};
+        // 120 keywords and the (total) row, as `curves::to_batch` lays a split out.
+        let names: Vec<String> = (0..120)
+            .map(|i| format!("kw{i:03}"))
+            .chain(["(total)".to_string()])
+            .collect();
+        let column: ArrayRef = Arc::new(StringArray::from(names.clone()));
+        let batch = RecordBatch::try_from_iter([("keyword", column)]).unwrap();
+        let rows = |shown: &[RecordBatch; 2]| -> Vec<String> {
+            cells(shown).into_iter().map(|r| r[0].clone()).collect()
+        };
+        for (page, first, last) in [
+            ("1", 0, 50),
+            ("2", 50, 100),
+            ("3", 100, 120),
+            ("7", 100, 120),
+        ] {
+            let (shown, at, pages, range) = split_page(&batch, Some(&page.to_string()));
+            assert_eq!((pages, range.clone()), (3, first..last), "page {page}");
+            assert!(at <= 3);
+            let mut want = names[first..last].to_vec();
+            want.push("(total)".into());
+            assert_eq!(rows(&shown), want, "page {page}");
+        }
+        // Fewer keywords than a page: all of them, then the total.
+        let small = batch.slice(110, 11);
+        let (shown, _, pages, _) = split_page(&small, None);
+        assert_eq!(pages, 1);
+        assert_eq!(rows(&shown), names[110..].to_vec());
     }
 }

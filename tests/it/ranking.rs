@@ -313,6 +313,7 @@ fn curves_split_beats_the_current_split_on_the_true_curves() {
 #[test]
 fn a_ledger_cuts_any_period_as_the_store_reads_it() {
     use keyrank::generate::{COSTS_FILE, GenerateConfig};
+    use keyrank::rank::curves::{CurveParams, fit_keywords, recommend, recommend_fitted};
     use keyrank::rank::paid::{PaidLedger, load_on};
     let dir = tempfile::tempdir().unwrap();
     let (_, store) = generated_store_with(
@@ -353,17 +354,28 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
         (Some("2024-04-05"), Some("2024-12-31")),
         (Some("2023-12-01"), Some("2025-01-31")),
     ];
-    let mut credited = 0;
+    let (mut credited, mut solved) = (0, 0);
     for model in ["last", "first", "linear", "position", "time_decay"] {
         let ledger = rt.block_on(PaidLedger::load_on(&ctx, model)).unwrap();
         for (from, to) in periods {
             let cut = ledger.period(from, to).unwrap();
             let read = rt.block_on(load_on(&ctx, from, to, model)).unwrap();
             assert_eq!(cut, read, "{model} {from:?}..{to:?}");
+            // The dashboard fits the ledger's borrowed days; the CLI the days read:
+            // the same split.
+            let (keywords, covers, ..) = ledger.keywords(from, to).unwrap();
+            assert_eq!(covers, read.1);
+            let p = CurveParams::default();
+            let borrowed = recommend_fitted(&fit_keywords(&keywords, &p), &p, covers);
+            let copied = recommend(&read.0, &p, read.1);
+            assert_eq!(borrowed.is_ok(), copied.is_ok(), "{model} {from:?}..{to:?}");
+            solved += usize::from(borrowed.is_ok());
+            assert_eq!(borrowed.ok(), copied.ok(), "{model} {from:?}..{to:?}");
             credited += cut.0.iter().filter(|d| d.conversions > 0.0).count();
         }
     }
     assert!(credited > 0, "some paid days carry conversions");
+    assert!(solved > 10, "{solved} periods split");
     // A day that is not a day is refused as the store's read refuses it.
     assert!(last.period(Some("2024-13-01"), None).is_err());
     assert!(
