@@ -453,9 +453,11 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
 /// [`fit_keywords`] on `threads` threads (None: one per core when there is enough
 /// work).
 fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<usize>) -> Vec<Fit> {
-    // Each day's log point, once: the pooled slope and every draw read them.
+    // Each day's log point, once: the pooled slope and every draw read them. A
+    // keyword without a day in the period is not paid for in it.
     let keywords: Vec<Keyword> = keywords
         .iter()
+        .filter(|k| !k.days.is_empty())
         .map(|k| (*k, k.days.iter().map(log_point).collect()))
         .collect();
     let slopes: Vec<(f64, f64)> = keywords
@@ -720,8 +722,9 @@ pub fn fit_curves(days: &[PaidDay], p: &CurveParams) -> Fitted {
     Fitted { fits: fit(days, p) }
 }
 
-/// [`fit_curves`] over days already grouped by keyword, in the order of (engine,
-/// keyword) that `paid_keywords` gives: the same fit of the same days.
+/// [`fit_curves`] over days already grouped by keyword, each (engine, keyword) once and
+/// in that order (as `paid_keywords` gives them): the same fit of the same days. A
+/// keyword without days is left out, as it would be from a list of days.
 pub fn fit_keywords(keywords: &[PaidKeyword], p: &CurveParams) -> Fitted {
     Fitted {
         fits: fit_keywords_on(keywords, p, None),
@@ -1418,6 +1421,42 @@ mod tests {
         (0..n)
             .map(|i| (200.0 + i as f64, 50.0 + 3.0 * i as f64, 1.5, 40.0))
             .collect()
+    }
+
+    #[test]
+    fn grouped_days_fit_as_the_days_do_and_a_keyword_without_days_is_left_out() {
+        let days = world(3, &alike(6));
+        let p = CurveParams {
+            draws: 30,
+            ..CurveParams::default()
+        };
+        let figures: Vec<DayFigures> = days
+            .iter()
+            .map(|d| (d.day, [d.cost, d.clicks, d.conversions, d.revenue]))
+            .collect();
+        let mut keywords: Vec<PaidKeyword> = Vec::new();
+        let mut start = 0;
+        for (i, run) in days.chunk_by(|a, b| a.keyword == b.keyword).enumerate() {
+            keywords.push(PaidKeyword {
+                engine: &run[0].engine,
+                keyword: &run[0].keyword,
+                days: &figures[start..start + run.len()],
+            });
+            start += run.len();
+            if i == 2 {
+                keywords.push(PaidKeyword {
+                    engine: &run[0].engine,
+                    keyword: "zz no days",
+                    days: &[],
+                });
+            }
+        }
+        let grouped = fit_keywords_on(&keywords, &p, Some(1));
+        let listed = fit_on(&days, &p, Some(1));
+        assert_eq!(grouped.len(), listed.len());
+        for (a, b) in grouped.iter().zip(&listed) {
+            assert_eq!((&a.keyword, &a.draws), (&b.keyword, &b.draws));
+        }
     }
 
     #[test]
