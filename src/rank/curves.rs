@@ -36,6 +36,30 @@ pub struct PaidDay {
     pub revenue: f64,
 }
 
+impl PaidDay {
+    /// A day of a keyword from its figures: cost, clicks, conversions, revenue.
+    pub fn of(day: i32, engine: &str, keyword: &str, figures: [f64; 4]) -> PaidDay {
+        let [cost, clicks, conversions, revenue] = figures;
+        PaidDay {
+            day,
+            engine: engine.to_string(),
+            keyword: keyword.to_string(),
+            cost,
+            clicks,
+            conversions,
+            revenue,
+        }
+    }
+
+    /// The day and its figures, as [`PaidDay::of`] takes them.
+    pub fn figures(&self) -> DayFigures {
+        (
+            self.day,
+            [self.cost, self.clicks, self.conversions, self.revenue],
+        )
+    }
+}
+
 /// How the split is asked for.
 #[derive(Debug, Clone)]
 pub struct CurveParams {
@@ -202,23 +226,30 @@ struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, x: f64, y: f64) {
-        self.n += 1.0;
-        self.x += x;
-        self.y += y;
-        self.xx += x * x;
-        self.xy += x * y;
-        self.yy += y * y;
+    /// The sums of one point alone.
+    fn point(x: f64, y: f64) -> Sums {
+        Sums {
+            n: 1.0,
+            x,
+            y,
+            xx: x * x,
+            xy: x * y,
+            yy: y * y,
+        }
     }
 
-    /// Adds a day's terms (none for a day without a point).
-    fn add_term(&mut self, t: &Term) {
-        self.n += t.n;
-        self.x += t.x;
-        self.y += t.y;
-        self.xx += t.xx;
-        self.xy += t.xy;
-        self.yy += t.yy;
+    fn add(&mut self, x: f64, y: f64) {
+        self.merge(&Sums::point(x, y));
+    }
+
+    /// Adds sums taken apart (a day's point's, or none for a day without a point).
+    fn merge(&mut self, o: &Sums) {
+        self.n += o.n;
+        self.x += o.x;
+        self.y += o.y;
+        self.xx += o.xx;
+        self.xy += o.xy;
+        self.yy += o.yy;
     }
 
     /// The slope and its standard error; None below three points or without spread.
@@ -240,33 +271,22 @@ impl Sums {
     }
 }
 
-/// A day as a bootstrap draw adds it: its spend and clicks, and its log point's
-/// terms of the least-squares sums, ready multiplied; a day without a point has all
-/// of them 0, which adds nothing (exactly: the sums come out as [`Sums::add`]'s).
+/// A day as a bootstrap draw adds it: its spend and clicks, and its log point's sums,
+/// ready multiplied; a day without a point has all of them 0, which adds nothing
+/// (exactly: the sums come out as [`Sums::add`]'s).
 #[derive(Clone, Copy)]
 struct Term {
     cost: f64,
     clicks: f64,
-    n: f64,
-    x: f64,
-    y: f64,
-    xx: f64,
-    xy: f64,
-    yy: f64,
+    point: Sums,
 }
 
 impl Term {
     fn of(&[cost, clicks, ..]: &[f64; 4], point: Option<(f64, f64)>) -> Term {
-        let (n, (x, y)) = point.map_or((0.0, (0.0, 0.0)), |p| (1.0, p));
         Term {
             cost,
             clicks,
-            n,
-            x,
-            y,
-            xx: x * x,
-            xy: x * y,
-            yy: y * y,
+            point: point.map_or(Sums::default(), |(x, y)| Sums::point(x, y)),
         }
     }
 }
@@ -426,16 +446,15 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
     fn name(d: &PaidDay) -> (&str, &str) {
         (d.engine.as_str(), d.keyword.as_str())
     }
-    let figures = |d: &PaidDay| (d.day, [d.cost, d.clicks, d.conversions, d.revenue]);
     let by_kw: Vec<((&str, &str), Vec<DayFigures>)> =
         if days.windows(2).all(|w| name(&w[0]) <= name(&w[1])) {
             days.chunk_by(|a, b| name(a) == name(b))
-                .map(|run| (name(&run[0]), run.iter().map(figures).collect()))
+                .map(|run| (name(&run[0]), run.iter().map(PaidDay::figures).collect()))
                 .collect()
         } else {
             let mut by_kw: BTreeMap<(&str, &str), Vec<DayFigures>> = BTreeMap::new();
             for d in days {
-                by_kw.entry(name(d)).or_default().push(figures(d));
+                by_kw.entry(name(d)).or_default().push(d.figures());
             }
             by_kw.into_iter().collect()
         };
@@ -535,7 +554,7 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
                 let t = &terms[j];
                 s_sum += t.cost;
                 c_sum += t.clicks;
-                sums.add_term(t);
+                sums.merge(&t.point);
             }
             let b = shrink(sums.slope(), mean, tau2);
             let x = x_for_elasticity(b);
@@ -1430,10 +1449,7 @@ mod tests {
             draws: 30,
             ..CurveParams::default()
         };
-        let figures: Vec<DayFigures> = days
-            .iter()
-            .map(|d| (d.day, [d.cost, d.clicks, d.conversions, d.revenue]))
-            .collect();
+        let figures: Vec<DayFigures> = days.iter().map(PaidDay::figures).collect();
         let mut keywords: Vec<PaidKeyword> = Vec::new();
         let mut start = 0;
         for (i, run) in days.chunk_by(|a, b| a.keyword == b.keyword).enumerate() {

@@ -112,22 +112,9 @@ pub async fn load_on(
     };
     let period = period_of(span, from, to)?;
     let mut days = Vec::new();
-    each_day_on(
-        ctx,
-        period,
-        model,
-        |day, engine, keyword, [cost, clicks, c, r]| {
-            days.push(PaidDay {
-                day,
-                engine: engine.to_string(),
-                keyword: keyword.to_string(),
-                cost,
-                clicks,
-                conversions: c,
-                revenue: r,
-            })
-        },
-    )
+    each_day_on(ctx, period, model, |day, engine, keyword, figures| {
+        days.push(PaidDay::of(day, engine, keyword, figures))
+    })
     .await?;
     Ok(answer(days, period))
 }
@@ -248,16 +235,8 @@ impl PaidLedger {
         let (keywords, days, from, to) = self.keywords(from, to)?;
         let mut out = Vec::new();
         for k in keywords {
-            for &(day, [cost, clicks, conversions, revenue]) in k.days {
-                out.push(PaidDay {
-                    day,
-                    engine: k.engine.to_string(),
-                    keyword: k.keyword.to_string(),
-                    cost,
-                    clicks,
-                    conversions,
-                    revenue,
-                });
+            for &(day, figures) in k.days {
+                out.push(PaidDay::of(day, k.engine, k.keyword, figures));
             }
         }
         Ok((out, days, from, to))
