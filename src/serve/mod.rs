@@ -65,6 +65,8 @@ pub struct App {
     /// Held while a new version's context and roll-ups are built, so one request
     /// builds them and the others wait.
     building: tokio::sync::Mutex<()>,
+    /// People's requests in flight ([`App::person`]).
+    people: People,
 }
 
 /// What the budget's curves depend on besides the store version: from, to, model.
@@ -90,19 +92,25 @@ pub struct CachedPage {
 }
 
 /// Values computed from one version of the store, by key. Only the newest version's
-/// are kept (older versions are never asked for again), at most `cap` of them.
+/// are kept (older versions are never asked for again), at most `cap` of them. A value
+/// is computed once even when several requests ask for it at the same time (a person
+/// and the warm-up, or `/keywords` and `/api/keywords` for one ranking): the first
+/// computes it, the others wait for it ([`VersionCache::get_or_make`]).
 struct VersionCache<K, V> {
     map: Mutex<Versioned<K, V>>,
+    /// One turn per key being computed; whoever holds it computes.
+    flights: Mutex<HashMap<(Option<u64>, K), Arc<tokio::sync::Mutex<()>>>>,
     cap: usize,
 }
 
 /// Values by (store version, key).
 type Versioned<K, V> = HashMap<(Option<u64>, K), Arc<V>>;
 
-impl<K: std::hash::Hash + Eq, V> VersionCache<K, V> {
+impl<K: std::hash::Hash + Eq + Clone, V> VersionCache<K, V> {
     fn new(cap: usize) -> Self {
         VersionCache {
             map: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
             cap,
         }
     }
@@ -123,9 +131,84 @@ impl<K: std::hash::Hash + Eq, V> VersionCache<K, V> {
         }
         m.insert((version, key), value);
     }
+
+    /// The value of `key` for `version`: from memory, or computed by `make` and kept.
+    /// While one caller computes a key, the others asking for it wait and then take
+    /// its value (or compute it themselves if it failed or was given up).
+    async fn get_or_make<F, Fut>(&self, version: Option<u64>, key: K, make: F) -> Result<Arc<V>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V>>,
+    {
+        if let Some(v) = self.get(version, key.clone()) {
+            return Ok(v);
+        }
+        let turn = self
+            .flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((version, key.clone()))
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
+        if let Some(v) = self.get(version, key.clone()) {
+            return Ok(v);
+        }
+        let made = make().await.map(Arc::new);
+        if let Ok(v) = &made {
+            self.put(version, key.clone(), v.clone());
+        }
+        // Done: later callers find the value (or, after an error, start afresh). A
+        // turn left by a request given up mid-way goes with the next one of its key,
+        // and older versions' turns with any key of a newer one.
+        self.flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(v, k), _| *v == version && *k != key);
+        made
+    }
 }
 
+/// The people's requests in flight (not the warm-up's): the warm-up waits for none to
+/// be before its next page, so it takes the cores only when nobody is waiting.
+#[derive(Default)]
+struct People(Arc<std::sync::atomic::AtomicUsize>);
+
+impl People {
+    /// Counts a request as in flight until the value is dropped.
+    fn enter(&self) -> Asking {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Asking(self.0.clone())
+    }
+
+    /// Returns once no request is in flight (checked every few milliseconds).
+    async fn none(&self) {
+        while self.0.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// A person's request in flight ([`App::person`]), counted until dropped.
+pub struct Asking(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Marks a request as the warm-up's own ([`warm`]), which does not make it wait.
+#[derive(Clone, Copy)]
+struct WarmUp;
+
 impl App {
+    /// Counts a person's request as in flight until the value is dropped (the router
+    /// does this for every request but the warm-up's).
+    pub fn person(&self) -> Asking {
+        self.people.enter()
+    }
+
     /// The last store version whose pages the warm-up has all computed (for the bench).
     pub fn warmed(&self) -> Option<Option<u64>> {
         *self.warmed.lock().unwrap_or_else(|p| p.into_inner())
@@ -193,6 +276,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         warmed: Mutex::new(None),
         current: Mutex::new(None),
         building: tokio::sync::Mutex::new(()),
+        people: People::default(),
     }))
 }
 
@@ -208,20 +292,12 @@ pub fn run(opts: ServeOptions) -> Result<()> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Other(e.to_string()))?;
-        // The roll-ups first, so the first page anyone opens reads them; requests that
-        // arrive meanwhile wait in the listener's queue.
-        let started = std::time::Instant::now();
-        match pages::snap(&app).await {
-            Ok(s) => {
-                if let Err(e) = s.build_rollups().await {
-                    eprintln!("keyrank dashboard: no roll-ups yet ({e}); pages read the store");
-                }
-            }
-            Err(e) => eprintln!("keyrank dashboard: cannot read the store yet ({e})"),
-        }
-        let ready = started.elapsed().as_secs_f64();
+        let routes = router(app.clone());
+        // The default pages first, so the first page anyone opens is answered from
+        // memory; requests that arrive meanwhile wait in the listener's queue.
+        let ready = prepare(&app, &routes).await;
         eprintln!(
-            "keyrank dashboard on http://{addr}/ (store {}; roll-ups ready in {ready:.1} s){}",
+            "keyrank dashboard on http://{addr}/ (store {}; ready in {ready}){}",
             opts.store.display(),
             if opts.token.is_some() {
                 "; requests need the token"
@@ -229,7 +305,6 @@ pub fn run(opts: ServeOptions) -> Result<()> {
                 ""
             }
         );
-        let routes = router(app.clone());
         tokio::spawn(keep_warm(app, routes.clone()));
         axum::serve(listener, routes)
             .with_graceful_shutdown(async {
@@ -240,19 +315,49 @@ pub fn run(opts: ServeOptions) -> Result<()> {
     })
 }
 
+/// What a dashboard computes before it says where it listens: the store's roll-ups,
+/// the budget's ledger of cost days, and the pages of [`DEFAULT_PAGES`]. Returns how
+/// long each took, for the start-up line. Whatever fails here is computed on request
+/// instead (and said so).
+pub async fn prepare(app: &Arc<App>, routes: &Router) -> String {
+    let clock = std::time::Instant::now();
+    let s = match pages::snap(app).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("keyrank dashboard: cannot read the store yet ({e})");
+            return format!("{:.1} s", clock.elapsed().as_secs_f64());
+        }
+    };
+    if let Err(e) = s.build_rollups().await {
+        eprintln!("keyrank dashboard: no roll-ups yet ({e}); pages read the store");
+    }
+    let rollups = clock.elapsed().as_secs_f64();
+    pages::read_ledger(app, &s, None).await;
+    let ledger = clock.elapsed().as_secs_f64();
+    for path in DEFAULT_PAGES {
+        warm(app, routes, path).await;
+    }
+    let all = clock.elapsed().as_secs_f64();
+    format!(
+        "{all:.1} s: roll-ups {rollups:.1} s, the budget's cost days {:.1} s, the default pages {:.1} s",
+        ledger - rollups,
+        all - ledger
+    )
+}
+
 /// How often the warm-up looks for a new version of the store.
 const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The models besides the default one (`last`), whose pages the model switch asks for.
 const OTHER_MODELS: [&str; 4] = ["first", "linear", "position", "time_decay"];
 
+/// The pages with the default controls that compute something.
+const DEFAULT_PAGES: [&str; 4] = ["/", "/keywords", "/budget", "/api/keywords"];
+
 /// The pages computed for each new version before anyone asks: every page with the
 /// default controls, then the ranking under the other models (the model switch).
 fn warm_paths() -> Vec<String> {
-    let mut paths: Vec<String> = ["/", "/keywords", "/budget", "/api/keywords"]
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let mut paths: Vec<String> = DEFAULT_PAGES.iter().map(|p| p.to_string()).collect();
     for m in OTHER_MODELS {
         paths.push(format!("/keywords?model={m}"));
     }
@@ -262,12 +367,15 @@ fn warm_paths() -> Vec<String> {
 /// Builds the roll-ups of a new version of the store ([`crate::query::rollup`]), then
 /// computes the pages of [`warm_paths`], reads the budget's ledger of cost days
 /// ([`crate::rank::paid::PaidLedger`]), then the keyword pages the ranking's first page
-/// links, and the overview under the other models, whenever a new version commits,
-/// through the router itself (so they land under the keys a browser's request asks
-/// for), one after another so a person's request still gets a core.
+/// links, and the overview and budget under the other models, whenever a new version
+/// commits, through the router itself (so they land under the keys a browser's request
+/// asks for). One page after another, and each only when no person's request is in
+/// flight, so a person's request does not share the cores with the warm-up's (it may
+/// still meet the one page being computed when it arrives).
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
     let mut seen: Option<Arc<pages::Snap>> = None;
     loop {
+        app.people.none().await;
         if let Ok(s) = pages::snap(&app).await
             && seen.as_ref().is_none_or(|e| e.version != s.version)
         {
@@ -278,16 +386,19 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 pages::read_ledger(&app, &s, earlier.as_deref()).await;
             }
             // First the version's roll-ups, which every page below then reads.
+            app.people.none().await;
             if let Err(e) = s.build_rollups().await {
                 eprintln!(
                     "keyrank dashboard: no roll-ups for this version ({e}); pages read the store"
                 );
             }
             for path in warm_paths() {
+                app.people.none().await;
                 warm(&app, &routes, &path).await;
             }
             // Every cost day under the default model, from which any period's budget
             // is cut.
+            app.people.none().await;
             pages::read_ledger(&app, &s, None).await;
             // Then the keywords someone is likeliest to open: those the ranking's first
             // page links (its default controls; `/keywords` above computed it).
@@ -300,6 +411,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             let overviews = OTHER_MODELS.iter().map(|m| format!("/?model={m}"));
             let budgets = OTHER_MODELS.iter().map(|m| format!("/budget?model={m}"));
             for path in first_page.into_iter().chain(overviews).chain(budgets) {
+                app.people.none().await;
                 warm(&app, &routes, &path).await;
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);
@@ -312,6 +424,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
 async fn warm(app: &App, routes: &Router, path: &str) {
     use tower::ServiceExt;
     let mut req = Request::new(axum::body::Body::empty());
+    req.extensions_mut().insert(WarmUp);
     *req.uri_mut() = match path.parse() {
         Ok(u) => u,
         Err(_) => return,
@@ -358,6 +471,11 @@ fn presented(headers: &HeaderMap, query: Option<&str>) -> (Option<String>, bool)
 
 /// Every request: the token when one is set, and the security headers on the answer.
 async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let _asking = req
+        .extensions()
+        .get::<WarmUp>()
+        .is_none()
+        .then(|| app.person());
     let mut set_cookie = None;
     if let Some(token) = &app.token {
         let (given, from_query) = presented(req.headers(), req.uri().query());
@@ -400,4 +518,78 @@ fn security_headers(h: &mut HeaderMap) {
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::CACHE_CONTROL, "no-store");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A value two callers ask for at the same time is computed once, and both get it;
+    /// when the computation fails, a caller that waited for it computes it itself.
+    #[tokio::test(start_paused = true)]
+    async fn a_value_asked_for_at_once_is_computed_once() {
+        let cache: VersionCache<String, u32> = VersionCache::new(8);
+        let made = AtomicUsize::new(0);
+        let make = |value: Result<u32>| {
+            let made = &made;
+            move || async move {
+                made.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                value
+            }
+        };
+        let key = || "/keywords".to_string();
+        let (a, b) = tokio::join!(
+            cache.get_or_make(Some(1), key(), make(Ok(7))),
+            cache.get_or_make(Some(1), key(), make(Ok(8)))
+        );
+        assert_eq!((*a.unwrap(), *b.unwrap()), (7, 7));
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        // Kept: asked again, nothing is computed.
+        assert_eq!(
+            *cache
+                .get_or_make(Some(1), key(), make(Ok(9)))
+                .await
+                .unwrap(),
+            7
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        // Another version is another value.
+        assert_eq!(
+            *cache
+                .get_or_make(Some(2), key(), make(Ok(3)))
+                .await
+                .unwrap(),
+            3
+        );
+        // A failure is not kept: the caller that waited computes the value itself.
+        let (a, b) = tokio::join!(
+            cache.get_or_make(
+                Some(2),
+                "/budget".into(),
+                make(Err(Error::Other("no".into())))
+            ),
+            cache.get_or_make(Some(2), "/budget".into(), make(Ok(5)))
+        );
+        assert!(a.is_err());
+        assert_eq!(*b.unwrap(), 5);
+        assert_eq!(made.load(Ordering::SeqCst), 4);
+        // No turn is left behind once nobody computes.
+        assert!(cache.flights.lock().unwrap().is_empty());
+    }
+
+    /// The warm-up's wait returns once no person's request is in flight.
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_lasts_while_anyone_is_asking() {
+        let people = People::default();
+        let wait = |ms| tokio::time::timeout(std::time::Duration::from_millis(ms), people.none());
+        wait(1).await.unwrap();
+        let (one, two) = (people.enter(), people.enter());
+        assert!(wait(60_000).await.is_err());
+        drop(one);
+        assert!(wait(60_000).await.is_err());
+        drop(two);
+        wait(10).await.unwrap();
+    }
 }

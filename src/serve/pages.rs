@@ -343,16 +343,8 @@ where
         Ok(s) => s,
         Err(e) => return error_page(&e),
     };
-    let version = s.version;
-    if let Some(p) = app.pages.get(version, key.clone()) {
-        return respond(&p);
-    }
-    match make(s).await {
-        Ok(p) => {
-            let p = Arc::new(p);
-            app.pages.put(version, key, p.clone());
-            respond(&p)
-        }
+    match app.pages.get_or_make(s.version, key, || make(s)).await {
+        Ok(p) => respond(&p),
         Err(e) => error_page(&e),
     }
 }
@@ -591,16 +583,19 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
 /// The ranking of a version and controls, computed once and shared by every sort,
 /// filter and page of `/keywords` and by `/api/keywords`.
 async fn ranking(app: &App, s: &Snap, c: &Controls) -> Result<Arc<Vec<crate::rank::Ranked>>> {
-    let key = c.ranking_key();
-    if let Some(r) = app.rankings.get(s.version, key.clone()) {
-        return Ok(r);
-    }
-    let stats =
-        crate::rank::load_stats_on(&s.pages, Some(&c.from), Some(&c.to), &c.model, c.estimated)
+    app.rankings
+        .get_or_make(s.version, c.ranking_key(), || async {
+            let stats = crate::rank::load_stats_on(
+                &s.pages,
+                Some(&c.from),
+                Some(&c.to),
+                &c.model,
+                c.estimated,
+            )
             .await?;
-    let r = Arc::new(crate::rank::ranked_with_reasons(&stats, 0.0));
-    app.rankings.put(s.version, key, r.clone());
-    Ok(r)
+            Ok(crate::rank::ranked_with_reasons(&stats, 0.0))
+        })
+        .await
 }
 
 /// Weekly visits of the keywords a page shows, in the period: their rows only (from
@@ -951,14 +946,24 @@ async fn budget_curves(
     to: Option<&str>,
 ) -> Result<Arc<super::BudgetCurves>> {
     let key = (c.from.clone(), c.to.clone(), c.model.clone());
-    if let Some(f) = app.curves.get(s.version, key.clone()) {
-        return Ok(f);
-    }
+    app.curves
+        .get_or_make(s.version, key, || fit_period(app, s, &c.model, from, to))
+        .await
+}
+
+/// [`budget_curves`]' computation: the period's days cut from the version's ledger
+/// once the warm-up has read it (each keyword's days borrowed from it, not copied),
+/// else read from the store; then fitted.
+async fn fit_period(
+    app: &App,
+    s: &Snap,
+    model: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<super::BudgetCurves> {
     use crate::rank::curves::{CurveParams, fit_curves, fit_keywords};
     let joined = |e: tokio::task::JoinError| Error::Other(e.to_string());
-    // Cut from the version's ledger once the warm-up has read it (each keyword's days
-    // borrowed from it, not copied), else read.
-    let (fitted, period, from_s, to_s) = match app.ledgers.get(s.version, c.model.clone()) {
+    let (fitted, period, from, to) = match app.ledgers.get(s.version, model.to_string()) {
         Some(ledger) => {
             let (from, to) = (from.map(str::to_string), to.map(str::to_string));
             tokio::task::spawn_blocking(move || -> Result<_> {
@@ -972,7 +977,7 @@ async fn budget_curves(
         }
         None => {
             let (days, period, from, to) =
-                crate::rank::paid::load_on(&s.pages, from, to, &c.model).await?;
+                crate::rank::paid::load_on(&s.pages, from, to, model).await?;
             let fitted =
                 tokio::task::spawn_blocking(move || fit_curves(&days, &CurveParams::default()))
                     .await
@@ -980,14 +985,12 @@ async fn budget_curves(
             (fitted, period, from, to)
         }
     };
-    let f = Arc::new(super::BudgetCurves {
+    Ok(super::BudgetCurves {
         fitted,
         period,
-        from: from_s,
-        to: to_s,
-    });
-    app.curves.put(s.version, key, f.clone());
-    Ok(f)
+        from,
+        to,
+    })
 }
 
 /// Reads the version's cost days under the default model, for [`budget_curves`] (a

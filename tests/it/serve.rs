@@ -509,6 +509,41 @@ fn a_new_version_is_computed_before_anyone_asks() {
 }
 
 #[test]
+fn the_default_pages_are_ready_before_the_address_and_the_warm_up_waits_for_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    // What `keyrank serve` does before it prints its address: the default pages.
+    let s = start(&store, None);
+    let said =
+        s.rt.block_on(keyrank::serve::prepare(&s.app, &router(s.app.clone())));
+    assert!(said.contains("roll-ups"), "{said}");
+    for path in ["/", "/keywords", "/budget", "/api/keywords"] {
+        assert!(s.app.is_cached(Some(1), path), "{path}");
+    }
+    assert!(!s.app.is_cached(Some(1), "/keywords?model=first"));
+    // While a person's request is in flight, the warm-up computes nothing.
+    let other = start(&store, None);
+    let asking = other.app.person();
+    other.rt.spawn(keyrank::serve::keep_warm(
+        other.app.clone(),
+        router(other.app.clone()),
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (status, _, _) = get(&other, "/keywords?model=linear", &[]);
+    assert_eq!(status, 200);
+    for path in ["/", "/keywords", "/budget"] {
+        assert!(!other.app.is_cached(Some(1), path), "{path}");
+    }
+    // Once it is answered, the warm-up goes on.
+    drop(asking);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !other.app.is_cached(Some(1), "/keywords?model=time_decay") {
+        assert!(std::time::Instant::now() < deadline, "warmed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn one_context_answers_until_a_commit_lands_and_the_next_request_sees_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = demo_store(dir.path());
