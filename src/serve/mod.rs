@@ -99,7 +99,7 @@ pub struct CachedPage {
 struct VersionCache<K, V> {
     map: Mutex<Versioned<K, V>>,
     /// One turn per key being computed; whoever holds it computes.
-    flights: Mutex<HashMap<(Option<u64>, K), Arc<tokio::sync::Mutex<()>>>>,
+    flights: Mutex<Versioned<K, tokio::sync::Mutex<()>>>,
     cap: usize,
 }
 
