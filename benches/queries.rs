@@ -374,7 +374,8 @@ fn dashboard(store: &Path) {
 
 /// Pages of periods nobody warmed, on a dashboard whose warm-up has finished: 27
 /// periods (each starting and ending on another weekday) × the overview, the ranking
-/// and its JSON, and 27 four-week periods of the budget; the median and the slowest
+/// and its JSON, and 27 four-week periods of the budget (and 27 more under another
+/// model, cut from the same ledger); the median and the slowest
 /// server time of each page.
 fn periods(store: &Path) {
     let (addr, app) = serve(store, true);
@@ -390,6 +391,14 @@ fn periods(store: &Path) {
     // The budget's default period is four weeks: 27 of them, each a day later.
     report(addr, "/budget", |i| {
         format!("/budget?from=2024-05-{:02}&to=2024-06-{:02}", 1 + i, 1 + i)
+    });
+    // And under another model, cut from the same ledger.
+    report(addr, "/budget?model=linear", |i| {
+        format!(
+            "/budget?from=2024-06-{:02}&to=2024-07-{:02}&model=linear",
+            1 + i,
+            1 + i
+        )
     });
 }
 

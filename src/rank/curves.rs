@@ -422,7 +422,7 @@ pub type DayFigures = (i32, [f64; 4]);
 
 /// One paid keyword's days as a fit reads them, in the order of days: what
 /// [`fit_keywords`] takes, borrowed from wherever the days are kept (a
-/// [`super::paid::PaidLedger`] cuts a period's without copying a name).
+/// [`super::paid::Cut`] of a ledger lends them without copying a name).
 #[derive(Debug, Clone, Copy)]
 pub struct PaidKeyword<'a> {
     pub engine: &'a str,

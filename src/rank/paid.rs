@@ -4,6 +4,7 @@
 //! period nobody asked for before without reading a file.
 
 use super::curves::{DayFigures, PaidDay, PaidKeyword};
+use crate::model::attribution::AttributionModel;
 use crate::parse::time::{format_day, parse_day};
 use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
@@ -119,12 +120,99 @@ pub async fn load_on(
     Ok(answer(days, period))
 }
 
-/// A ledger's row: a day, and its cost, clicks, conversions and revenue.
-type Row = DayFigures;
+/// The models a ledger holds, in [`AttributionModel::ALL`]'s order.
+const MODELS: usize = AttributionModel::ALL.len();
 
-/// Every cost day of one store version under one model: `paid_keywords` over the whole
-/// span of cost data, from which [`PaidLedger::period`] cuts any period's days exactly
-/// as [`load_on`] reads them (each row is one day's sums, whatever the period).
+/// A ledger's row: a day, its cost and clicks, and its conversions and revenue under
+/// each model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Row {
+    day: i32,
+    spend: [f64; 2],
+    credit: [[f64; 2]; MODELS],
+}
+
+impl Row {
+    /// The day as a fit reads it under the `m`th model.
+    fn under(&self, m: usize) -> DayFigures {
+        let [cost, clicks] = self.spend;
+        let [conversions, revenue] = self.credit[m];
+        (self.day, [cost, clicks, conversions, revenue])
+    }
+}
+
+/// Each paid day of `from..=to` under every model, in the store's order: the canned
+/// `paid_keywords` query with every model's two columns at once (a model's pair is
+/// what `paid_keywords` reads for it; the tests compare the two), so the five models
+/// cost one read, not five.
+async fn each_row_on(
+    ctx: &SessionContext,
+    (from, to): (i32, i32),
+    mut row: impl FnMut(&str, &str, Row),
+) -> crate::Result<()> {
+    let names = AttributionModel::ALL.map(AttributionModel::name);
+    let sums: Vec<String> = names
+        .iter()
+        .map(|m| format!("SUM(conversions_{m}) AS c_{m}, SUM(revenue_{m}) AS r_{m}"))
+        .collect();
+    let cols: Vec<String> = names
+        .iter()
+        .map(|m| format!("COALESCE(k.c_{m}, 0), COALESCE(k.r_{m}, 0)"))
+        .collect();
+    let (from, to) = (format_day(from), format_day(to));
+    let sql = format!(
+        "WITH costs AS (
+           SELECT day, engine, keyword, SUM(cost) AS cost, SUM(clicks) AS clicks
+           FROM ad_costs
+           WHERE day BETWEEN DATE '{from}' AND DATE '{to}'
+           GROUP BY day, engine, keyword
+         ),
+         credited AS (
+           SELECT day, source AS engine, keyword, {}
+           FROM keyword_daily
+           WHERE medium = 'cpc' AND keyword IS NOT NULL
+             AND day BETWEEN DATE '{from}' AND DATE '{to}'
+           GROUP BY day, source, keyword
+         )
+         SELECT c.day, c.engine, c.keyword, c.cost, c.clicks, {}
+         FROM costs c LEFT JOIN credited k
+           ON c.day = k.day AND c.engine = k.engine AND c.keyword = k.keyword
+         ORDER BY c.engine, c.keyword, c.day",
+        sums.join(", "),
+        cols.join(", ")
+    );
+    let (_, batches) = crate::query::run(ctx, &sql).await?;
+    for b in &batches {
+        let what = "the budget's ledger";
+        let text = |i| super::column_as::<StringArray>(b, i, &DataType::Utf8, what);
+        let num = |i| super::column_as::<Float64Array>(b, i, &DataType::Float64, what);
+        let days: Int32Array = super::column_as(b, 0, &DataType::Int32, what)?;
+        let (engine, keyword) = (text(1)?, text(2)?);
+        let nums = (3..5 + 2 * MODELS)
+            .map(num)
+            .collect::<crate::Result<Vec<_>>>()?;
+        let v = |a: &Float64Array, i: usize| if a.is_null(i) { 0.0 } else { a.value(i) };
+        for i in 0..b.num_rows() {
+            row(
+                engine.value(i),
+                keyword.value(i),
+                Row {
+                    day: days.value(i),
+                    spend: [v(&nums[0], i), v(&nums[1], i)],
+                    credit: std::array::from_fn(|m| {
+                        [v(&nums[2 + 2 * m], i), v(&nums[3 + 2 * m], i)]
+                    }),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every cost day of one store version under every model: `paid_keywords` over the
+/// whole span of cost data, from which [`PaidLedger::cut`] cuts any period's days
+/// under any model exactly as [`load_on`] reads them (each row is one day's sums,
+/// whatever the period).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaidLedger {
     /// The first and last day of cost data (None: there is none).
@@ -133,19 +221,67 @@ pub struct PaidLedger {
     names: Vec<(String, String)>,
     /// Where each name's rows start; one more than `names`, the last = the row count.
     starts: Vec<usize>,
-    /// Per row: its day (ascending within a name), cost, clicks, conversions, revenue.
+    /// Per row: its day (ascending within a name), cost, clicks, and each model's
+    /// conversions and revenue.
     rows: Vec<Row>,
 }
 
+/// A period's paid days under one model, cut from a [`PaidLedger`]; the fit borrows
+/// them ([`Cut::keywords`]).
+pub struct Cut<'a> {
+    names: &'a [(String, String)],
+    /// Each paid keyword of the period: its name (an index into `names`) and where its
+    /// days end in `days` (they start where the one before ends).
+    parts: Vec<(usize, usize)>,
+    days: Vec<DayFigures>,
+    /// The days the period covers.
+    pub covers: usize,
+    /// Its first and last day.
+    pub from: String,
+    pub to: String,
+}
+
+impl Cut<'_> {
+    /// Each paid keyword of the period with its days, in the store's order, as
+    /// [`super::curves::fit_keywords`] reads them.
+    pub fn keywords(&self) -> Vec<PaidKeyword<'_>> {
+        let mut start = 0;
+        self.parts
+            .iter()
+            .map(|&(name, end)| {
+                let (engine, keyword) = &self.names[name];
+                let days = &self.days[start..end];
+                start = end;
+                PaidKeyword {
+                    engine,
+                    keyword,
+                    days,
+                }
+            })
+            .collect()
+    }
+
+    /// The period's paid days as [`load_on`] reads them.
+    pub fn period(self) -> Periodic {
+        let mut out = Vec::with_capacity(self.days.len());
+        for k in self.keywords() {
+            for &(day, figures) in k.days {
+                out.push(PaidDay::of(day, k.engine, k.keyword, figures));
+            }
+        }
+        (out, self.covers, self.from, self.to)
+    }
+}
+
 impl PaidLedger {
-    /// Reads every cost day under `model`, straight from the query's batches (a name's
-    /// text once, not once per day).
-    pub async fn load_on(ctx: &SessionContext, model: &str) -> crate::Result<Self> {
+    /// Reads every cost day under every model, straight from the query's batches (a
+    /// name's text once, not once per day).
+    pub async fn load_on(ctx: &SessionContext) -> crate::Result<Self> {
         let span = span_on(ctx).await?;
         let mut ledger = PaidLedger::empty(span);
         if let Some(span) = span {
-            each_day_on(ctx, span, model, |day, engine, keyword, figures| {
-                ledger.push(engine, keyword, (day, figures))
+            each_row_on(ctx, span, |engine, keyword, row| {
+                ledger.push(engine, keyword, row)
             })
             .await?;
         }
@@ -182,14 +318,12 @@ impl PaidLedger {
         self
     }
 
-    /// This version's ledger from `earlier`'s (an older version's, under the same
-    /// model), when only the days in `changed` differ between the two versions (in
-    /// either table): those days, from the first to the last of them, are read from
-    /// the store again, and every other day is taken over. Equal to [`Self::load_on`]
-    /// on this version.
+    /// This version's ledger from `earlier`'s (an older version's), when only the days
+    /// in `changed` differ between the two versions (in either table): those days,
+    /// from the first to the last of them, are read from the store again, and every
+    /// other day is taken over. Equal to [`Self::load_on`] on this version.
     pub async fn load_after(
         ctx: &SessionContext,
-        model: &str,
         earlier: &PaidLedger,
         changed: &std::collections::BTreeSet<i32>,
     ) -> crate::Result<Self> {
@@ -198,7 +332,7 @@ impl PaidLedger {
             return if changed.is_empty() && span == earlier.span {
                 Ok(earlier.clone())
             } else {
-                Self::load_on(ctx, model).await
+                Self::load_on(ctx).await
             };
         };
         let mut by_name: std::collections::BTreeMap<(String, String), Vec<Row>> =
@@ -206,22 +340,22 @@ impl PaidLedger {
         for (i, name) in earlier.names.iter().enumerate() {
             let kept = earlier.rows[earlier.starts[i]..earlier.starts[i + 1]]
                 .iter()
-                .filter(|r| r.0 < lo || r.0 > hi);
+                .filter(|r| r.day < lo || r.day > hi);
             by_name.entry(name.clone()).or_default().extend(kept);
         }
         let (a, z) = (lo.max(span.0), hi.min(span.1));
         if a <= z {
-            each_day_on(ctx, (a, z), model, |day, engine, keyword, figures| {
+            each_row_on(ctx, (a, z), |engine, keyword, row| {
                 by_name
                     .entry((engine.to_string(), keyword.to_string()))
                     .or_default()
-                    .push((day, figures));
+                    .push(row);
             })
             .await?;
         }
         let mut ledger = PaidLedger::empty(Some(span));
         for ((engine, keyword), mut rows) in by_name {
-            rows.sort_by_key(|r| r.0);
+            rows.sort_by_key(|r| r.day);
             for row in rows {
                 ledger.push(&engine, &keyword, row);
             }
@@ -229,46 +363,55 @@ impl PaidLedger {
         Ok(ledger.finish())
     }
 
-    /// The paid days of a period (as [`load_on`] gives them for the same version and
-    /// model), cut from memory.
-    pub fn period(&self, from: Option<&str>, to: Option<&str>) -> crate::Result<Periodic> {
-        let (keywords, days, from, to) = self.keywords(from, to)?;
-        let mut out = Vec::new();
-        for k in keywords {
-            for &(day, figures) in k.days {
-                out.push(PaidDay::of(day, k.engine, k.keyword, figures));
-            }
-        }
-        Ok((out, days, from, to))
-    }
-
-    /// [`Self::period`] as the fit reads it ([`super::curves::fit_keywords`]): each
-    /// paid keyword of the period with its days, borrowed, in the same order; and the
-    /// days the period covers, its first and last day.
-    pub fn keywords(
+    /// The paid days of a period under `model` (as [`load_on`] gives them for the same
+    /// version and model), cut from memory.
+    pub fn period(
         &self,
+        model: &str,
         from: Option<&str>,
         to: Option<&str>,
-    ) -> crate::Result<(Vec<PaidKeyword<'_>>, usize, String, String)> {
+    ) -> crate::Result<Periodic> {
+        Ok(self.cut(model, from, to)?.period())
+    }
+
+    /// [`Self::period`] as the fit reads it: each paid keyword of the period with its
+    /// days ([`Cut::keywords`]), in the same order; the days the period covers, its
+    /// first and last day.
+    pub fn cut(&self, model: &str, from: Option<&str>, to: Option<&str>) -> crate::Result<Cut<'_>> {
+        let m = AttributionModel::ALL
+            .iter()
+            .position(|a| a.name() == model)
+            .ok_or_else(|| crate::Error::usage(format!("--model: no model called {model:?}")))?;
         let Some(span) = self.span else {
-            return Ok((Vec::new(), 0, String::new(), String::new()));
+            return Ok(Cut {
+                names: &self.names,
+                parts: Vec::new(),
+                days: Vec::new(),
+                covers: 0,
+                from: String::new(),
+                to: String::new(),
+            });
         };
         let (from, to) = period_of(span, from, to)?;
-        let mut out = Vec::new();
-        for (i, (engine, keyword)) in self.names.iter().enumerate() {
+        let (mut parts, mut days) = (Vec::new(), Vec::new());
+        for i in 0..self.names.len() {
             let rows = &self.rows[self.starts[i]..self.starts[i + 1]];
-            let lo = rows.partition_point(|r| r.0 < from);
-            let hi = rows.partition_point(|r| r.0 <= to);
+            let lo = rows.partition_point(|r| r.day < from);
+            let hi = rows.partition_point(|r| r.day <= to);
             if lo < hi {
-                out.push(PaidKeyword {
-                    engine,
-                    keyword,
-                    days: &rows[lo..hi],
-                });
+                days.extend(rows[lo..hi].iter().map(|r| r.under(m)));
+                parts.push((i, days.len()));
             }
         }
         let (covers, from, to) = covered((from, to));
-        Ok((out, covers, from, to))
+        Ok(Cut {
+            names: &self.names,
+            parts,
+            days,
+            covers,
+            from,
+            to,
+        })
     }
 
     /// How many cost days it holds.

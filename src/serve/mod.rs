@@ -54,10 +54,10 @@ pub struct App {
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
     curves: VersionCache<CurvesKey, BudgetCurves>,
-    /// Every cost day of the version under the default model, which the warm-up reads
-    /// once, so the budget of any period cuts its days from memory instead of reading
-    /// the store.
-    ledgers: VersionCache<String, crate::rank::paid::PaidLedger>,
+    /// Every cost day of the version under every model, which the warm-up reads once,
+    /// so the budget of any period cuts its days from memory instead of reading the
+    /// store.
+    ledgers: VersionCache<(), crate::rank::paid::PaidLedger>,
     /// The last version the warm-up finished.
     warmed: Mutex<Option<Option<u64>>>,
     /// The latest version seen and a context over it ([`pages::snap`]).
@@ -396,8 +396,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 app.people.none().await;
                 warm(&app, &routes, &path).await;
             }
-            // Every cost day under the default model, from which any period's budget
-            // is cut.
+            // Every cost day under every model, from which any period's budget is cut.
             app.people.none().await;
             pages::read_ledger(&app, &s, None).await;
             // Then the keywords someone is likeliest to open: those the ranking's first

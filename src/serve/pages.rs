@@ -963,14 +963,14 @@ async fn fit_period(
 ) -> Result<super::BudgetCurves> {
     use crate::rank::curves::{CurveParams, fit_curves, fit_keywords};
     let joined = |e: tokio::task::JoinError| Error::Other(e.to_string());
-    let (fitted, period, from, to) = match app.ledgers.get(s.version, model.to_string()) {
+    let (fitted, period, from, to) = match app.ledgers.get(s.version, ()) {
         Some(ledger) => {
             let (from, to) = (from.map(str::to_string), to.map(str::to_string));
+            let model = model.to_string();
             tokio::task::spawn_blocking(move || -> Result<_> {
-                let (keywords, period, from, to) =
-                    ledger.keywords(from.as_deref(), to.as_deref())?;
-                let fitted = fit_keywords(&keywords, &CurveParams::default());
-                Ok((fitted, period, from, to))
+                let cut = ledger.cut(&model, from.as_deref(), to.as_deref())?;
+                let fitted = fit_keywords(&cut.keywords(), &CurveParams::default());
+                Ok((fitted, cut.covers, cut.from, cut.to))
             })
             .await
             .map_err(joined)??
@@ -993,20 +993,15 @@ async fn fit_period(
     })
 }
 
-/// Reads the version's cost days under the default model, for [`budget_curves`] (a
-/// budget for another period under another model reads its days from the store).
-/// With `earlier`, an older version whose ledger was read, only the days a commit
-/// changed since are read again.
+/// Reads the version's cost days under every model, for [`budget_curves`]. With
+/// `earlier`, an older version whose ledger was read, only the days a commit changed
+/// since are read again.
 pub(super) async fn read_ledger(app: &App, s: &Snap, earlier: Option<&Snap>) {
-    if app
-        .ledgers
-        .get(s.version, DEFAULT_MODEL.to_string())
-        .is_some()
-    {
+    if app.ledgers.get(s.version, ()).is_some() {
         return;
     }
     let before = earlier.and_then(|e| {
-        let ledger = app.ledgers.get(e.version, DEFAULT_MODEL.to_string())?;
+        let ledger = app.ledgers.get(e.version, ())?;
         let mut changed = std::collections::BTreeSet::new();
         for (new, old) in s.periods.iter().zip(&e.periods) {
             changed.extend(new.changed_days(old)?);
@@ -1015,15 +1010,11 @@ pub(super) async fn read_ledger(app: &App, s: &Snap, earlier: Option<&Snap>) {
     });
     use crate::rank::paid::PaidLedger;
     let read = match &before {
-        Some((ledger, changed)) => {
-            PaidLedger::load_after(&s.pages, DEFAULT_MODEL, ledger, changed).await
-        }
-        None => PaidLedger::load_on(&s.pages, DEFAULT_MODEL).await,
+        Some((ledger, changed)) => PaidLedger::load_after(&s.pages, ledger, changed).await,
+        None => PaidLedger::load_on(&s.pages).await,
     };
     match read {
-        Ok(ledger) => app
-            .ledgers
-            .put(s.version, DEFAULT_MODEL.to_string(), Arc::new(ledger)),
+        Ok(ledger) => app.ledgers.put(s.version, (), Arc::new(ledger)),
         Err(e) => eprintln!("keyrank dashboard: the budget reads the store per period ({e})"),
     }
 }

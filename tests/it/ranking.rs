@@ -330,10 +330,10 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ctx = rt.block_on(keyrank::query::session(&st)).unwrap();
     // No cost data yet: an empty ledger, and an empty period like the store's.
-    let empty = rt.block_on(PaidLedger::load_on(&ctx, "last")).unwrap();
+    let empty = rt.block_on(PaidLedger::load_on(&ctx)).unwrap();
     assert!(empty.is_empty());
     assert_eq!(
-        empty.period(None, None).unwrap(),
+        empty.period("last", None, None).unwrap(),
         rt.block_on(load_on(&ctx, None, None, "last")).unwrap()
     );
     let (rows, _) = keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
@@ -342,8 +342,9 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
     w.commit(crate::common::test_entry("costs import")).unwrap();
     let ctx = rt.block_on(keyrank::query::session(&st)).unwrap();
 
-    let last = rt.block_on(PaidLedger::load_on(&ctx, "last")).unwrap();
-    assert!(last.len() > 100, "{} cost days", last.len());
+    // One ledger holds every model's figures.
+    let ledger = rt.block_on(PaidLedger::load_on(&ctx)).unwrap();
+    assert!(ledger.len() > 100, "{} cost days", ledger.len());
     let periods = [
         (None, None),
         (Some("2024-03-10"), None),
@@ -356,14 +357,14 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
     ];
     let (mut credited, mut solved) = (0, 0);
     for model in ["last", "first", "linear", "position", "time_decay"] {
-        let ledger = rt.block_on(PaidLedger::load_on(&ctx, model)).unwrap();
         for (from, to) in periods {
-            let cut = ledger.period(from, to).unwrap();
+            let cut = ledger.period(model, from, to).unwrap();
             let read = rt.block_on(load_on(&ctx, from, to, model)).unwrap();
             assert_eq!(cut, read, "{model} {from:?}..{to:?}");
             // The dashboard fits the ledger's borrowed days; the CLI the days read:
             // the same split.
-            let (keywords, covers, ..) = ledger.keywords(from, to).unwrap();
+            let days = ledger.cut(model, from, to).unwrap();
+            let (keywords, covers) = (days.keywords(), days.covers);
             assert_eq!(covers, read.1);
             let p = CurveParams::default();
             let borrowed = recommend_fitted(&fit_keywords(&keywords, &p), &p, covers);
@@ -377,7 +378,8 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
     assert!(credited > 0, "some paid days carry conversions");
     assert!(solved > 10, "{solved} periods split");
     // A day that is not a day is refused as the store's read refuses it.
-    assert!(last.period(Some("2024-13-01"), None).is_err());
+    assert!(ledger.period("last", Some("2024-13-01"), None).is_err());
+    assert!(ledger.period("lastt", None, None).is_err());
     assert!(
         rt.block_on(load_on(&ctx, Some("2024-13-01"), None, "last"))
             .is_err()
@@ -404,23 +406,24 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
     keyrank::import::costs::store(&mut w, &again).unwrap();
     w.commit(crate::common::test_entry("costs import")).unwrap();
     let ctx2 = rt.block_on(keyrank::query::session(&st)).unwrap();
-    for model in ["last", "linear"] {
-        let before = rt.block_on(PaidLedger::load_on(&ctx, model)).unwrap();
-        let whole = rt.block_on(PaidLedger::load_on(&ctx2, model)).unwrap();
-        assert_ne!(before, whole, "the commit changed the ledger");
-        let carried = rt
-            .block_on(PaidLedger::load_after(&ctx2, model, &before, &days))
-            .unwrap();
-        assert_eq!(carried, whole, "{model}");
-        // Nothing changed since: the same rows.
-        let same = rt
-            .block_on(PaidLedger::load_after(
-                &ctx2,
-                model,
-                &whole,
-                &Default::default(),
-            ))
-            .unwrap();
-        assert_eq!(same, whole, "{model}");
+    let before = ledger;
+    let whole = rt.block_on(PaidLedger::load_on(&ctx2)).unwrap();
+    assert_ne!(before, whole, "the commit changed the ledger");
+    let carried = rt
+        .block_on(PaidLedger::load_after(&ctx2, &before, &days))
+        .unwrap();
+    assert_eq!(carried, whole);
+    // Every model of the carried-over ledger cuts as the new version's store reads.
+    for model in ["last", "linear", "time_decay"] {
+        assert_eq!(
+            carried.period(model, None, None).unwrap(),
+            rt.block_on(load_on(&ctx2, None, None, model)).unwrap(),
+            "{model}"
+        );
     }
+    // Nothing changed since: the same rows.
+    let same = rt
+        .block_on(PaidLedger::load_after(&ctx2, &whole, &Default::default()))
+        .unwrap();
+    assert_eq!(same, whole);
 }
