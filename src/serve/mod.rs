@@ -187,6 +187,13 @@ impl People {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
+
+    /// Returns once a request is in flight (checked every few milliseconds).
+    async fn some(&self) {
+        while self.0.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// A person's request in flight ([`App::person`]), counted until dropped.
@@ -369,9 +376,9 @@ fn warm_paths() -> Vec<String> {
 /// ([`crate::rank::paid::PaidLedger`]), then the keyword pages the ranking's first page
 /// links, and the overview and budget under the other models, whenever a new version
 /// commits, through the router itself (so they land under the keys a browser's request
-/// asks for). One page after another, and each only when no person's request is in
-/// flight, so a person's request does not share the cores with the warm-up's (it may
-/// still meet the one page being computed when it arrives).
+/// asks for). One page after another, and each only while no person's request is in
+/// flight ([`warm_unless_asked`]), so a person's request does not share the cores with
+/// the warm-up's.
 pub async fn keep_warm(app: Arc<App>, routes: Router) {
     let mut seen: Option<Arc<pages::Snap>> = None;
     loop {
@@ -393,8 +400,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 );
             }
             for path in warm_paths() {
-                app.people.none().await;
-                warm(&app, &routes, &path).await;
+                warm_unless_asked(&app, &routes, &path).await;
             }
             // Every cost day under every model, from which any period's budget is cut.
             app.people.none().await;
@@ -410,12 +416,25 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             let overviews = OTHER_MODELS.iter().map(|m| format!("/?model={m}"));
             let budgets = OTHER_MODELS.iter().map(|m| format!("/budget?model={m}"));
             for path in first_page.into_iter().chain(overviews).chain(budgets) {
-                app.people.none().await;
-                warm(&app, &routes, &path).await;
+                warm_unless_asked(&app, &routes, &path).await;
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);
         }
         tokio::time::sleep(WARM_EVERY).await;
+    }
+}
+
+/// [`warm`] once no person's request is in flight; given up as soon as one arrives (so
+/// the cores are theirs) and begun again when it has been answered. What the page had
+/// computed so far is dropped with it (a fit already running on its threads finishes
+/// first).
+async fn warm_unless_asked(app: &App, routes: &Router, path: &str) {
+    loop {
+        app.people.none().await;
+        tokio::select! {
+            _ = warm(app, routes, path) => return,
+            _ = app.people.some() => {}
+        }
     }
 }
 
@@ -578,9 +597,10 @@ mod tests {
         assert!(cache.flights.lock().unwrap().is_empty());
     }
 
-    /// The warm-up's wait returns once no person's request is in flight.
+    /// The warm-up's wait returns once no person's request is in flight, and its
+    /// give-way once one is.
     #[tokio::test(start_paused = true)]
-    async fn the_wait_lasts_while_anyone_is_asking() {
+    async fn the_warm_up_waits_while_anyone_is_asking() {
         let people = People::default();
         let wait = |ms| tokio::time::timeout(std::time::Duration::from_millis(ms), people.none());
         wait(1).await.unwrap();
@@ -590,5 +610,10 @@ mod tests {
         assert!(wait(60_000).await.is_err());
         drop(two);
         wait(10).await.unwrap();
+        // And the warm-up's give-way: it returns only once someone asks.
+        let asked = |ms| tokio::time::timeout(std::time::Duration::from_millis(ms), people.some());
+        assert!(asked(60_000).await.is_err());
+        let _one = people.enter();
+        asked(10).await.unwrap();
     }
 }
