@@ -9,6 +9,7 @@ use crate::parse::time::{format_day, parse_day};
 use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
+use std::collections::HashMap;
 
 /// The first and last day of cost data, if there is any.
 async fn span_on(ctx: &SessionContext) -> crate::Result<Option<(i32, i32)>> {
@@ -141,7 +142,7 @@ impl Row {
     }
 }
 
-/// Each paid day of `from..=to` under every model, in the store's order: the canned
+/// Each paid day of `from..=to` under every model, in no particular order: the canned
 /// `paid_keywords` query with every model's two columns at once (a model's pair is
 /// what `paid_keywords` reads for it; the tests compare the two), so the five models
 /// cost one read, not five.
@@ -176,8 +177,7 @@ async fn each_row_on(
          )
          SELECT c.day, c.engine, c.keyword, c.cost, c.clicks, {}
          FROM costs c LEFT JOIN credited k
-           ON c.day = k.day AND c.engine = k.engine AND c.keyword = k.keyword
-         ORDER BY c.engine, c.keyword, c.day",
+           ON c.day = k.day AND c.engine = k.engine AND c.keyword = k.keyword",
         sums.join(", "),
         cols.join(", ")
     );
@@ -279,11 +279,42 @@ impl PaidLedger {
     pub async fn load_on(ctx: &SessionContext) -> crate::Result<Self> {
         let span = span_on(ctx).await?;
         let mut ledger = PaidLedger::empty(span);
-        if let Some(span) = span {
-            each_row_on(ctx, span, |engine, keyword, row| {
-                ledger.push(engine, keyword, row)
-            })
-            .await?;
+        let Some(span) = span else {
+            return Ok(ledger.finish());
+        };
+        // Each name's rows apart, found by its text (one buffer, no allocation per
+        // row), then the names and each name's days put in order here: cheaper than
+        // the query sorting 1.8 M rows of fifteen columns by their text.
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut names: Vec<(String, String)> = Vec::new();
+        let mut rows: Vec<Vec<Row>> = Vec::new();
+        let mut key = String::new();
+        each_row_on(ctx, span, |engine, keyword, row| {
+            key.clear();
+            key.push_str(engine);
+            key.push('\0');
+            key.push_str(keyword);
+            let i = match index.get(key.as_str()) {
+                Some(&i) => i,
+                None => {
+                    index.insert(key.clone(), names.len());
+                    names.push((engine.to_string(), keyword.to_string()));
+                    rows.push(Vec::new());
+                    names.len() - 1
+                }
+            };
+            rows[i].push(row);
+        })
+        .await?;
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_unstable_by(|&a, &b| names[a].cmp(&names[b]));
+        ledger.rows.reserve_exact(rows.iter().map(Vec::len).sum());
+        for i in order {
+            let mut days = std::mem::take(&mut rows[i]);
+            days.sort_unstable_by_key(|r| r.day);
+            for row in days {
+                ledger.push(&names[i].0, &names[i].1, row);
+            }
         }
         Ok(ledger.finish())
     }

@@ -1010,8 +1010,8 @@ pub(super) async fn read_ledger(app: &App, s: &Snap, earlier: Option<&Snap>) {
     });
     use crate::rank::paid::PaidLedger;
     let read = match &before {
-        Some((ledger, changed)) => PaidLedger::load_after(&s.pages, ledger, changed).await,
-        None => PaidLedger::load_on(&s.pages).await,
+        Some((ledger, changed)) => PaidLedger::load_after(&s.ctx, ledger, changed).await,
+        None => PaidLedger::load_on(&s.ctx).await,
     };
     match read {
         Ok(ledger) => app.ledgers.put(s.version, (), Arc::new(ledger)),
