@@ -123,8 +123,13 @@ impl<K: std::hash::Hash + Eq + Clone, V> VersionCache<K, V> {
             .cloned()
     }
 
+    /// Keeps `value`, and drops every older version's. A value of an older version
+    /// than one kept (a slow request that began before a commit) is not kept.
     fn put(&self, version: Option<u64>, key: K, value: Arc<V>) {
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if m.keys().any(|(v, _)| *v > version) {
+            return;
+        }
         m.retain(|(v, _), _| *v == version);
         if m.len() >= self.cap {
             m.clear();
@@ -134,7 +139,8 @@ impl<K: std::hash::Hash + Eq + Clone, V> VersionCache<K, V> {
 
     /// The value of `key` for `version`: from memory, or computed by `make` and kept.
     /// While one caller computes a key, the others asking for it wait and then take
-    /// its value (or compute it themselves if it failed or was given up).
+    /// its value (or compute it themselves if it failed or was given up: a future
+    /// dropped mid-way hands the turn on).
     async fn get_or_make<F, Fut>(&self, version: Option<u64>, key: K, make: F) -> Result<Arc<V>>
     where
         F: FnOnce() -> Fut,
@@ -154,18 +160,33 @@ impl<K: std::hash::Hash + Eq + Clone, V> VersionCache<K, V> {
         if let Some(v) = self.get(version, key.clone()) {
             return Ok(v);
         }
+        // Whether it finishes, fails or is given up, this turn leaves the map with it:
+        // later callers find the value, or start afresh.
+        let _leave = Leave {
+            flights: &self.flights,
+            at: (version, key.clone()),
+            turn: &turn,
+        };
         let made = make().await.map(Arc::new);
         if let Ok(v) = &made {
-            self.put(version, key.clone(), v.clone());
+            self.put(version, key, v.clone());
         }
-        // Done: later callers find the value (or, after an error, start afresh). A
-        // turn left by a request given up mid-way goes with the next one of its key,
-        // and older versions' turns with any key of a newer one.
-        self.flights
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(v, k), _| *v == version && *k != key);
         made
+    }
+}
+
+/// Takes a finished (or given-up) turn out of its cache's map, unless another turn
+/// has replaced it there; older versions' turns go too.
+struct Leave<'a, K: std::hash::Hash + Eq> {
+    flights: &'a Mutex<Versioned<K, tokio::sync::Mutex<()>>>,
+    at: (Option<u64>, K),
+    turn: &'a Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<K: std::hash::Hash + Eq> Drop for Leave<'_, K> {
+    fn drop(&mut self) {
+        let mut m = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|at, t| at.0 >= self.at.0 && !(*at == self.at && Arc::ptr_eq(t, self.turn)));
     }
 }
 
@@ -426,8 +447,8 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
 
 /// [`warm`] once no person's request is in flight; given up as soon as one arrives (so
 /// the cores are theirs) and begun again when it has been answered. What the page had
-/// computed so far is dropped with it (a fit already running on its threads finishes
-/// first).
+/// computed so far is dropped with it, except a budget's fit, which cannot be stopped
+/// and so runs to its end and is kept (`pages::budget_curves`).
 async fn warm_unless_asked(app: &App, routes: &Router, path: &str) {
     loop {
         app.people.none().await;
@@ -489,11 +510,6 @@ fn presented(headers: &HeaderMap, query: Option<&str>) -> (Option<String>, bool)
 
 /// Every request: the token when one is set, and the security headers on the answer.
 async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let _asking = req
-        .extensions()
-        .get::<WarmUp>()
-        .is_none()
-        .then(|| app.person());
     let mut set_cookie = None;
     if let Some(token) = &app.token {
         let (given, from_query) = presented(req.headers(), req.uri().query());
@@ -512,6 +528,12 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
             ));
         }
     }
+    // A person's request (with the token, when one is needed) has the cores.
+    let _asking = req
+        .extensions()
+        .get::<WarmUp>()
+        .is_none()
+        .then(|| app.person());
     let mut r = next.run(req).await;
     security_headers(r.headers_mut());
     if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
@@ -595,6 +617,39 @@ mod tests {
         assert_eq!(made.load(Ordering::SeqCst), 4);
         // No turn is left behind once nobody computes.
         assert!(cache.flights.lock().unwrap().is_empty());
+        // A caller given up mid-way hands the turn on: the one waiting computes, and
+        // no turn is left behind either.
+        let slow = |value: u32| {
+            let made = &made;
+            move || async move {
+                made.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                Ok(value)
+            }
+        };
+        let given_up = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            cache.get_or_make(Some(2), "/?model=first".into(), slow(1)),
+        );
+        let waiting = async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            cache
+                .get_or_make(Some(2), "/?model=first".into(), slow(2))
+                .await
+        };
+        let (a, b) = tokio::join!(given_up, waiting);
+        assert!(a.is_err());
+        assert_eq!(*b.unwrap(), 2);
+        assert_eq!(made.load(Ordering::SeqCst), 6);
+        assert!(cache.flights.lock().unwrap().is_empty());
+        // A value computed for an older version after a newer one is kept is not kept
+        // (it would drop the newer version's values).
+        cache.put(Some(1), "/".into(), Arc::new(1));
+        assert!(cache.get(Some(1), "/".into()).is_none());
+        assert_eq!(
+            cache.get(Some(2), "/?model=first".into()).as_deref(),
+            Some(&2)
+        );
     }
 
     /// The warm-up's wait returns once no person's request is in flight, and its

@@ -937,18 +937,30 @@ pub(super) fn url_path(k: &str) -> String {
 // Budget
 
 /// The period's paid days fitted into curves, once per version, period and model: a
-/// what-if total only solves the split over them again.
+/// what-if total only solves the split over them again. The fit runs as a task of its
+/// own that finishes and keeps its curves even when the request that began it is
+/// given up (the warm-up giving way to a person, a closed tab): its threads cannot be
+/// stopped, so their work is kept, and whoever asks for the same curves meanwhile
+/// waits for it rather than fitting beside it.
 async fn budget_curves(
-    app: &App,
-    s: &Snap,
+    app: &Arc<App>,
+    s: &Arc<Snap>,
     c: &Controls,
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<Arc<super::BudgetCurves>> {
     let key = (c.from.clone(), c.to.clone(), c.model.clone());
-    app.curves
-        .get_or_make(s.version, key, || fit_period(app, s, &c.model, from, to))
-        .await
+    let (app, s, model) = (app.clone(), s.clone(), c.model.clone());
+    let (from, to) = (from.map(str::to_string), to.map(str::to_string));
+    tokio::spawn(async move {
+        app.curves
+            .get_or_make(s.version, key, || {
+                fit_period(&app, &s, &model, from.as_deref(), to.as_deref())
+            })
+            .await
+    })
+    .await
+    .map_err(|e| Error::Other(e.to_string()))?
 }
 
 /// [`budget_curves`]' computation: the period's days cut from the version's ledger
