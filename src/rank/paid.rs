@@ -290,10 +290,11 @@ impl PaidLedger {
         let mut rows: Vec<Vec<Row>> = Vec::new();
         let mut key = String::new();
         each_row_on(ctx, span, |engine, keyword, row| {
+            // The engine's length first: no two (engine, keyword) pairs share a key,
+            // whatever bytes they hold.
+            use std::fmt::Write;
             key.clear();
-            key.push_str(engine);
-            key.push('\0');
-            key.push_str(keyword);
+            let _ = write!(key, "{}:{engine}{keyword}", engine.len());
             let i = match index.get(key.as_str()) {
                 Some(&i) => i,
                 None => {
