@@ -54,6 +54,10 @@ pub struct App {
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
     curves: VersionCache<CurvesKey, BudgetCurves>,
+    /// The budget's splits by (from, to, model, what-if total in cents), so the split
+    /// table's pages and the "estimated" switch (which the budget does not read) solve
+    /// it once.
+    splits: VersionCache<SplitKey, Split>,
     /// Every cost day of the version under every model, which the warm-up reads once,
     /// so the budget of any period cuts its days from memory instead of reading the
     /// store.
@@ -71,6 +75,16 @@ pub struct App {
 
 /// What the budget's curves depend on besides the store version: from, to, model.
 pub(crate) type CurvesKey = (String, String, String);
+
+/// What a budget split depends on besides the store version: from, to, model and the
+/// what-if total in cents (None: today's spend).
+pub(crate) type SplitKey = (String, String, String, Option<i64>);
+
+/// A budget split: each keyword's row and the totals.
+pub(crate) type Split = (
+    Vec<crate::rank::curves::CurveRow>,
+    crate::rank::curves::CurveTotals,
+);
 
 /// The fitted curves of a period's paid keywords (empty: no ad costs), with the period
 /// they cover: its days and its first and last day.
@@ -300,6 +314,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
         curves: VersionCache::new(8),
+        splits: VersionCache::new(32),
         ledgers: VersionCache::new(1),
         warmed: Mutex::new(None),
         current: Mutex::new(None),

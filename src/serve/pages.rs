@@ -963,6 +963,37 @@ async fn budget_curves(
     .map_err(|e| Error::Other(e.to_string()))?
 }
 
+/// The split of a period's fitted curves for a what-if total (None: today's spend),
+/// once per version, period, model and total, so the split table's pages share it.
+/// Like the fit, a task of its own that keeps its answer when the request is given up.
+async fn budget_split(
+    app: &Arc<App>,
+    s: &Snap,
+    c: &Controls,
+    curves: &Arc<super::BudgetCurves>,
+    total_cents: Option<i64>,
+) -> Result<Arc<super::Split>> {
+    let key = (c.from.clone(), c.to.clone(), c.model.clone(), total_cents);
+    let (app, version, curves) = (app.clone(), s.version, curves.clone());
+    tokio::spawn(async move {
+        app.splits
+            .get_or_make(version, key, || async move {
+                let params = crate::rank::curves::CurveParams {
+                    total_cents,
+                    ..Default::default()
+                };
+                tokio::task::spawn_blocking(move || {
+                    crate::rank::curves::recommend_fitted(&curves.fitted, &params, curves.period)
+                })
+                .await
+                .map_err(|e| Error::Other(e.to_string()))?
+            })
+            .await
+    })
+    .await
+    .map_err(|e| Error::Other(e.to_string()))?
+}
+
 /// [`budget_curves`]' computation: the period's days cut from the version's ledger
 /// once the warm-up has read it (each keyword's days borrowed from it, not copied),
 /// else read from the store; then fitted.
@@ -1058,16 +1089,8 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
             body.push_str("<p>No ad costs in the store: import an ad platform's keyword report with <code>keyrank costs import</code> to get a budget split by response curves.</p>");
             return Ok(html(page("Budget", "Budget", &c, s.version, &body)));
         }
-        let params = crate::rank::curves::CurveParams {
-            total_cents,
-            ..Default::default()
-        };
-        let solve = curves.clone();
-        let (split, totals) = tokio::task::spawn_blocking(move || {
-            crate::rank::curves::recommend_fitted(&solve.fitted, &params, solve.period)
-        })
-        .await
-        .map_err(|e| Error::Other(e.to_string()))??;
+        let solved = budget_split(&shared, &s, &c, &curves, total_cents).await?;
+        let (split, totals) = (&solved.0, &solved.1);
         let (from_s, to_s) = (&curves.from, &curves.to);
         let _ = write!(
             body,
@@ -1084,13 +1107,13 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
             let _ = write!(body, "<p class=\"note\">{}</p>", esc(&totals.note));
         }
         body.push_str("<section><h2>Current against recommended spend</h2><p class=\"note\">Bars: recommended spend. Whiskers: from today's spend to the recommended one.</p>");
-        body.push_str(&charts::spend_chart(&split));
+        body.push_str(&charts::spend_chart(split));
         body.push_str("</section>");
-        body.push_str(&charts::curves_section(&split));
+        body.push_str(&charts::curves_section(split));
         // The split's rows a page at a time, largest recommended spend first, each
         // page ending with the `(total)` row: thousands of paid keywords make a table
         // nobody reads at once (and a page slower to build and send).
-        let batch = crate::rank::curves::to_batch(&split, &totals, from_s, to_s)?;
+        let batch = crate::rank::curves::to_batch(split, totals, from_s, to_s)?;
         let (shown, at, pages, range) = split_page(&batch, p.get("page"));
         let _ = write!(
             body,
