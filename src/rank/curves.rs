@@ -696,21 +696,38 @@ fn spend_between(
 
 /// `f(i)` for each of `n` keywords, in order, on `threads` threads (contiguous parts).
 fn each_keyword<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let part = n.div_ceil(threads.max(1)).max(1);
-    if threads <= 1 || n <= part {
+    let threads = threads.clamp(1, n.max(1));
+    if threads <= 1 {
         return (0..n).map(f).collect();
     }
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(part)
-            .map(|start| s.spawn(move || (start..(start + part).min(n)).map(f).collect::<Vec<T>>()))
+    // Small parts, each taken by whichever thread is free next, so keywords of more
+    // days on one side, or a core busy elsewhere for a while, do not leave the other
+    // thread idle at the end; the parts are put back in order.
+    let part = n.div_ceil(threads * 16).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (f, next) = (&f, &next);
+    let mut done: Vec<(usize, Vec<T>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let start = next.fetch_add(part, std::sync::atomic::Ordering::Relaxed);
+                        if start >= n {
+                            return mine;
+                        }
+                        mine.push((start, (start..(start + part).min(n)).map(f).collect()));
+                    }
+                })
+            })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    })
+    });
+    done.sort_unstable_by_key(|(start, _)| *start);
+    done.into_iter().flat_map(|(_, part)| part).collect()
 }
 
 /// The `q` quantile of `v` (the nearest rank), which it reorders: a selection, not a
@@ -848,23 +865,30 @@ fn recommend_on(
         })
         .clamp(1, parts.max(1));
     let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64], guess: &mut [f64]| -> (f64, f64) {
-        let per_thread = parts.div_ceil(threads) * SOLVE_PART;
-        let sums = |t: usize, guess: &mut [f64]| -> Vec<(f64, f64)> {
+        let mut sums: Vec<(usize, (f64, f64))> = if threads == 1 {
             guess
                 .chunks_mut(SOLVE_PART)
                 .enumerate()
-                .map(|(c, g)| part_of(lambda, hi, at_hi, t * per_thread + c * SOLVE_PART, g))
+                .map(|(c, g)| (c, part_of(lambda, hi, at_hi, c * SOLVE_PART, g)))
                 .collect()
-        };
-        let sums: Vec<(f64, f64)> = if threads == 1 {
-            sums(0, guess)
         } else {
+            // Each part taken by whichever thread is free next.
+            let todo = std::sync::Mutex::new(guess.chunks_mut(SOLVE_PART).enumerate());
+            let todo = &todo;
             std::thread::scope(|s| {
-                let sums = &sums;
-                let handles: Vec<_> = guess
-                    .chunks_mut(per_thread)
-                    .enumerate()
-                    .map(|(t, g)| s.spawn(move || sums(t, g)))
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        s.spawn(move || {
+                            let mut mine = Vec::new();
+                            loop {
+                                let next = todo.lock().unwrap_or_else(|p| p.into_inner()).next();
+                                let Some((c, g)) = next else {
+                                    return mine;
+                                };
+                                mine.push((c, part_of(lambda, hi, at_hi, c * SOLVE_PART, g)));
+                            }
+                        })
+                    })
                     .collect();
                 handles
                     .into_iter()
@@ -872,8 +896,10 @@ fn recommend_on(
                     .collect()
             })
         };
-        sums.iter()
-            .fold((0.0, 0.0), |(total, slope), (t, s)| (total + t, slope + s))
+        sums.sort_unstable_by_key(|(c, _)| *c);
+        sums.iter().fold((0.0, 0.0), |(total, slope), (_, (t, s))| {
+            (total + t, slope + s)
+        })
     };
     let edges_of =
         |hi: &[f64]| -> Vec<f64> { rates.iter().zip(hi).map(|(r, &h)| r.mean(h)).collect() };
