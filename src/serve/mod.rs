@@ -71,6 +71,9 @@ pub struct App {
     building: tokio::sync::Mutex<()>,
     /// People's requests in flight ([`App::person`]).
     people: People,
+    /// Told when a request has seen a new version, so the warm-up need not wait for
+    /// its next look.
+    changed: tokio::sync::Notify,
 }
 
 /// What the budget's curves depend on besides the store version: from, to, model.
@@ -320,6 +323,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         current: Mutex::new(None),
         building: tokio::sync::Mutex::new(()),
         people: People::default(),
+        changed: tokio::sync::Notify::new(),
     }))
 }
 
@@ -407,7 +411,8 @@ fn warm_paths() -> Vec<String> {
     paths
 }
 
-/// Builds the roll-ups of a new version of the store ([`crate::query::rollup`]), then
+/// Builds the roll-ups of a new version of the store ([`crate::query::rollup`]) (seen
+/// at its look every few seconds, or told by the request that saw it first), then
 /// computes the pages of [`warm_paths`], reads the budget's ledger of cost days
 /// ([`crate::rank::paid::PaidLedger`]), then the keyword pages the ranking's first page
 /// links, and the overview and budget under the other models, whenever a new version
@@ -426,7 +431,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             // A version after one whose ledger was read reads only the changed days:
             // first, so a budget of any period is cut from memory again at once.
             if earlier.is_some() {
-                pages::read_ledger(&app, &s, earlier.as_deref()).await;
+                unless_asked(&app, || pages::read_ledger(&app, &s, earlier.as_deref())).await;
             }
             // First the version's roll-ups, which every page below then reads.
             app.people.none().await;
@@ -439,8 +444,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 warm_unless_asked(&app, &routes, &path).await;
             }
             // Every cost day under every model, from which any period's budget is cut.
-            app.people.none().await;
-            pages::read_ledger(&app, &s, None).await;
+            unless_asked(&app, || pages::read_ledger(&app, &s, None)).await;
             // Then the keywords someone is likeliest to open: those the ranking's first
             // page links (its default controls; `/keywords` above computed it).
             let first_page: Vec<String> = app
@@ -456,7 +460,10 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);
         }
-        tokio::time::sleep(WARM_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(WARM_EVERY) => {}
+            _ = app.changed.notified() => {}
+        }
     }
 }
 
@@ -465,10 +472,20 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
 /// computed so far is dropped with it, except a budget's fit, which cannot be stopped
 /// and so runs to its end and is kept (`pages::budget_curves`).
 async fn warm_unless_asked(app: &App, routes: &Router, path: &str) {
+    unless_asked(app, || warm(app, routes, path)).await
+}
+
+/// Runs `step` once no person's request is in flight, giving it up as soon as one
+/// arrives and beginning it again once it has been answered.
+async fn unless_asked<F, Fut>(app: &App, step: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     loop {
         app.people.none().await;
         tokio::select! {
-            _ = warm(app, routes, path) => return,
+            _ = step() => return,
             _ = app.people.some() => {}
         }
     }

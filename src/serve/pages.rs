@@ -108,6 +108,9 @@ pub(super) async fn snap(app: &App) -> Result<Arc<Snap>> {
     if current.as_ref().is_none_or(|c| c.version <= s.version) {
         *current = Some(s.clone());
     }
+    drop(current);
+    // The warm-up starts on it once this request is answered, not at its next look.
+    app.changed.notify_one();
     Ok(s)
 }
 
