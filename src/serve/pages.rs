@@ -955,7 +955,7 @@ async fn budget_curves(
     let key = (c.from.clone(), c.to.clone(), c.model.clone());
     let (app, s, model) = (app.clone(), s.clone(), c.model.clone());
     let (from, to) = (from.map(str::to_string), to.map(str::to_string));
-    tokio::spawn(async move {
+    to_the_end(async move {
         app.curves
             .get_or_make(s.version, key, || {
                 fit_period(&app, &s, &model, from.as_deref(), to.as_deref())
@@ -963,12 +963,21 @@ async fn budget_curves(
             .await
     })
     .await
-    .map_err(|e| Error::Other(e.to_string()))?
+}
+
+/// Runs `work` as a task of its own, which finishes even when the request awaiting it
+/// is given up: for a budget's fit and split, whose threads cannot be stopped.
+async fn to_the_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Error::Other(e.to_string()))?
 }
 
 /// The split of a period's fitted curves for a what-if total (None: today's spend),
 /// once per version, period, model and total, so the split table's pages share it.
-/// Like the fit, a task of its own that keeps its answer when the request is given up.
+/// Like the fit, run to the end and kept when the request is given up ([`to_the_end`]).
 async fn budget_split(
     app: &Arc<App>,
     s: &Snap,
@@ -978,7 +987,7 @@ async fn budget_split(
 ) -> Result<Arc<super::Split>> {
     let key = (c.from.clone(), c.to.clone(), c.model.clone(), total_cents);
     let (app, version, curves) = (app.clone(), s.version, curves.clone());
-    tokio::spawn(async move {
+    to_the_end(async move {
         app.splits
             .get_or_make(version, key, || async move {
                 let params = crate::rank::curves::CurveParams {
@@ -994,12 +1003,11 @@ async fn budget_split(
             .await
     })
     .await
-    .map_err(|e| Error::Other(e.to_string()))?
 }
 
-/// [`budget_curves`]' computation: the period's days cut from the version's ledger
-/// once the warm-up has read it (each keyword's days borrowed from it, not copied),
-/// else read from the store; then fitted.
+/// [`budget_curves`]' computation: the period's days under the model cut from the
+/// version's ledger once the warm-up has read it (a copy of the period's rows, the
+/// names borrowed), else read from the store; then fitted.
 async fn fit_period(
     app: &App,
     s: &Snap,
