@@ -694,29 +694,44 @@ fn spend_between(
     (x, last_slope)
 }
 
-/// `f(i)` for each of `n` keywords, in order, on `threads` threads (contiguous parts).
+/// `f(i)` for each of `n` keywords, in order, on `threads` threads, in small parts
+/// ([`in_parts`]).
 fn each_keyword<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let threads = threads.clamp(1, n.max(1));
-    if threads <= 1 {
-        return (0..n).map(f).collect();
-    }
-    // Small parts, each taken by whichever thread is free next, so keywords of more
-    // days on one side, or a core busy elsewhere for a while, do not leave the other
-    // thread idle at the end; the parts are put back in order.
     let part = n.div_ceil(threads * 16).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let (f, next) = (&f, &next);
-    let mut done: Vec<(usize, Vec<T>)> = std::thread::scope(|s| {
+    in_parts((0..n).step_by(part), threads, |start| {
+        (start..(start + part).min(n)).map(&f).collect::<Vec<T>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `f` of each part, in the parts' order, on `threads` threads: each part is taken by
+/// whichever thread is free next, so parts of more work on one side, or a core busy
+/// elsewhere for a while, do not leave a thread idle at the end; the answers are put
+/// back in order, so they do not depend on the threads.
+fn in_parts<P: Send, T: Send>(
+    parts: impl Iterator<Item = P> + Send,
+    threads: usize,
+    f: impl Fn(P) -> T + Sync,
+) -> Vec<T> {
+    if threads <= 1 {
+        return parts.map(f).collect();
+    }
+    let todo = std::sync::Mutex::new(parts.enumerate());
+    let (todo, f) = (&todo, &f);
+    let mut done: Vec<(usize, T)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(move || {
                     let mut mine = Vec::new();
                     loop {
-                        let start = next.fetch_add(part, std::sync::atomic::Ordering::Relaxed);
-                        if start >= n {
+                        let next = todo.lock().unwrap_or_else(|p| p.into_inner()).next();
+                        let Some((i, part)) = next else {
                             return mine;
-                        }
-                        mine.push((start, (start..(start + part).min(n)).map(f).collect()));
+                        };
+                        mine.push((i, f(part)));
                     }
                 })
             })
@@ -726,8 +741,8 @@ fn each_keyword<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    done.sort_unstable_by_key(|(start, _)| *start);
-    done.into_iter().flat_map(|(_, part)| part).collect()
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, answer)| answer).collect()
 }
 
 /// The `q` quantile of `v` (the nearest rank), which it reorders: a selection, not a
@@ -865,41 +880,12 @@ fn recommend_on(
         })
         .clamp(1, parts.max(1));
     let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64], guess: &mut [f64]| -> (f64, f64) {
-        let mut sums: Vec<(usize, (f64, f64))> = if threads == 1 {
-            guess
-                .chunks_mut(SOLVE_PART)
-                .enumerate()
-                .map(|(c, g)| (c, part_of(lambda, hi, at_hi, c * SOLVE_PART, g)))
-                .collect()
-        } else {
-            // Each part taken by whichever thread is free next.
-            let todo = std::sync::Mutex::new(guess.chunks_mut(SOLVE_PART).enumerate());
-            let todo = &todo;
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        s.spawn(move || {
-                            let mut mine = Vec::new();
-                            loop {
-                                let next = todo.lock().unwrap_or_else(|p| p.into_inner()).next();
-                                let Some((c, g)) = next else {
-                                    return mine;
-                                };
-                                mine.push((c, part_of(lambda, hi, at_hi, c * SOLVE_PART, g)));
-                            }
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
-        };
-        sums.sort_unstable_by_key(|(c, _)| *c);
-        sums.iter().fold((0.0, 0.0), |(total, slope), (_, (t, s))| {
-            (total + t, slope + s)
+        let parts = guess.chunks_mut(SOLVE_PART).enumerate();
+        in_parts(parts, threads, |(c, g)| {
+            part_of(lambda, hi, at_hi, c * SOLVE_PART, g)
         })
+        .iter()
+        .fold((0.0, 0.0), |(total, slope), (t, s)| (total + t, slope + s))
     };
     let edges_of =
         |hi: &[f64]| -> Vec<f64> { rates.iter().zip(hi).map(|(r, &h)| r.mean(h)).collect() };
