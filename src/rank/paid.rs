@@ -262,6 +262,25 @@ impl Gathered {
     }
 }
 
+/// Two runs of paid days in the store's order (by engine, keyword and day), no day of
+/// a keyword in both, as one run in that order.
+fn merged(a: impl Iterator<Item = PaidDay>, b: Vec<PaidDay>) -> Vec<PaidDay> {
+    fn key(d: &PaidDay) -> (&str, &str, i32) {
+        (&d.engine, &d.keyword, d.day)
+    }
+    let mut out = Vec::with_capacity(a.size_hint().0 + b.len());
+    let (mut a, mut b) = (a.peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if key(x) <= key(y) => a.next(),
+            (_, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
+    }
+}
+
 /// Every cost day of one store version under every model: `paid_keywords` over the
 /// whole span of cost data, from which [`PaidLedger::cut`] cuts any period's days
 /// under any model exactly as [`load_on`] reads them (each row is one day's sums,
@@ -403,6 +422,47 @@ impl PaidLedger {
             .await?;
         }
         Ok(gathered.into_ledger(Some(span)))
+    }
+
+    /// A period's paid days under `model` as [`load_on`] reads them from `ctx`, a newer
+    /// version of the store than this ledger's, when only the days in `changed` differ
+    /// between the two: the period's days from its first to its last changed one are
+    /// read from the store, and its other days cut from this ledger. For a budget asked
+    /// for after a commit, before the new version's ledger is carried over: the store
+    /// is read for the days the commit changed, not for the whole period.
+    pub async fn period_after(
+        &self,
+        ctx: &SessionContext,
+        changed: &std::collections::BTreeSet<i32>,
+        model: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> crate::Result<Periodic> {
+        let Some(span) = span_on(ctx).await? else {
+            return Ok((Vec::new(), 0, String::new(), String::new()));
+        };
+        let period = period_of(span, from, to)?;
+        let mut within = changed.range(period.0..=period.1.max(period.0));
+        let (lo, hi) = match (within.next(), within.next_back()) {
+            (Some(&a), Some(&z)) => (a, z),
+            (Some(&a), None) => (a, a),
+            _ => (i32::MAX, i32::MIN),
+        };
+        let (a, z) = (format_day(period.0), format_day(period.1));
+        let kept = self
+            .cut(model, Some(&a), Some(&z))?
+            .period()
+            .0
+            .into_iter()
+            .filter(|d| d.day < lo || d.day > hi);
+        let mut read = Vec::new();
+        if lo <= hi {
+            each_day_on(ctx, (lo, hi), model, |day, engine, keyword, figures| {
+                read.push(PaidDay::of(day, engine, keyword, figures))
+            })
+            .await?;
+        }
+        Ok(answer(merged(kept, read), period))
     }
 
     /// The paid days of a period under `model` (as [`load_on`] gives them for the same

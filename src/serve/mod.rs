@@ -259,6 +259,11 @@ impl App {
         *self.warmed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether the budget's ledger of cost days of `version` is read (for tests).
+    pub fn has_ledger(&self, version: Option<u64>) -> bool {
+        self.ledgers.get(version, ()).is_some()
+    }
+
     /// Whether the page a request for `path_and_query` asks for is computed for
     /// `version` (the warm-up's effect, for tests and the bench).
     pub fn is_cached(&self, version: Option<u64>, path_and_query: &str) -> bool {
@@ -379,7 +384,7 @@ pub async fn prepare(app: &Arc<App>, routes: &Router) -> String {
         eprintln!("keyrank dashboard: no roll-ups yet ({e}); pages read the store");
     }
     let rollups = clock.elapsed().as_secs_f64();
-    pages::read_ledger(app, &s, None).await;
+    pages::read_ledger(app, &s, true).await;
     let ledger = clock.elapsed().as_secs_f64();
     for path in DEFAULT_PAGES {
         warm(app, routes, path).await;
@@ -392,8 +397,13 @@ pub async fn prepare(app: &Arc<App>, routes: &Router) -> String {
     )
 }
 
-/// How often the warm-up looks for a new version of the store.
-const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the warm-up looks for a new version of a store on this machine (a
+/// listing of the log's folder), so the pages of a commit are computed a second
+/// after it rather than when someone asks.
+const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often it looks on object storage, where each look is a request to the bucket.
+const WARM_EVERY_REMOTE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The models besides the default one (`last`), whose pages the model switch asks for.
 const OTHER_MODELS: [&str; 4] = ["first", "linear", "position", "time_decay"];
@@ -427,12 +437,10 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
         if let Ok(s) = pages::snap(&app).await
             && seen.as_ref().is_none_or(|e| e.version != s.version)
         {
-            let earlier = seen.replace(s.clone());
+            seen = Some(s.clone());
             // A version after one whose ledger was read reads only the changed days:
             // first, so a budget of any period is cut from memory again at once.
-            if earlier.is_some() {
-                unless_asked(&app, || pages::read_ledger(&app, &s, earlier.as_deref())).await;
-            }
+            unless_asked(&app, || pages::read_ledger(&app, &s, false)).await;
             // First the version's roll-ups, which every page below then reads.
             app.people.none().await;
             if let Err(e) = s.build_rollups().await {
@@ -444,7 +452,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 warm_unless_asked(&app, &routes, &path).await;
             }
             // Every cost day under every model, from which any period's budget is cut.
-            unless_asked(&app, || pages::read_ledger(&app, &s, None)).await;
+            unless_asked(&app, || pages::read_ledger(&app, &s, true)).await;
             // Then the keywords someone is likeliest to open: those the ranking's first
             // page links (its default controls; `/keywords` above computed it).
             let first_page: Vec<String> = app
@@ -460,8 +468,13 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);
         }
+        let every = if app.store.url().is_some() {
+            WARM_EVERY_REMOTE
+        } else {
+            WARM_EVERY
+        };
         tokio::select! {
-            _ = tokio::time::sleep(WARM_EVERY) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = app.changed.notified() => {}
         }
     }

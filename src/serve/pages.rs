@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::prelude::SessionContext;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -36,6 +36,10 @@ pub(super) struct Snap {
     pages: SessionContext,
     periods: Vec<Arc<PeriodTable>>,
     pub(super) version: Option<u64>,
+    /// Older versions the dashboard built before this one (the one just before first,
+    /// a few at most), each with the days whose files changed since: the budget's
+    /// ledger of one of them carries over ([`ledger_before`]).
+    since: Vec<(Option<u64>, BTreeSet<i32>)>,
 }
 
 impl Snap {
@@ -47,6 +51,16 @@ impl Snap {
             }
         }
         Ok(())
+    }
+
+    /// The days whose files differ between `earlier` and this version, in any of the
+    /// tables the pages sum; None when that cannot be told.
+    fn changed_since(&self, earlier: &Snap) -> Option<BTreeSet<i32>> {
+        let mut changed = BTreeSet::new();
+        for (new, old) in self.periods.iter().zip(&earlier.periods) {
+            changed.extend(new.changed_days(old)?);
+        }
+        Some(changed)
     }
 
     /// Builds this version's roll-ups from those of `earlier`, an older version whose
@@ -95,7 +109,7 @@ pub(super) async fn snap(app: &App) -> Result<Arc<Snap>> {
     {
         return Ok(s.clone());
     }
-    let s = Arc::new(snap_of(app, &snapshot).await?);
+    let s = Arc::new(snap_of(app, &snapshot, known.as_deref()).await?);
     // The roll-ups of the version before carry over, but for the weeks the commit
     // changed: the first page after an ingest reads memory, not a year of day files.
     if let Some(old) = &known
@@ -114,8 +128,16 @@ pub(super) async fn snap(app: &App) -> Result<Arc<Snap>> {
     Ok(s)
 }
 
-/// A context over exactly `snapshot`, on the dashboard's one runtime.
-async fn snap_of(app: &App, snapshot: &crate::store::Snapshot) -> Result<Snap> {
+/// How many older versions a [`Snap`] remembers the changed days since.
+const SINCE: usize = 4;
+
+/// A context over exactly `snapshot`, on the dashboard's one runtime; `known` is the
+/// version the dashboard built before it, if any.
+async fn snap_of(
+    app: &App,
+    snapshot: &crate::store::Snapshot,
+    known: Option<&Snap>,
+) -> Result<Snap> {
     let ctx = crate::store::object_stores::session_context_on(app.env.clone())?;
     crate::query::register_snapshot(&ctx, &app.store, snapshot).await?;
     let pages = crate::store::object_stores::session_context_on(app.env.clone())?;
@@ -134,12 +156,26 @@ async fn snap_of(app: &App, snapshot: &crate::store::Snapshot) -> Result<Snap> {
     )?;
     crate::query::udf::register(&pages);
     crate::query::like::install(&pages);
-    Ok(Snap {
+    let mut s = Snap {
         ctx,
         pages,
         periods,
         version: snapshot.version,
-    })
+        since: Vec::new(),
+    };
+    if let Some(old) = known
+        && let Some(changed) = s.changed_since(old)
+    {
+        let older = old.since.iter().take(SINCE - 1).map(|(v, days)| {
+            let mut days = days.clone();
+            days.extend(&changed);
+            (*v, days)
+        });
+        s.since = std::iter::once((old.version, changed.clone()))
+            .chain(older)
+            .collect();
+    }
+    Ok(s)
 }
 
 /// The controls every page shares, validated; all of them live in the URL.
@@ -1007,7 +1043,9 @@ async fn budget_split(
 
 /// [`budget_curves`]' computation: the period's days under the model cut from the
 /// version's ledger once the warm-up has read it (a copy of the period's rows, the
-/// names borrowed), else read from the store; then fitted.
+/// names borrowed); else, after a commit, cut from an older version's ledger but for
+/// the days the commit changed, which are read from the store; else all read from the
+/// store. Then fitted.
 async fn fit_period(
     app: &App,
     s: &Snap,
@@ -1030,8 +1068,14 @@ async fn fit_period(
             .map_err(joined)??
         }
         None => {
-            let (days, period, from, to) =
-                crate::rank::paid::load_on(&s.pages, from, to, model).await?;
+            let (days, period, from, to) = match ledger_before(app, s) {
+                Some((ledger, changed)) => {
+                    ledger
+                        .period_after(&s.pages, changed, model, from, to)
+                        .await?
+                }
+                None => crate::rank::paid::load_on(&s.pages, from, to, model).await?,
+            };
             let fitted =
                 tokio::task::spawn_blocking(move || fit_curves(&days, &CurveParams::default()))
                     .await
@@ -1047,24 +1091,31 @@ async fn fit_period(
     })
 }
 
-/// Reads the version's cost days under every model, for [`budget_curves`]. With
-/// `earlier`, an older version whose ledger was read, only the days a commit changed
-/// since are read again.
-pub(super) async fn read_ledger(app: &App, s: &Snap, earlier: Option<&Snap>) {
+/// The ledger of an older version the dashboard built before `s`, and the days whose
+/// files changed since, if one is kept.
+fn ledger_before<'a>(
+    app: &App,
+    s: &'a Snap,
+) -> Option<(Arc<crate::rank::paid::PaidLedger>, &'a BTreeSet<i32>)> {
+    s.since
+        .iter()
+        .find_map(|(v, changed)| Some((app.ledgers.get(*v, ())?, changed)))
+}
+
+/// Reads the version's cost days under every model, for [`budget_curves`]: an older
+/// version's ledger carried over with only the days a commit changed since read again
+/// when one is kept ([`ledger_before`]); else, with `whole`, every day.
+pub(super) async fn read_ledger(app: &App, s: &Snap, whole: bool) {
     if app.ledgers.get(s.version, ()).is_some() {
         return;
     }
-    let before = earlier.and_then(|e| {
-        let ledger = app.ledgers.get(e.version, ())?;
-        let mut changed = std::collections::BTreeSet::new();
-        for (new, old) in s.periods.iter().zip(&e.periods) {
-            changed.extend(new.changed_days(old)?);
-        }
-        Some((ledger, changed))
-    });
+    let before = ledger_before(app, s);
+    if before.is_none() && !whole {
+        return;
+    }
     use crate::rank::paid::PaidLedger;
-    let read = match &before {
-        Some((ledger, changed)) => PaidLedger::load_after(&s.ctx, ledger, changed).await,
+    let read = match before {
+        Some((ledger, changed)) => PaidLedger::load_after(&s.ctx, &ledger, changed).await,
         None => PaidLedger::load_on(&s.ctx).await,
     };
     match read {

@@ -386,9 +386,10 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
     );
 
     // A later version: two days' costs imported again, dearer, one of them with a
-    // keyword of its own. A ledger carried over from the earlier one, reading only
-    // those days again, equals one read whole.
-    let days: std::collections::BTreeSet<i32> = [rows[0].day + 3, rows[0].day + 11].into();
+    // keyword of its own, and a day after the last. A ledger carried over from the
+    // earlier one, reading only those days again, equals one read whole.
+    let last = rows.iter().map(|r| r.day).max().unwrap();
+    let mut days: std::collections::BTreeSet<i32> = [rows[0].day + 3, rows[0].day + 11].into();
     let mut again: Vec<_> = rows
         .iter()
         .filter(|r| days.contains(&r.day))
@@ -402,6 +403,11 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
         keyword: "a keyword bought once".into(),
         ..again[0].clone()
     });
+    again.push(keyrank::import::costs::CostRow {
+        day: last + 1,
+        ..again[1].clone()
+    });
+    days.insert(last + 1);
     let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
     keyrank::import::costs::store(&mut w, &again).unwrap();
     w.commit(crate::common::test_entry("costs import")).unwrap();
@@ -421,6 +427,25 @@ fn a_ledger_cuts_any_period_as_the_store_reads_it() {
             "{model}"
         );
     }
+    // Before it is carried over, any period of the new version under any model is
+    // the earlier ledger's but for the changed days, read from the store: as the new
+    // version's store reads the whole period (the default period now ends a day later).
+    let mut met = 0;
+    for model in ["last", "first", "position"] {
+        for (from, to) in periods {
+            let after = rt
+                .block_on(before.period_after(&ctx2, &days, model, from, to))
+                .unwrap();
+            let read = rt.block_on(load_on(&ctx2, from, to, model)).unwrap();
+            assert_eq!(after, read, "{model} {from:?}..{to:?}");
+            met += usize::from(read.0.iter().any(|d| days.contains(&d.day)));
+        }
+    }
+    assert!(met >= 6, "{met} periods hold a changed day");
+    assert!(
+        rt.block_on(before.period_after(&ctx2, &days, "lastt", None, None))
+            .is_err()
+    );
     // Nothing changed since: the same rows.
     let same = rt
         .block_on(PaidLedger::load_after(&ctx2, &whole, &Default::default()))

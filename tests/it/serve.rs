@@ -508,6 +508,64 @@ fn a_new_version_is_computed_before_anyone_asks() {
     assert!(body.contains("Store version 2"));
 }
 
+/// A budget asked for after a commit, before the new version's ledger of cost days is
+/// carried over, is cut from the earlier version's ledger but for the days the commit
+/// changed, which are read from the store: the same pages as a dashboard that reads
+/// the new version's store, for periods with and without a changed day.
+#[test]
+fn a_budget_right_after_a_commit_is_the_new_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let s = start(&store, None);
+    let said =
+        s.rt.block_on(keyrank::serve::prepare(&s.app, &router(s.app.clone())));
+    assert!(s.app.has_ledger(Some(1)), "{said}");
+    // A day's costs imported again (dearer, one keyword fewer) and a day after the last.
+    let (rows, _) = keyrank::import::costs::read(&dir.path().join(COSTS_FILE), None).unwrap();
+    let last = rows.iter().map(|r| r.day).max().unwrap();
+    let mut again: Vec<_> = rows
+        .iter()
+        .filter(|r| r.day == last - 3)
+        .skip(1)
+        .map(|r| keyrank::import::costs::CostRow {
+            cents: r.cents * 2 + 1,
+            ..r.clone()
+        })
+        .collect();
+    assert!(again.len() >= 2, "{} rows", again.len());
+    again.push(keyrank::import::costs::CostRow {
+        day: last + 1,
+        ..again[0].clone()
+    });
+    let st = keyrank::store::Store::open(&store).unwrap();
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::import::costs::store(&mut w, &again).unwrap();
+    w.commit(crate::common::test_entry("costs import")).unwrap();
+    let cold = start(&store, None);
+    let day = |d: i32| keyrank::parse::time::format_day(d);
+    let paths = [
+        "/budget".to_string(),
+        "/budget?model=first".to_string(),
+        format!(
+            "/budget?from={}&to={}&model=linear",
+            day(last - 6),
+            day(last - 3)
+        ),
+        format!("/budget?to={}&total=900", day(last - 4)),
+        format!("/budget?from={}&model=position", day(last - 3)),
+    ];
+    for path in &paths {
+        let (status, _, after) = get(&s, path, &[]);
+        assert_eq!(status, 200, "{path}: {after}");
+        assert!(after.contains("Store version 2 "), "{path}");
+        let (_, _, read) = get(&cold, path, &[]);
+        assert_eq!(after, read, "{path}");
+    }
+    // Nobody carried the ledger over meanwhile: the pages above were cut from the
+    // earlier one.
+    assert!(!s.app.has_ledger(Some(2)));
+}
+
 #[test]
 fn the_default_pages_are_ready_before_the_address_and_the_warm_up_waits_for_people() {
     let dir = tempfile::tempdir().unwrap();
