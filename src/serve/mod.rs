@@ -210,25 +210,33 @@ impl<K: std::hash::Hash + Eq> Drop for Leave<'_, K> {
 /// The people's requests in flight (not the warm-up's): the warm-up waits for none to
 /// be before its next page, so it takes the cores only when nobody is waiting.
 #[derive(Default)]
-struct People(Arc<std::sync::atomic::AtomicUsize>);
+struct People {
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many times [`People::none`] found someone asking and waited.
+    waits: std::sync::atomic::AtomicUsize,
+}
 
 impl People {
     /// Counts a request as in flight until the value is dropped.
     fn enter(&self) -> Asking {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Asking(self.0.clone())
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Asking(self.in_flight.clone())
     }
 
     /// Returns once no request is in flight (checked every few milliseconds).
     async fn none(&self) {
-        while self.0.load(std::sync::atomic::Ordering::Acquire) > 0 {
+        if self.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            self.waits.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        while self.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 
     /// Returns once a request is in flight (checked every few milliseconds).
     async fn some(&self) {
-        while self.0.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        while self.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
@@ -257,6 +265,12 @@ impl App {
     /// The last store version whose pages the warm-up has all computed (for the bench).
     pub fn warmed(&self) -> Option<Option<u64>> {
         *self.warmed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many times the warm-up has found a person's request in flight and waited
+    /// for it to be answered (for tests).
+    pub fn warm_up_waits(&self) -> usize {
+        self.people.waits.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether the budget's ledger of cost days of `version` is read (for tests).
@@ -704,8 +718,10 @@ mod tests {
         let people = People::default();
         let wait = |ms| tokio::time::timeout(std::time::Duration::from_millis(ms), people.none());
         wait(1).await.unwrap();
+        assert_eq!(people.waits.load(std::sync::atomic::Ordering::Acquire), 0);
         let (one, two) = (people.enter(), people.enter());
         assert!(wait(60_000).await.is_err());
+        assert_eq!(people.waits.load(std::sync::atomic::Ordering::Acquire), 1);
         drop(one);
         assert!(wait(60_000).await.is_err());
         drop(two);

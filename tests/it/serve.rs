@@ -579,14 +579,20 @@ fn the_default_pages_are_ready_before_the_address_and_the_warm_up_waits_for_peop
         assert!(s.app.is_cached(Some(1), path), "{path}");
     }
     assert!(!s.app.is_cached(Some(1), "/keywords?model=first"));
-    // While a person's request is in flight, the warm-up computes nothing.
+    // While a person's request is in flight, the warm-up computes nothing: it waits
+    // before its first page (and so has computed none when it is seen waiting).
     let other = start(&store, None);
     let asking = other.app.person();
     other.rt.spawn(keyrank::serve::keep_warm(
         other.app.clone(),
         router(other.app.clone()),
     ));
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while other.app.warm_up_waits() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the warm-up waited");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let (status, _, _) = get(&other, "/keywords?model=linear", &[]);
     assert_eq!(status, 200);
     for path in ["/", "/keywords", "/budget"] {
