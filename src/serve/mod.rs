@@ -62,6 +62,9 @@ pub struct App {
     /// so the budget of any period cuts its days from memory instead of reading the
     /// store.
     ledgers: VersionCache<(), crate::rank::paid::PaidLedger>,
+    /// The canned queries' answers by their text ([`pages::answer`]): the SQL
+    /// console's one-click queries, its CSV and `/api/sql` share them.
+    answers: VersionCache<String, sql::Answer>,
     /// The last version the warm-up finished.
     warmed: Mutex<Option<Option<u64>>>,
     /// The latest version seen and a context over it ([`pages::snap`]).
@@ -273,6 +276,12 @@ impl App {
         self.people.waits.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Whether the answer of `sql`, a canned query's text, is kept for `version` (the
+    /// warm-up's effect, for tests).
+    pub fn is_answered(&self, version: Option<u64>, sql: &str) -> bool {
+        self.answers.get(version, sql.trim().to_string()).is_some()
+    }
+
     /// Whether the budget's ledger of cost days of `version` is read (for tests).
     pub fn has_ledger(&self, version: Option<u64>) -> bool {
         self.ledgers.get(version, ()).is_some()
@@ -338,6 +347,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         curves: VersionCache::new(8),
         splits: VersionCache::new(32),
         ledgers: VersionCache::new(1),
+        answers: VersionCache::new(16),
         warmed: Mutex::new(None),
         current: Mutex::new(None),
         building: tokio::sync::Mutex::new(()),
@@ -477,7 +487,15 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             // Last, the overview and the budget under the other models.
             let overviews = OTHER_MODELS.iter().map(|m| format!("/?model={m}"));
             let budgets = OTHER_MODELS.iter().map(|m| format!("/budget?model={m}"));
-            for path in first_page.into_iter().chain(overviews).chain(budgets) {
+            // And the canned queries the SQL console links, each a query over the
+            // whole store.
+            let canned = pages::canned_links();
+            for path in first_page
+                .into_iter()
+                .chain(overviews)
+                .chain(budgets)
+                .chain(canned)
+            {
                 warm_unless_asked(&app, &routes, &path).await;
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);

@@ -1215,25 +1215,11 @@ pub async fn sql_console(State(app): State<Arc<App>>, Query(p): Params) -> Respo
     };
     let q = p.get("q").cloned().unwrap_or_default();
     let mut body = String::from("<section class=\"canned\"><h2>Canned queries</h2><p>");
-    if let Ok(all) = crate::query::queries::builtin() {
-        for cq in all {
-            if let Ok(sql) = cq.render(&BTreeMap::new()) {
-                let body_sql: String = sql
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("--"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let href: String = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("q", body_sql.trim())
-                    .finish();
-                let _ = write!(
-                    body,
-                    "<a href=\"/sql?{}\">{}</a> ",
-                    esc(&href),
-                    esc(&cq.name)
-                );
-            }
-        }
+    for (name, sql) in canned() {
+        let href: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", sql)
+            .finish();
+        let _ = write!(body, "<a href=\"/sql?{}\">{}</a> ", esc(&href), esc(name));
     }
     let _ = write!(
         body,
@@ -1243,7 +1229,7 @@ pub async fn sql_console(State(app): State<Arc<App>>, Query(p): Params) -> Respo
         super::sql::TIME_LIMIT.as_secs()
     );
     if !q.trim().is_empty() {
-        match super::sql::read_only(&s.ctx, &q).await {
+        match answer(&app, &s, &q).await {
             Ok(a) => {
                 let n: usize = a.batches.iter().map(|b| b.num_rows()).sum();
                 let csv: String = url::form_urlencoded::Serializer::new(String::new())
@@ -1270,11 +1256,62 @@ pub async fn sql_console(State(app): State<Arc<App>>, Query(p): Params) -> Respo
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
+/// The canned queries with their defaults, as the SQL console links them: name and
+/// text (without the comments), once.
+fn canned() -> &'static [(String, String)] {
+    static CANNED: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    CANNED.get_or_init(|| {
+        let Ok(all) = crate::query::queries::builtin() else {
+            return Vec::new();
+        };
+        all.into_iter()
+            .filter_map(|cq| {
+                let sql = cq.render(&BTreeMap::new()).ok()?;
+                let text: Vec<&str> = sql
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect();
+                Some((cq.name.clone(), text.join("\n").trim().to_string()))
+            })
+            .collect()
+    })
+}
+
+/// The console's links to the canned queries (for the warm-up).
+pub(super) fn canned_links() -> Vec<String> {
+    canned()
+        .iter()
+        .map(|(_, sql)| {
+            let q: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("q", sql)
+                .finish();
+            format!("/sql?{q}")
+        })
+        .collect()
+}
+
+/// The answer of a read-only query on the version. A canned query's (its text as the
+/// console links it: every figure of a version is the same however often it is
+/// asked) is kept per version, so the console's one-click queries, their CSV and
+/// `/api/sql` answer from memory once the warm-up or anyone has run them; any other
+/// query runs each time it is asked.
+async fn answer(app: &App, s: &Snap, q: &str) -> Result<Arc<super::sql::Answer>> {
+    let q = q.trim();
+    if !canned().iter().any(|(_, sql)| sql == q) {
+        return super::sql::read_only(&s.ctx, q).await.map(Arc::new);
+    }
+    app.answers
+        .get_or_make(s.version, q.to_string(), || {
+            super::sql::read_only(&s.ctx, q)
+        })
+        .await
+}
+
 pub async fn sql_csv(State(app): State<Arc<App>>, Query(p): Params) -> Response {
     let q = p.get("q").cloned().unwrap_or_default();
     let run = async {
         let s = snap(&app).await?;
-        let a = super::sql::read_only(&s.ctx, &q).await?;
+        let a = answer(&app, &s, &q).await?;
         let mut out = Vec::new();
         crate::query::output::write(
             &mut out,
@@ -1563,7 +1600,7 @@ pub async fn api_sql(State(app): State<Arc<App>>, Query(p): Params) -> Response 
         Ok(s) => s,
         Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
     };
-    match super::sql::read_only(&s.ctx, &q).await {
+    match answer(&app, &s, &q).await {
         Ok(a) => {
             let mut out = Vec::new();
             if let Err(e) = crate::query::output::write(

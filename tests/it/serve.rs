@@ -463,8 +463,32 @@ fn a_new_version_is_computed_before_anyone_asks() {
     for link in &links {
         wait(1, link);
     }
-    // And last the overview under the model switch.
+    // And last the overview under the model switch, then the SQL console's canned
+    // queries, as its links ask for them.
     wait(1, "/?model=time_decay");
+    let (_, _, console) = get(
+        &s,
+        "/sql",
+        &[("Authorization", "Bearer a-token-for-the-warm-up")],
+    );
+    let canned: Vec<String> = console
+        .split("href=\"/sql?q=")
+        .skip(1)
+        .map(|r| r[..r.find('"').unwrap()].replace("&amp;", "&"))
+        .collect();
+    assert!(canned.len() >= 7, "{} canned queries linked", canned.len());
+    for q in &canned {
+        let sql: String = url::form_urlencoded::parse(format!("q={q}").as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !s.app.is_answered(Some(1), &sql) {
+            assert!(std::time::Instant::now() < deadline, "{sql} answered");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    // A query of one's own is not kept.
+    assert!(!s.app.is_answered(Some(1), "SELECT 1"));
     // The form's request (empty fields, the default model spelled out) is the same page.
     assert!(
         s.app
@@ -487,6 +511,9 @@ fn a_new_version_is_computed_before_anyone_asks() {
         "/budget?from=2024-03-05&to=2024-03-14",
         "/budget?from=2024-03-03&model=time_decay",
         "/budget?to=2024-03-09&model=first&total=800",
+        &format!("/sql?q={}", canned[0]),
+        &format!("/sql.csv?q={}", canned[1]),
+        &format!("/api/sql?q={}", canned[2]),
     ] {
         let (status, _, warm) = get(&s, path, &auth);
         assert_eq!(status, 200, "{path}: {warm}");
