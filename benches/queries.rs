@@ -320,8 +320,15 @@ const PAGES: &[&str] = &[
 fn dashboard(store: &Path) {
     // Computed on request, then again, with no warm-up running beside them.
     let (addr, _) = serve(store, false);
+    // And the SQL console's canned queries, each clicked.
+    let canned = keyrank::serve::canned_links();
+    let pages: Vec<&str> = PAGES
+        .iter()
+        .copied()
+        .chain(canned.iter().map(String::as_str))
+        .collect();
     let mut times = Vec::new();
-    for path in PAGES {
+    for path in &pages {
         let t = Instant::now();
         let status = get(addr, path);
         let first = t.elapsed().as_secs_f64();
@@ -358,14 +365,15 @@ fn dashboard(store: &Path) {
         "{:<40} {:>10} {:>10} {:>10}",
         "dashboard page", "computed s", "again s", "warmed s"
     );
-    for (path, (first, again)) in PAGES.iter().zip(times) {
+    for (path, (first, again)) in pages.iter().zip(times) {
         let t = Instant::now();
         get(warm_addr, path);
         let warm = t.elapsed().as_secs_f64();
-        println!("{path:<40} {first:>10.3} {again:>10.3} {warm:>10.3}");
+        let shown: String = path.chars().take(40).collect();
+        println!("{shown:<40} {first:>10.3} {again:>10.3} {warm:>10.3}");
     }
     println!(
-        "(the warm-up computed the pages above in {pages_warmed:.1}s after the dashboard started, and the first page's keyword pages by {warmed:.1}s)"
+        "(the warm-up computed the default pages in {pages_warmed:.1}s after the dashboard started, and everything it warms, the canned queries last, by {warmed:.1}s)"
     );
     println!(
         "(the process's resident memory before the warmed dashboard started {rss_before:.0} MiB, after its warm-up {rss_warm:.0} MiB)"

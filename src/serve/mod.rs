@@ -335,6 +335,12 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// The SQL console's links to the canned queries, with their defaults (the bench asks
+/// for them as a person clicking them would).
+pub fn canned_links() -> Vec<String> {
+    pages::canned_links()
+}
+
 /// The app over a store.
 pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
     Ok(Arc::new(App {
@@ -489,7 +495,7 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
             let budgets = OTHER_MODELS.iter().map(|m| format!("/budget?model={m}"));
             // And the canned queries the SQL console links, each a query over the
             // whole store.
-            let canned = pages::canned_links();
+            let canned = canned_links();
             for path in first_page
                 .into_iter()
                 .chain(overviews)
