@@ -1216,10 +1216,8 @@ pub async fn sql_console(State(app): State<Arc<App>>, Query(p): Params) -> Respo
     let q = p.get("q").cloned().unwrap_or_default();
     let mut body = String::from("<section class=\"canned\"><h2>Canned queries</h2><p>");
     for (name, sql) in canned() {
-        let href: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("q", sql)
-            .finish();
-        let _ = write!(body, "<a href=\"/sql?{}\">{}</a> ", esc(&href), esc(name));
+        let href = query_link("/sql", sql);
+        let _ = write!(body, "<a href=\"{}\">{}</a> ", esc(&href), esc(name));
     }
     let _ = write!(
         body,
@@ -1232,12 +1230,10 @@ pub async fn sql_console(State(app): State<Arc<App>>, Query(p): Params) -> Respo
         match answer(&app, &s, &q).await {
             Ok(a) => {
                 let n: usize = a.batches.iter().map(|b| b.num_rows()).sum();
-                let csv: String = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("q", &q)
-                    .finish();
+                let csv = query_link("/sql.csv", &q);
                 let _ = write!(
                     body,
-                    "<p class=\"result\">{n} rows{} · <a href=\"/sql.csv?{}\">CSV</a></p>",
+                    "<p class=\"result\">{n} rows{} · <a href=\"{}\">CSV</a></p>",
                     if a.truncated {
                         " (cut at the row limit)"
                     } else {
@@ -1277,16 +1273,19 @@ fn canned() -> &'static [(String, String)] {
     })
 }
 
+/// `path` asked for `sql` (`/sql?q=…`), as the console links a query.
+fn query_link(path: &str, sql: &str) -> String {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", sql)
+        .finish();
+    format!("{path}?{q}")
+}
+
 /// The console's links to the canned queries (for the warm-up).
 pub(super) fn canned_links() -> Vec<String> {
     canned()
         .iter()
-        .map(|(_, sql)| {
-            let q: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("q", sql)
-                .finish();
-            format!("/sql?{q}")
-        })
+        .map(|(_, sql)| query_link("/sql", sql))
         .collect()
 }
 

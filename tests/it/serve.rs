@@ -43,6 +43,14 @@ fn start_with_reports(store: &Path, token: Option<&str>, reports: Option<&Path>)
     Server { addr, app, rt }
 }
 
+/// What follows `prefix` in each link of a page that starts with it, unescaped.
+fn hrefs(body: &str, prefix: &str) -> Vec<String> {
+    body.split(&format!("href=\"{prefix}"))
+        .skip(1)
+        .map(|r| r[..r.find('"').unwrap()].replace("&amp;", "&"))
+        .collect()
+}
+
 /// One GET: status, headers (lower-case names) and body.
 fn get(s: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
     let mut c = TcpStream::connect(s.addr).unwrap();
@@ -454,10 +462,9 @@ fn a_new_version_is_computed_before_anyone_asks() {
         "/keywords",
         &[("Authorization", "Bearer a-token-for-the-warm-up")],
     );
-    let links: Vec<String> = body
-        .split("href=\"/keywords/")
-        .skip(1)
-        .map(|r| format!("/keywords/{}", &r[..r.find('"').unwrap()]).replace("&amp;", "&"))
+    let links: Vec<String> = hrefs(&body, "/keywords/")
+        .iter()
+        .map(|r| format!("/keywords/{r}"))
         .collect();
     assert!(links.len() >= 5, "{links:?}");
     for link in &links {
@@ -471,11 +478,7 @@ fn a_new_version_is_computed_before_anyone_asks() {
         "/sql",
         &[("Authorization", "Bearer a-token-for-the-warm-up")],
     );
-    let canned: Vec<String> = console
-        .split("href=\"/sql?q=")
-        .skip(1)
-        .map(|r| r[..r.find('"').unwrap()].replace("&amp;", "&"))
-        .collect();
+    let canned = hrefs(&console, "/sql?q=");
     assert!(canned.len() >= 7, "{} canned queries linked", canned.len());
     for q in &canned {
         let sql: String = url::form_urlencoded::parse(format!("q={q}").as_bytes())
