@@ -252,6 +252,11 @@ impl PeriodTable {
         )?)))
     }
 
+    /// The store's table it sums.
+    pub fn table(&self) -> &'static str {
+        self.spec.table
+    }
+
     /// Whether roll-ups answer scans yet.
     pub fn has_rollups(&self) -> bool {
         !self
@@ -259,6 +264,13 @@ impl PeriodTable {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .is_empty()
+    }
+
+    /// The first and last day the table holds rows of (`Some(None)`: none), once its
+    /// roll-ups are built.
+    pub fn span(&self) -> Option<Option<(i64, i64)>> {
+        self.has_rollups()
+            .then(|| *self.span.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// How many scans `source` has answered.
@@ -292,7 +304,9 @@ impl PeriodTable {
             built.push(Arc::new(Rollup::of(weekly, columns, schema, weeks)?));
         }
         let summed = built.last().map_or(0, |r| r.weeks.len());
-        self.publish(ctx, built, summed).await
+        let span = self.span_of(ctx).await?;
+        self.publish(built, summed, span);
+        Ok(())
     }
 
     /// Computes this version's roll-ups from `earlier`'s, a version of the same table
@@ -306,6 +320,7 @@ impl PeriodTable {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let earlier_span = *earlier.span.read().unwrap_or_else(|p| p.into_inner());
         let Some(days) = self.changed_days(earlier) else {
             return Ok(false);
         };
@@ -351,7 +366,17 @@ impl PeriodTable {
                 weeks,
             )?));
         }
-        self.publish(ctx, built, summed).await?;
+        // The span from the earlier one's and the changed weeks' rows; the whole table
+        // is read only when an end of the earlier span lost its rows.
+        let fresh = match &sub {
+            Some(sub) => self.span_of(sub).await?,
+            None => None,
+        };
+        let span = match span_after(earlier_span, &changed, fresh) {
+            Some(span) => span,
+            None => self.span_of(ctx).await?,
+        };
+        self.publish(built, summed, span);
         Ok(true)
     }
 
@@ -403,26 +428,26 @@ impl PeriodTable {
         }
     }
 
-    /// Answers scans from `built` from now on, with the span of days the table holds.
-    async fn publish(
-        &self,
-        ctx: &SessionContext,
-        built: Vec<Arc<Rollup>>,
-        summed: usize,
-    ) -> Result<()> {
-        let spec = self.spec;
+    /// Answers scans from `built` from now on, with `span`, the first and last day the
+    /// table holds rows of (None: no rows).
+    fn publish(&self, built: Vec<Arc<Rollup>>, summed: usize, span: Option<(i64, i64)>) {
         self.summed
             .store(summed, std::sync::atomic::Ordering::Relaxed);
-        // The first and last day the table holds rows of.
+        *self.span.write().unwrap_or_else(|p| p.into_inner()) = span;
+        *self.rollups.write().unwrap_or_else(|p| p.into_inner()) = built;
+    }
+
+    /// The first and last day the table holds rows of as `ctx` has it (None: no rows).
+    async fn span_of(&self, ctx: &SessionContext) -> Result<Option<(i64, i64)>> {
         let (_, span) = crate::query::run(
             ctx,
             &format!(
                 "SELECT CAST(MIN(day) AS INT), CAST(MAX(day) AS INT) FROM {}",
-                spec.table
+                self.spec.table
             ),
         )
         .await?;
-        let span = span.first().and_then(|b| {
+        Ok(span.first().and_then(|b| {
             use datafusion::arrow::array::{Array, AsArray};
             use datafusion::arrow::datatypes::Int32Type;
             let (a, z) = (
@@ -431,10 +456,7 @@ impl PeriodTable {
             );
             (b.num_rows() == 1 && !a.is_null(0) && !z.is_null(0))
                 .then(|| (i64::from(a.value(0)), i64::from(z.value(0))))
-        });
-        *self.span.write().unwrap_or_else(|p| p.into_inner()) = span;
-        *self.rollups.write().unwrap_or_else(|p| p.into_inner()) = built;
-        Ok(())
+        }))
     }
 
     /// One roll-up's rows: the measures `keep` keeps, summed per (day or week, `dims`)
@@ -641,6 +663,36 @@ impl PeriodTable {
     }
 }
 
+/// The first and last day a table holds rows of, from `earlier`, its span before a
+/// commit, and `fresh`, the span of the rows the commit left in the weeks it changed
+/// (`changed`, by their Mondays); None when these do not tell. Every row outside the
+/// changed weeks is unchanged, so it lies within `earlier` but outside the weeks of
+/// its changed ends.
+fn span_after(
+    earlier: Option<(i64, i64)>,
+    changed: &BTreeSet<i32>,
+    fresh: Option<(i64, i64)>,
+) -> Option<Option<(i64, i64)>> {
+    let Some((a, z)) = earlier else {
+        // No rows before: every row now is one of the changed weeks'.
+        return Some(fresh);
+    };
+    let week_changed = |d: i64| changed.contains(&(monday_of(d) as i32));
+    // The earlier first day, unless its week changed: then a fresh row before the next
+    // week is first, and with none the first day is among rows not looked at.
+    let first = if !week_changed(a) {
+        fresh.map_or(a, |(f, _)| f.min(a))
+    } else {
+        fresh.map(|(f, _)| f).filter(|&f| f < monday_of(a) + 7)?
+    };
+    let last = if !week_changed(z) {
+        fresh.map_or(z, |(_, l)| l.max(z))
+    } else {
+        fresh.map(|(_, l)| l).filter(|&l| l >= monday_of(z))?
+    };
+    Some(Some((first, last)))
+}
+
 /// A batch's rows by the Monday of their week (its first column: a day or a Monday),
 /// in their order.
 fn by_week(b: &RecordBatch) -> Result<Vec<(i32, RecordBatch)>> {
@@ -748,5 +800,60 @@ impl TableProvider for PeriodTable {
             .plan(&names, range, &others, limit)
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         state.create_physical_plan(&plan).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_after_a_commit_from_the_span_before_and_the_changed_weeks() {
+        // Day 4 (1970-01-05) is a Monday, and so are days 11 and 60.
+        let weeks =
+            |days: &[i64]| -> BTreeSet<i32> { days.iter().map(|&d| monday_of(d) as i32).collect() };
+        let (a, z) = (11, 60);
+        // Nothing before: the changed weeks' rows are all there is.
+        assert_eq!(
+            span_after(None, &weeks(&[30]), Some((29, 33))),
+            Some(Some((29, 33)))
+        );
+        assert_eq!(span_after(None, &weeks(&[30]), None), Some(None));
+        // Ends outside the changed weeks stay, widened by fresh rows further out.
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[30]), Some((26, 30))),
+            Some(Some((a, z)))
+        );
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[30]), None),
+            Some(Some((a, z)))
+        );
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[30, 67]), Some((30, 68))),
+            Some(Some((a, 68)))
+        );
+        // An end in a changed week: a fresh row in that week (or beyond it) is the end,
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[a]), Some((a + 1, a + 2))),
+            Some(Some((a + 1, z)))
+        );
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[z]), Some((60, 61))),
+            Some(Some((a, 61)))
+        );
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[a, z]), Some((12, 64))),
+            Some(Some((12, 64)))
+        );
+        // else the end lies among the unchanged rows, which were not looked at.
+        assert_eq!(span_after(Some((a, z)), &weeks(&[a]), None), None);
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[a, 30]), Some((30, 31))),
+            None
+        );
+        assert_eq!(
+            span_after(Some((a, z)), &weeks(&[z, 30]), Some((30, 31))),
+            None
+        );
     }
 }

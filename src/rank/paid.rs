@@ -429,16 +429,23 @@ impl PaidLedger {
     /// between the two: the period's days from its first to its last changed one are
     /// read from the store, and its other days cut from this ledger. For a budget asked
     /// for after a commit, before the new version's ledger is carried over: the store
-    /// is read for the days the commit changed, not for the whole period.
+    /// is read for the days the commit changed, not for the whole period. `span` is the
+    /// cost data's first and last day in the new version when the caller knows it
+    /// (`Some(None)`: none), else it is read.
     pub async fn period_after(
         &self,
         ctx: &SessionContext,
         changed: &std::collections::BTreeSet<i32>,
+        span: Option<Option<(i32, i32)>>,
         model: &str,
         from: Option<&str>,
         to: Option<&str>,
     ) -> crate::Result<Periodic> {
-        let Some(span) = span_on(ctx).await? else {
+        let span = match span {
+            Some(span) => span,
+            None => span_on(ctx).await?,
+        };
+        let Some(span) = span else {
             return Ok((Vec::new(), 0, String::new(), String::new()));
         };
         let period = period_of(span, from, to)?;

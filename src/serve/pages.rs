@@ -53,6 +53,18 @@ impl Snap {
         Ok(())
     }
 
+    /// The first and last day of cost data (`Some(None)`: none), once the roll-ups of
+    /// `ad_costs` are built.
+    fn cost_span(&self) -> Option<Option<(i32, i32)>> {
+        let costs = self
+            .periods
+            .iter()
+            .find(|p| p.table() == crate::store::AD_COSTS)?;
+        costs
+            .span()
+            .map(|span| span.map(|(a, z)| (a as i32, z as i32)))
+    }
+
     /// The days whose files differ between `earlier` and this version, in any of the
     /// tables the pages sum; None when that cannot be told.
     fn changed_since(&self, earlier: &Snap) -> Option<BTreeSet<i32>> {
@@ -1071,7 +1083,7 @@ async fn fit_period(
             let (days, period, from, to) = match ledger_before(app, s) {
                 Some((ledger, changed)) => {
                     ledger
-                        .period_after(&s.pages, changed, model, from, to)
+                        .period_after(&s.pages, changed, s.cost_span(), model, from, to)
                         .await?
                 }
                 None => crate::rank::paid::load_on(&s.pages, from, to, model).await?,
