@@ -135,6 +135,13 @@ fn pages_show_what_the_store_holds() {
             "{csp}"
         );
         assert!(body.contains("Store version 1"), "{path} names its version");
+        // The server's time, as W3C Server Timing gives it: a duration in milliseconds.
+        let timing = header(&h, "server-timing").unwrap_or("");
+        let ms: f64 = timing
+            .strip_prefix("app;dur=")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(-1.0);
+        assert!((0.0..60_000.0).contains(&ms), "{path}: {timing:?}");
         // Nothing from another host: no link, script, style or image elsewhere.
         assert!(
             !external.is_match(&body) && !body.contains("url("),
