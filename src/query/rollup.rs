@@ -252,6 +252,16 @@ impl PeriodTable {
         )?)))
     }
 
+    /// The last day from `from` to `to` with a day file, when the files are known.
+    pub fn last_file_day(&self, from: i32, to: i32) -> Option<i32> {
+        let (_, files) = self.day_files.as_ref()?;
+        files
+            .iter()
+            .filter_map(|f| f.day)
+            .filter(|d| (from..=to).contains(d))
+            .max()
+    }
+
     /// The store's table it sums.
     pub fn table(&self) -> &'static str {
         self.spec.table

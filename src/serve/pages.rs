@@ -53,6 +53,17 @@ impl Snap {
         Ok(())
     }
 
+    /// The last day from `from` to `to` (as the controls give them) that `table` has a
+    /// day file of, when its files are known.
+    fn last_day_of(&self, table: &str, from: &str, to: &str) -> Option<i32> {
+        let (from, to) = (
+            crate::parse::time::parse_day(from)?,
+            crate::parse::time::parse_day(to)?,
+        );
+        let t = self.periods.iter().find(|p| p.table() == table)?;
+        t.last_file_day(from, to)
+    }
+
     /// The first and last day of cost data (`Some(None)`: none), once the roll-ups of
     /// `ad_costs` are built.
     fn cost_span(&self) -> Option<Option<(i32, i32)>> {
@@ -539,10 +550,21 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
             "SELECT CAST(day AS VARCHAR) AS d, CAST(SUM(conversions_{m}) AS DOUBLE) AS c, CAST(SUM(revenue_{m}) AS DOUBLE) AS r
              FROM keyword_daily WHERE {range} AND {est} GROUP BY day ORDER BY day"
         );
-        let ((_, t), (_, e), (_, d)) = tokio::try_join!(
+        // The top movers need the by-day chart's last day; it is nearly always the
+        // range's last day with a day file, so they are asked for that day alongside
+        // (and again below in the rare case the chart ends elsewhere).
+        let guess = s.last_day_of(crate::store::KEYWORD_DAILY, &c.from, &c.to);
+        let movers_sql = |d: i32| movers_sql(d, &range, est);
+        let ((_, t), (_, e), (_, d), guessed) = tokio::try_join!(
             rows(&s.pages, &tiles_sql),
             rows(&s.pages, &engines_sql),
-            rows(&s.pages, &days_sql)
+            rows(&s.pages, &days_sql),
+            async {
+                match guess {
+                    Some(g) => Ok(Some((g, rows(&s.pages, &movers_sql(g)).await?.1))),
+                    None => Ok(None),
+                }
+            }
         )?;
         let t = cells(&t).into_iter().next().unwrap_or_default();
         let get = |i: usize| t.get(i).map(|v| num(v)).unwrap_or(0.0);
@@ -584,32 +606,10 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         // with visits is the by-day chart's last, so the query names its 14 days (and
         // reads only their files).
         let last = days.last().and_then(|r| crate::parse::time::parse_day(&r[0]));
-        let mv = match last {
-            None => Vec::new(),
-            Some(d) => {
-                let day = |n: i32| crate::parse::time::format_day(d - n);
-                rows(
-                    &s.pages,
-                    &format!(
-                        "SELECT keyword, week_before, this_week, this_week - week_before AS change
-                         FROM (
-                           SELECT keyword,
-                             SUM(CASE WHEN day > DATE '{}' THEN visits ELSE 0 END) AS this_week,
-                             SUM(CASE WHEN day <= DATE '{}' THEN visits ELSE 0 END) AS week_before
-                           FROM keyword_daily
-                           WHERE {range} AND day BETWEEN DATE '{}' AND DATE '{}' AND {est}
-                             AND keyword IS NOT NULL AND keyword NOT LIKE '(%)'
-                           GROUP BY keyword)
-                         ORDER BY ABS(this_week - week_before) DESC, keyword LIMIT 10",
-                        day(7),
-                        day(7),
-                        day(13),
-                        day(0)
-                    ),
-                )
-                .await?
-                .1
-            }
+        let mv = match (last, guessed) {
+            (None, _) => Vec::new(),
+            (Some(d), Some((g, mv))) if d == g => mv,
+            (Some(d), _) => rows(&s.pages, &movers_sql(d)).await?.1,
         };
         body.push_str("<section><h2>Top movers, week over week</h2><p class=\"note\">Visits in the last 7 days of the range against the 7 days before.</p><div class=\"table-wrap\"><table><thead><tr><th>keyword</th><th class=\"num\">week before</th><th class=\"num\">last week</th><th class=\"num\">change</th></tr></thead><tbody>");
         for r in cells(&mv) {
@@ -626,6 +626,28 @@ pub async fn overview(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): P
         Ok(html(page("Overview", "Overview", &c, s.version, &body)))
     })
     .await
+}
+
+/// The overview's top movers: the last 7 days up to `last` against the 7 before, within
+/// `range` (it names its 14 days, so it reads only their files).
+fn movers_sql(last: i32, range: &str, est: &str) -> String {
+    let day = |n: i32| crate::parse::time::format_day(last - n);
+    format!(
+        "SELECT keyword, week_before, this_week, this_week - week_before AS change
+         FROM (
+           SELECT keyword,
+             SUM(CASE WHEN day > DATE '{}' THEN visits ELSE 0 END) AS this_week,
+             SUM(CASE WHEN day <= DATE '{}' THEN visits ELSE 0 END) AS week_before
+           FROM keyword_daily
+           WHERE {range} AND day BETWEEN DATE '{}' AND DATE '{}' AND {est}
+             AND keyword IS NOT NULL AND keyword NOT LIKE '(%)'
+           GROUP BY keyword)
+         ORDER BY ABS(this_week - week_before) DESC, keyword LIMIT 10",
+        day(7),
+        day(7),
+        day(13),
+        day(0)
+    )
 }
 
 // ---------------------------------------------------------------------------------

@@ -681,3 +681,147 @@ fn one_context_answers_until_a_commit_lands_and_the_next_request_sees_it() {
     let (_, _, body) = get(&s, "/", &[]);
     assert!(body.contains("Store version 3"), "{body}");
 }
+
+/// The overview's top movers compare the last 7 days of the by-day chart with the 7
+/// before. The dashboard asks for them alongside the chart, for the range's last day
+/// with a day file; when the chart ends earlier (that day holds estimated rows only,
+/// and the page leaves them out) they are asked for again: either way the table is
+/// the store's own sums over the chart's last 14 days.
+#[test]
+fn the_top_movers_end_where_the_chart_does() {
+    use keyrank::classify::Channel;
+    use keyrank::model::rollup::{Counts, Row, Segment};
+    use keyrank::parse::time::format_day;
+    let dir = tempfile::tempdir().unwrap();
+    let store = demo_store(dir.path());
+    let st = keyrank::store::Store::open(&store).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let span = |ctx: &datafusion::prelude::SessionContext| -> i32 {
+        let (_, b) = rt
+            .block_on(keyrank::query::run(
+                ctx,
+                "SELECT CAST(MAX(day) AS INT) FROM keyword_daily WHERE NOT estimated",
+            ))
+            .unwrap();
+        use datafusion::arrow::array::AsArray;
+        b[0].column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+            .value(0)
+    };
+    let ctx = rt.block_on(keyrank::query::session(&st)).unwrap();
+    let last = span(&ctx);
+    // A day after the last holding an estimated row alone.
+    let extra = last + 1;
+    let row = Row {
+        day: extra,
+        channel: Channel {
+            source: "google".into(),
+            medium: "organic".into(),
+            keyword: Some("estimated only".into()),
+            campaign: None,
+        },
+        landing: "/".into(),
+        segment: Segment::All,
+        counts: Counts {
+            visits: 40,
+            visitors: 40,
+            pageviews: 40,
+            ..Counts::default()
+        },
+        estimated: true,
+        sketch: None,
+    };
+    let mut w = st.writer(std::time::Duration::from_secs(5)).unwrap();
+    keyrank::store::write_days(&mut w, &[extra], &[row]).unwrap();
+    w.commit(crate::common::test_entry("estimated day"))
+        .unwrap();
+    let ctx = rt.block_on(keyrank::query::session(&st)).unwrap();
+    assert_eq!(span(&ctx), last, "the new day is estimated only");
+    // The movers as the store sums them: visits per keyword and day, then the two weeks.
+    let movers = |end: i32, estimated: bool| -> Vec<[String; 4]> {
+        let (_, b) = rt
+            .block_on(keyrank::query::run(
+                &ctx,
+                &format!(
+                    "SELECT keyword, CAST(day AS INT), CAST(SUM(visits) AS BIGINT) FROM keyword_daily
+                     WHERE day BETWEEN DATE '{}' AND DATE '{}' AND ({estimated} OR NOT estimated)
+                       AND keyword IS NOT NULL GROUP BY keyword, day",
+                    format_day(end - 13),
+                    format_day(end)
+                ),
+            ))
+            .unwrap();
+        let mut weeks: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+        for batch in &b {
+            use datafusion::arrow::array::{Array, AsArray};
+            use datafusion::arrow::datatypes::{Int32Type, Int64Type};
+            let k = batch.column(0).as_string_view_opt().map(|a| {
+                (0..a.len())
+                    .map(|i| a.value(i).to_string())
+                    .collect::<Vec<_>>()
+            });
+            let k = k.unwrap_or_else(|| {
+                let a = batch.column(0).as_string::<i32>();
+                (0..a.len()).map(|i| a.value(i).to_string()).collect()
+            });
+            let d = batch.column(1).as_primitive::<Int32Type>();
+            let v = batch.column(2).as_primitive::<Int64Type>();
+            for (i, k) in k.into_iter().enumerate() {
+                if k.starts_with('(') {
+                    continue;
+                }
+                let w = weeks.entry(k).or_default();
+                if d.value(i) > end - 7 {
+                    w.1 += v.value(i);
+                } else {
+                    w.0 += v.value(i);
+                }
+            }
+        }
+        let mut rows: Vec<(String, i64, i64)> =
+            weeks.into_iter().map(|(k, (a, b))| (k, a, b)).collect();
+        rows.sort_by(|x, y| {
+            (x.2 - x.1)
+                .abs()
+                .cmp(&(y.2 - y.1).abs())
+                .reverse()
+                .then(x.0.cmp(&y.0))
+        });
+        rows.into_iter()
+            .take(10)
+            .map(|(k, a, b)| [k, a.to_string(), b.to_string(), (b - a).to_string()])
+            .collect()
+    };
+    // The page's table, cell by cell.
+    let shown = |body: &str| -> Vec<[String; 4]> {
+        let table = body
+            .split("Top movers")
+            .nth(1)
+            .unwrap()
+            .split("</tbody>")
+            .next()
+            .unwrap();
+        let tags = regex::Regex::new("<[^>]*>").unwrap();
+        table
+            .split("<tr>")
+            .skip(2)
+            .map(|r| {
+                let cells: Vec<String> = r
+                    .split("</td>")
+                    .map(|c| tags.replace_all(c, "").trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                [0, 1, 2, 3].map(|i| cells[i].clone())
+            })
+            .collect()
+    };
+    let s = start(&store, None);
+    for (estimated, end) in [(false, last), (true, extra)] {
+        let path = format!("/?to={}&estimated={estimated}", format_day(extra));
+        let (status, _, body) = get(&s, &path, &[]);
+        assert_eq!(status, 200, "{body}");
+        let want = movers(end, estimated);
+        assert!(want.len() >= 5, "{want:?}");
+        assert_eq!(shown(&body), want, "{path}");
+    }
+}
