@@ -15,7 +15,16 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution, LogNormal, Poisson};
 
-const DAYS: usize = 28;
+/// Days of history: 28, or `KEYRANK_BENCH_DAYS` (from 91 on the fit resamples weeks).
+fn history_days() -> usize {
+    static DAYS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *DAYS.get_or_init(|| {
+        std::env::var("KEYRANK_BENCH_DAYS")
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(28)
+    })
+}
 const SEEDS: u64 = 8;
 const MAX_CHANGE: f64 = 0.3;
 
@@ -39,7 +48,7 @@ impl True {
     }
     /// Expected revenue over the period at period spend `s`.
     fn revenue(&self, s: f64) -> f64 {
-        DAYS as f64 * self.clicks(s / DAYS as f64) * self.rate * self.aov
+        history_days() as f64 * self.clicks(s / history_days() as f64) * self.rate * self.aov
     }
     fn marginal(&self, s: f64) -> f64 {
         let e = 1e-4 * s.max(1.0);
@@ -63,7 +72,7 @@ fn world(seed: u64) -> (Vec<True>, Vec<PaidDay>) {
             // Today's spend sits anywhere from well below to well past saturation.
             base: k * rng.random_range(0.3..3.0),
         };
-        for day in 0..DAYS {
+        for day in 0..history_days() {
             let s = t.base * rng.random_range(0.75..1.25);
             let clicks = Poisson::new(t.clicks(s).max(1e-9))
                 .unwrap()
@@ -174,7 +183,7 @@ fn main() {
             seed,
             ..CurveParams::default()
         };
-        let (rows, _) = recommend(&days, &p, DAYS).unwrap();
+        let (rows, _) = recommend(&days, &p, history_days()).unwrap();
         let mut ours = vec![0.0; n];
         for r in &rows {
             let i: usize = r.keyword[2..].parse().unwrap();

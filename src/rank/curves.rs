@@ -324,27 +324,99 @@ impl Term {
         a
     }
 
-    /// The sum of as many days as `terms` holds, each picked from them at random: a
-    /// bootstrap draw. One 64-bit number picks two days, each by the product of its
-    /// half and the day count, shifted down (Lemire's method without its rejection
-    /// step: a day's chance is off by less than count / 2³², under 1e-7 for a year).
+    /// The sum of `picks` terms, each picked from `terms` at random: a bootstrap draw.
+    /// One 64-bit number picks two, each by the product of its half and the count,
+    /// shifted down (Lemire's method without its rejection step: a term's chance is off
+    /// by less than count / 2³², under 1e-7 for a year's days).
     // Not inlined: inside the fit's loop the values it keeps for every draw took the
     // registers and one of the sixteen sums went to memory on every day picked.
     #[inline(never)]
-    fn resample(terms: &[Term], rng: &mut Xoshiro256PlusPlus) -> Term {
+    fn resample(terms: &[Term], picks: usize, rng: &mut Xoshiro256PlusPlus) -> Term {
         let n = terms.len() as u64;
         let pick = |half: u64| (((half & 0xffff_ffff) * n) >> 32) as usize;
         let (mut a, mut b) = (Term::default(), Term::default());
-        for _ in 0..terms.len() / 2 {
+        for _ in 0..picks / 2 {
             let r = rng.next_u64();
             a.add(&terms[pick(r)]);
             b.add(&terms[pick(r >> 32)]);
         }
-        if terms.len() % 2 == 1 {
+        if picks % 2 == 1 {
             a.add(&terms[pick(rng.next_u64())]);
         }
         a.add(&b);
         a
+    }
+}
+
+/// Days in a block of a long period's bootstrap: a week.
+const BLOCK_DAYS: usize = 7;
+/// Periods of this many days or more are resampled by blocks (13 weeks).
+const BLOCKS_FROM: usize = 13 * BLOCK_DAYS;
+
+/// What a keyword's bootstrap draws pick from. Up to [`BLOCKS_FROM`] days, its days
+/// one by one. From there, whole weeks: a circular block bootstrap (Politis and
+/// Romano), whose blocks are the runs of 7 consecutive days starting at each day (the
+/// last days wrapping round to the first), and a draw of `n = 7q + r` days picks q
+/// of them and one run of the r days left over, so it holds n days and each day is in
+/// it once on average. A year's draw picks 53 sums instead of 365 days, and days of
+/// one week (their weekday pattern, a run of dear clicks) stay together, as a time
+/// series' resamples should.
+struct Draws {
+    /// The days (in date order when resampled by weeks).
+    days: Vec<Term>,
+    /// The weeks from each day (empty: days are picked one by one).
+    weeks: Vec<Term>,
+}
+
+impl Draws {
+    /// From the terms of a keyword's days and their dates (`on`, in the same order).
+    fn of(terms: &[Term], on: impl Iterator<Item = i32>) -> Draws {
+        let n = terms.len();
+        if n < BLOCKS_FROM {
+            return Draws {
+                days: terms.to_vec(),
+                weeks: Vec::new(),
+            };
+        }
+        // Blocks are runs of days in date order (as a ledger keeps them already).
+        let on: Vec<i32> = on.collect();
+        let days: Vec<Term> = if on.is_sorted() {
+            terms.to_vec()
+        } else {
+            let mut dated: Vec<(i32, Term)> = on.into_iter().zip(terms.iter().copied()).collect();
+            dated.sort_by_key(|(day, _)| *day);
+            dated.into_iter().map(|(_, t)| t).collect()
+        };
+        let weeks = (0..n).map(|i| Draws::run(&days, i, BLOCK_DAYS)).collect();
+        Draws { days, weeks }
+    }
+
+    /// The sum of `len` days from day `from` on, the last days wrapping round to the first.
+    fn run(days: &[Term], from: usize, len: usize) -> Term {
+        Term::sum((from..from + len).map(|i| &days[i % days.len()]))
+    }
+
+    /// How many days, or weeks, a draw picks.
+    fn picks(&self) -> usize {
+        if self.weeks.is_empty() {
+            self.days.len()
+        } else {
+            self.days.len() / BLOCK_DAYS
+        }
+    }
+
+    /// One bootstrap draw: the sum of its days.
+    fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> Term {
+        if self.weeks.is_empty() {
+            return Term::resample(&self.days, self.days.len(), rng);
+        }
+        let mut t = Term::resample(&self.weeks, self.picks(), rng);
+        let left = self.days.len() % BLOCK_DAYS;
+        if left > 0 {
+            let from = (((rng.next_u64() & 0xffff_ffff) * self.days.len() as u64) >> 32) as usize;
+            t.add(&Draws::run(&self.days, from, left));
+        }
+        t
     }
 }
 
@@ -593,6 +665,7 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
             .zip(logs)
             .map(|((_, d), p)| Term::of(d, p.map(|(x, y)| (x - origin.0, y - origin.1))))
             .collect();
+        let draws_of = Draws::of(&terms, ds.iter().map(|(day, _)| *day));
         let mut draws = Vec::with_capacity(p.draws.max(1));
         // The days are picked by a fast generator of the keyword's own, seeded from its
         // stream: a year's draw picks 365 days, and ChaCha's numbers cost several times
@@ -603,7 +676,7 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
             let drawn = if i == 0 {
                 Term::sum(terms.iter())
             } else {
-                Term::resample(&terms, &mut picks)
+                draws_of.draw(&mut picks)
             };
             let (s_sum, c_sum, sums) = drawn.parts();
             let b = shrink(sums.slope(), mean, tau2);
@@ -1626,7 +1699,7 @@ mod tests {
             let draws = 40_000;
             let (mut sum, mut squares) = (vec![0.0; n], vec![0.0; n]);
             for _ in 0..draws {
-                let d = Term::resample(&terms, &mut rng);
+                let d = Term::resample(&terms, n, &mut rng);
                 assert_eq!(d.0.iter().sum::<f64>(), n as f64);
                 for j in 0..n {
                     sum[j] += d.0[j];
@@ -1647,6 +1720,54 @@ mod tests {
         // The fit on all days adds each once.
         let terms = [Term([1.0; 8]), Term([2.0; 8]), Term([4.0; 8])];
         assert_eq!(Term::sum(terms.iter()).0, [7.0; 8]);
+    }
+
+    /// From 13 weeks on, a draw is made of weeks (circular blocks) and one run of the
+    /// days left over: it holds as many days as the period, each day once on average,
+    /// and a day's next day comes with it far more often than picking days one by one
+    /// would have it (1 − 1/e). Days given in any order are put in date order first.
+    #[test]
+    fn a_long_periods_draw_picks_weeks_and_every_day_alike() {
+        for n in [BLOCKS_FROM, BLOCKS_FROM + 4, BLOCKS_FROM + 7] {
+            for j in [0, n / 2, n - 1] {
+                // Field 0 marks day j, field 2 the day after it (the first after the
+                // last), field 1 counts days.
+                let terms: Vec<Term> = (0..n)
+                    .map(|i| {
+                        let mut t = Term::default();
+                        t.0[0] = f64::from(u8::from(i == j));
+                        t.0[1] = 1.0;
+                        t.0[2] = f64::from(u8::from(i == (j + 1) % n));
+                        t
+                    })
+                    .collect();
+                let draws = Draws::of(&terms, 0..n as i32);
+                assert_eq!(draws.picks(), n / BLOCK_DAYS);
+                let backwards: Vec<Term> = terms.iter().rev().copied().collect();
+                let same = Draws::of(&backwards, (0..n as i32).rev());
+                assert!(draws.weeks.iter().zip(&same.weeks).all(|(a, b)| a.0 == b.0));
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(n as u64 + j as u64);
+                let (k, mut picked, mut with, mut together) = (20_000, 0.0, 0, 0);
+                for _ in 0..k {
+                    let d = draws.draw(&mut rng);
+                    assert_eq!(d.0[1], n as f64);
+                    picked += d.0[0];
+                    if d.0[0] > 0.0 {
+                        with += 1;
+                        together += usize::from(d.0[2] > 0.0);
+                    }
+                }
+                let mean = picked / k as f64;
+                assert!((mean - 1.0).abs() < 0.03, "n {n}, day {j}: mean {mean}");
+                let share = together as f64 / with as f64;
+                assert!(share > 0.8, "n {n}, day {j}: next day along {share}");
+            }
+        }
+        // Shorter periods pick their days one by one, as they are.
+        let short: Vec<Term> = (0..BLOCKS_FROM - 1).map(|i| Term([i as f64; 8])).collect();
+        let draws = Draws::of(&short, 0..short.len() as i32);
+        assert_eq!((draws.picks(), draws.weeks.len()), (short.len(), 0));
+        assert!(draws.days.iter().zip(&short).all(|(a, b)| a.0 == b.0));
     }
 
     #[test]
