@@ -2,7 +2,8 @@
 //!
 //! Each seed draws a world of paid keywords whose true spend → clicks curves are Hill
 //! curves (not the exponential keyrank fits) with their own half-saturation, shape,
-//! conversion rate and order value, and 28 days of history with spend varying around
+//! conversion rate and order value, and 28 days of history (`KEYRANK_BENCH_DAYS=182`
+//! for longer: from 91 days the fit resamples weeks) with spend varying around
 //! today's, clicks and sales drawn from them. Every policy splits the same total (today's)
 //! within the same ±30 % bounds; each is scored by its true expected revenue, as a share
 //! of the oracle's uplift over today's split (the oracle solves the same bounded problem
