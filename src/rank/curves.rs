@@ -332,8 +332,7 @@ impl Term {
     // registers and one of the sixteen sums went to memory on every day picked.
     #[inline(never)]
     fn resample(terms: &[Term], picks: usize, rng: &mut Xoshiro256PlusPlus) -> Term {
-        let n = terms.len() as u64;
-        let pick = |half: u64| (((half & 0xffff_ffff) * n) >> 32) as usize;
+        let pick = |half: u64| pick_of(half, terms.len());
         let (mut a, mut b) = (Term::default(), Term::default());
         for _ in 0..picks / 2 {
             let r = rng.next_u64();
@@ -346,6 +345,12 @@ impl Term {
         a.add(&b);
         a
     }
+}
+
+/// An index below `n` from the low 32 bits of `half`: their product with `n`, shifted
+/// down (Lemire's method without its rejection step).
+fn pick_of(half: u64, n: usize) -> usize {
+    (((half & 0xffff_ffff) * n as u64) >> 32) as usize
 }
 
 /// Days in a block of a long period's bootstrap: a week.
@@ -413,7 +418,7 @@ impl Draws {
         let mut t = Term::resample(&self.weeks, self.picks(), rng);
         let left = self.days.len() % BLOCK_DAYS;
         if left > 0 {
-            let from = (((rng.next_u64() & 0xffff_ffff) * self.days.len() as u64) >> 32) as usize;
+            let from = pick_of(rng.next_u64(), self.days.len());
             t.add(&Draws::run(&self.days, from, left));
         }
         t
@@ -667,9 +672,9 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
             .collect();
         let draws_of = Draws::of(&terms, ds.iter().map(|(day, _)| *day));
         let mut draws = Vec::with_capacity(p.draws.max(1));
-        // The days are picked by a fast generator of the keyword's own, seeded from its
-        // stream: a year's draw picks 365 days, and ChaCha's numbers cost several times
-        // what adding a day does.
+        // The days (or weeks) are picked by a fast generator of the keyword's own,
+        // seeded from its stream: a draw picks up to 90 days, and ChaCha's numbers
+        // cost several times what adding a day does.
         let mut picks = Xoshiro256PlusPlus::seed_from_u64(rng.next_u64());
         for i in 0..p.draws.max(1) {
             // The first draw is the fit on all days; the rest resample them.
