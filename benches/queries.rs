@@ -288,7 +288,9 @@ fn serve(store: &Path, warm: bool) -> (std::net::SocketAddr, std::sync::Arc<keyr
     let addr = listener.local_addr().expect("addr");
     let routes = keyrank::serve::router(app.clone());
     if warm {
-        rt.spawn(keyrank::serve::keep_warm(app.clone(), routes.clone()));
+        // On its own runtime, as `keyrank serve` runs it; it warms for the whole bench.
+        let warming = keyrank::serve::warm_up(app.clone(), routes.clone()).expect("warm-up");
+        std::mem::forget(warming);
     }
     rt.spawn(async move { axum::serve(listener, routes).await });
     (addr, app)

@@ -1,7 +1,8 @@
 //! The process's one async runtime. SQL (DataFusion), the store's Delta commits and
 //! the cluster client all run on it; it is built on first use and lives as long as
 //! the process. Only [`crate::cluster::LocalCluster`] owns a runtime of its own, so
-//! that its servers stop when it is dropped.
+//! that its servers stop when it is dropped, and the dashboard's warm-up
+//! ([`crate::serve::keep_warm`]), so that people's requests never queue behind it.
 
 use crate::error::{Error, Result};
 use std::sync::OnceLock;

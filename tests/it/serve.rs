@@ -440,10 +440,8 @@ fn a_new_version_is_computed_before_anyone_asks() {
     let dir = tempfile::tempdir().unwrap();
     let store = demo_store(dir.path());
     let s = start(&store, Some("a-token-for-the-warm-up"));
-    s.rt.spawn(keyrank::serve::keep_warm(
-        s.app.clone(),
-        router(s.app.clone()),
-    ));
+    // On a runtime of its own, as `keyrank serve` runs it.
+    let _warming = keyrank::serve::warm_up(s.app.clone(), router(s.app.clone())).unwrap();
     let wait = |version: u64, path: &str| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while !s.app.is_cached(Some(version), path) {
