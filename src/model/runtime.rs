@@ -2,7 +2,7 @@
 //! the cluster client all run on it; it is built on first use and lives as long as
 //! the process. Only [`crate::cluster::LocalCluster`] owns a runtime of its own, so
 //! that its servers stop when it is dropped, and the dashboard's warm-up
-//! ([`crate::serve::keep_warm`]), so that people's requests never queue behind it.
+//! ([`crate::serve::warm_up`]), so that people's requests never queue behind it.
 
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
