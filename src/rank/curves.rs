@@ -375,20 +375,20 @@ struct Draws {
 
 impl Draws {
     /// From the terms of a keyword's days and their dates (`on`, in the same order).
-    fn of(terms: &[Term], on: impl Iterator<Item = i32>) -> Draws {
+    fn of(terms: Vec<Term>, on: impl Iterator<Item = i32>) -> Draws {
         let n = terms.len();
         if n < BLOCKS_FROM {
             return Draws {
-                days: terms.to_vec(),
+                days: terms,
                 weeks: Vec::new(),
             };
         }
         // Blocks are runs of days in date order (as a ledger keeps them already).
         let on: Vec<i32> = on.collect();
         let days: Vec<Term> = if on.is_sorted() {
-            terms.to_vec()
+            terms
         } else {
-            let mut dated: Vec<(i32, Term)> = on.into_iter().zip(terms.iter().copied()).collect();
+            let mut dated: Vec<(i32, Term)> = on.into_iter().zip(terms).collect();
             dated.sort_by_key(|(day, _)| *day);
             dated.into_iter().map(|(_, t)| t).collect()
         };
@@ -670,16 +670,17 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
             .zip(logs)
             .map(|((_, d), p)| Term::of(d, p.map(|(x, y)| (x - origin.0, y - origin.1))))
             .collect();
-        let draws_of = Draws::of(&terms, ds.iter().map(|(day, _)| *day));
+        // The first draw is the fit on all days; the rest resample them.
+        let all = Term::sum(terms.iter());
+        let draws_of = Draws::of(terms, ds.iter().map(|(day, _)| *day));
         let mut draws = Vec::with_capacity(p.draws.max(1));
         // The days (or weeks) are picked by a fast generator of the keyword's own,
         // seeded from its stream: a draw picks up to 90 days, and ChaCha's numbers
         // cost several times what adding a day does.
         let mut picks = Xoshiro256PlusPlus::seed_from_u64(rng.next_u64());
         for i in 0..p.draws.max(1) {
-            // The first draw is the fit on all days; the rest resample them.
             let drawn = if i == 0 {
-                Term::sum(terms.iter())
+                all
             } else {
                 draws_of.draw(&mut picks)
             };
@@ -1746,10 +1747,10 @@ mod tests {
                         t
                     })
                     .collect();
-                let draws = Draws::of(&terms, 0..n as i32);
+                let draws = Draws::of(terms.clone(), 0..n as i32);
                 assert_eq!(draws.picks(), n / BLOCK_DAYS);
                 let backwards: Vec<Term> = terms.iter().rev().copied().collect();
-                let same = Draws::of(&backwards, (0..n as i32).rev());
+                let same = Draws::of(backwards, (0..n as i32).rev());
                 assert!(draws.weeks.iter().zip(&same.weeks).all(|(a, b)| a.0 == b.0));
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(n as u64 + j as u64);
                 let (k, mut picked, mut with, mut together) = (20_000, 0.0, 0, 0);
@@ -1770,7 +1771,7 @@ mod tests {
         }
         // Shorter periods pick their days one by one, as they are.
         let short: Vec<Term> = (0..BLOCKS_FROM - 1).map(|i| Term([i as f64; 8])).collect();
-        let draws = Draws::of(&short, 0..short.len() as i32);
+        let draws = Draws::of(short.clone(), 0..short.len() as i32);
         assert_eq!((draws.picks(), draws.weeks.len()), (short.len(), 0));
         assert!(draws.days.iter().zip(&short).all(|(a, b)| a.0 == b.0));
     }

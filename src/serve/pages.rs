@@ -60,18 +60,21 @@ impl Snap {
             crate::parse::time::parse_day(from)?,
             crate::parse::time::parse_day(to)?,
         );
-        let t = self.periods.iter().find(|p| p.table() == table)?;
-        t.last_file_day(from, to)
+        self.period(table)?.last_file_day(from, to)
+    }
+
+    /// The period table over `table`, one of the store's tables the pages sum.
+    fn period(&self, table: &str) -> Option<&PeriodTable> {
+        self.periods
+            .iter()
+            .find(|p| p.table() == table)
+            .map(|p| &**p)
     }
 
     /// The first and last day of cost data (`Some(None)`: none), once the roll-ups of
     /// `ad_costs` are built.
     fn cost_span(&self) -> Option<Option<(i32, i32)>> {
-        let costs = self
-            .periods
-            .iter()
-            .find(|p| p.table() == crate::store::AD_COSTS)?;
-        costs
+        self.period(crate::store::AD_COSTS)?
             .span()
             .map(|span| span.map(|(a, z)| (a as i32, z as i32)))
     }
