@@ -16,6 +16,7 @@
 //! and order values drawn from their posteriors. A period curve is `D` days of the daily
 //! curve at `S/D` a day.
 
+use crate::model::attribution::AttributionModel;
 use crate::query::udf::BetaPrior;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -554,14 +555,66 @@ fn shrink(b: Option<(f64, f64)>, mean: f64, tau2: f64) -> f64 {
 /// A day (days since 1970-01-01) with its cost, clicks, conversions and revenue.
 pub type DayFigures = (i32, [f64; 4]);
 
+/// The attribution models a [`LedgerDay`] holds, in [`AttributionModel::ALL`]'s order.
+pub const MODELS: usize = AttributionModel::ALL.len();
+
+/// A paid day under every attribution model: its cost and clicks, and each model's
+/// conversions and revenue (a row of `paid::PaidLedger`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LedgerDay {
+    pub day: i32,
+    pub spend: [f64; 2],
+    pub credit: [[f64; 2]; MODELS],
+}
+
+impl LedgerDay {
+    /// The day as a fit reads it under the `m`th model.
+    pub fn under(&self, m: usize) -> DayFigures {
+        let [cost, clicks] = self.spend;
+        let [conversions, revenue] = self.credit[m];
+        (self.day, [cost, clicks, conversions, revenue])
+    }
+}
+
+/// One paid keyword's days, in the order of days, borrowed from wherever they are kept.
+#[derive(Debug, Clone, Copy)]
+pub enum Days<'a> {
+    /// Each day's figures.
+    Figures(&'a [DayFigures]),
+    /// A ledger's days under its `model`th model: a period's days without copying the
+    /// period (each keyword's are read as it is fitted).
+    Ledger { days: &'a [LedgerDay], model: usize },
+}
+
+impl<'a> Days<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Days::Figures(d) => d.len(),
+            Days::Ledger { days, .. } => days.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The days' figures: borrowed, or read from a ledger's rows.
+    pub fn figures(&self) -> std::borrow::Cow<'a, [DayFigures]> {
+        match *self {
+            Days::Figures(d) => std::borrow::Cow::Borrowed(d),
+            Days::Ledger { days, model } => days.iter().map(|d| d.under(model)).collect(),
+        }
+    }
+}
+
 /// One paid keyword's days as a fit reads them, in the order of days: what
 /// [`fit_keywords`] takes, borrowed from wherever the days are kept (a
-/// [`super::paid::Cut`] of a ledger lends them without copying a name).
+/// [`super::paid::Cut`] of a ledger lends them without copying a name or a day).
 #[derive(Debug, Clone, Copy)]
 pub struct PaidKeyword<'a> {
     pub engine: &'a str,
     pub keyword: &'a str,
-    pub days: &'a [DayFigures],
+    pub days: Days<'a>,
 }
 
 /// A paid keyword as the fit reads it, with each day's log point (when it had spend
@@ -597,7 +650,7 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
         .map(|((engine, keyword), days)| PaidKeyword {
             engine,
             keyword,
-            days,
+            days: Days::Figures(days),
         })
         .collect();
     fit_keywords_on(&keywords, p, threads)
@@ -606,29 +659,43 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
 /// [`fit_keywords`] on `threads` threads (None: one per core when there is enough
 /// work).
 fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<usize>) -> Vec<Fit> {
-    // Each day's log point, once: the pooled slope and every draw read them. A
-    // keyword without a day in the period is not paid for in it.
-    let keywords: Vec<Keyword> = keywords
-        .iter()
-        .filter(|k| !k.days.is_empty())
-        .map(|k| (*k, k.days.iter().map(log_point).collect()))
-        .collect();
-    let slopes: Vec<(f64, f64)> = keywords
-        .iter()
-        .filter_map(|(_, logs)| slope(&logs.iter().flatten().copied().collect::<Vec<_>>()))
-        .collect();
+    // A keyword without a day in the period is not paid for in it.
+    let keywords: Vec<&PaidKeyword> = keywords.iter().filter(|k| !k.days.is_empty()).collect();
+    // The draws of 5,000 keywords take a second on one core: the keywords are shared
+    // out in contiguous parts, one per core, and joined in order.
+    let work = p.draws.max(1) * keywords.iter().map(|k| k.days.len()).sum::<usize>();
+    let threads = threads.unwrap_or(if work < 1 << 20 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    });
+    // Each day's log point, once: the pooled slope and every draw read them. With
+    // each keyword's slope and its sums for the priors, on every core; summed below in
+    // the keywords' order, whatever the threads.
+    let firsts = each_keyword(keywords.len(), threads, |i| {
+        let ds = keywords[i].days.figures();
+        let logs: Vec<Option<(f64, f64)>> = ds.iter().map(log_point).collect();
+        let slope = slope(&logs.iter().flatten().copied().collect::<Vec<_>>());
+        let (c, n): (f64, f64) = ds
+            .iter()
+            .fold((0.0, 0.0), |(c, n), (_, d)| (c + d[2], n + d[1]));
+        let revenue = ds.iter().map(|(_, d)| d[3]).sum::<f64>();
+        (logs, slope, (c, n), revenue)
+    });
+    let slopes: Vec<(f64, f64)> = firsts.iter().filter_map(|f| f.1).collect();
     let (mean, tau2) = pool(&slopes);
     let mut prior = BetaPrior::default();
     let (mut rev, mut conv) = (0.0, 0.0);
-    for (k, _) in &keywords {
-        let (c, n): (f64, f64) = k
-            .days
-            .iter()
-            .fold((0.0, 0.0), |(c, n), (_, d)| (c + d[2], n + d[1]));
-        prior.add(c.min(n), n);
+    for (_, _, (c, n), revenue) in &firsts {
+        prior.add(c.min(*n), *n);
         conv += c;
-        rev += k.days.iter().map(|(_, d)| d[3]).sum::<f64>();
+        rev += revenue;
     }
+    let keywords: Vec<Keyword> = keywords
+        .into_iter()
+        .zip(firsts)
+        .map(|(k, (logs, ..))| (*k, logs))
+        .collect();
     let (alpha, beta) = prior.fit().unwrap_or((1.0, 50.0));
     let order_value = if conv > 0.0 { rev / conv } else { 0.0 };
     const PSEUDO_ORDERS: f64 = 3.0;
@@ -636,7 +703,9 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
     // keyword: its random numbers do not depend on which other keywords are paid for
     // or on the thread that fits it.
     let fit_one = |(k, logs): &Keyword| {
-        let (engine, keyword, ds) = (k.engine, k.keyword, k.days);
+        let (engine, keyword) = (k.engine, k.keyword);
+        let figures = k.days.figures();
+        let ds: &[DayFigures] = &figures;
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let name = [engine.as_bytes(), &[0], keyword.as_bytes()].concat();
         rng.set_stream(xxhash_rust::xxh3::xxh3_64(&name));
@@ -713,14 +782,6 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
             fixed,
         }
     };
-    // The draws of 5,000 keywords take a second on one core: the keywords are shared
-    // out in contiguous parts, one per core, and joined in order.
-    let work = p.draws.max(1) * keywords.iter().map(|(k, _)| k.days.len()).sum::<usize>();
-    let threads = threads.unwrap_or(if work < 1 << 20 {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    });
     each_keyword(keywords.len(), threads, |i| fit_one(&keywords[i]))
 }
 
@@ -1597,14 +1658,14 @@ mod tests {
             keywords.push(PaidKeyword {
                 engine: &run[0].engine,
                 keyword: &run[0].keyword,
-                days: &figures[start..start + run.len()],
+                days: Days::Figures(&figures[start..start + run.len()]),
             });
             start += run.len();
             if i == 2 {
                 keywords.push(PaidKeyword {
                     engine: &run[0].engine,
                     keyword: "zz no days",
-                    days: &[],
+                    days: Days::Figures(&[]),
                 });
             }
         }

@@ -3,7 +3,7 @@
 //! cost day of one store version, so a long-running reader (the dashboard) answers a
 //! period nobody asked for before without reading a file.
 
-use super::curves::{DayFigures, PaidDay, PaidKeyword};
+use super::curves::{Days, LedgerDay, MODELS, PaidDay, PaidKeyword};
 use crate::model::attribution::AttributionModel;
 use crate::parse::time::{format_day, parse_day};
 use datafusion::arrow::array::{Array, Float64Array, Int32Array, StringArray};
@@ -121,26 +121,9 @@ pub async fn load_on(
     Ok(answer(days, period))
 }
 
-/// The models a ledger holds, in [`AttributionModel::ALL`]'s order.
-const MODELS: usize = AttributionModel::ALL.len();
-
 /// A ledger's row: a day, its cost and clicks, and its conversions and revenue under
 /// each model.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Row {
-    day: i32,
-    spend: [f64; 2],
-    credit: [[f64; 2]; MODELS],
-}
-
-impl Row {
-    /// The day as a fit reads it under the `m`th model.
-    fn under(&self, m: usize) -> DayFigures {
-        let [cost, clicks] = self.spend;
-        let [conversions, revenue] = self.credit[m];
-        (self.day, [cost, clicks, conversions, revenue])
-    }
-}
+type Row = LedgerDay;
 
 /// Each paid day of `from..=to` under every model, in no particular order: the canned
 /// `paid_keywords` query with every model's two columns at once (a model's pair is
@@ -299,13 +282,15 @@ pub struct PaidLedger {
 }
 
 /// A period's paid days under one model, cut from a [`PaidLedger`]; the fit borrows
-/// them ([`Cut::keywords`]).
+/// them ([`Cut::keywords`]), nothing is copied.
 pub struct Cut<'a> {
     names: &'a [(String, String)],
-    /// Each paid keyword of the period: its name (an index into `names`) and where its
-    /// days end in `days` (they start where the one before ends).
-    parts: Vec<(usize, usize)>,
-    days: Vec<DayFigures>,
+    rows: &'a [Row],
+    /// The model's index in [`AttributionModel::ALL`].
+    model: usize,
+    /// Each paid keyword of the period: its name (an index into `names`) and its days
+    /// (a range of `rows`).
+    parts: Vec<(usize, std::ops::Range<usize>)>,
     /// The days the period covers.
     pub covers: usize,
     /// Its first and last day.
@@ -317,17 +302,17 @@ impl Cut<'_> {
     /// Each paid keyword of the period with its days, in the store's order, as
     /// [`super::curves::fit_keywords`] reads them.
     pub fn keywords(&self) -> Vec<PaidKeyword<'_>> {
-        let mut start = 0;
         self.parts
             .iter()
-            .map(|&(name, end)| {
-                let (engine, keyword) = &self.names[name];
-                let days = &self.days[start..end];
-                start = end;
+            .map(|(name, range)| {
+                let (engine, keyword) = &self.names[*name];
                 PaidKeyword {
                     engine,
                     keyword,
-                    days,
+                    days: Days::Ledger {
+                        days: &self.rows[range.clone()],
+                        model: self.model,
+                    },
                 }
             })
             .collect()
@@ -335,10 +320,13 @@ impl Cut<'_> {
 
     /// The period's paid days as [`load_on`] reads them.
     pub fn period(self) -> Periodic {
-        let mut out = Vec::with_capacity(self.days.len());
-        for k in self.keywords() {
-            for &(day, figures) in k.days {
-                out.push(PaidDay::of(day, k.engine, k.keyword, figures));
+        let days = self.parts.iter().map(|(_, r)| r.len()).sum();
+        let mut out = Vec::with_capacity(days);
+        for (name, range) in &self.parts {
+            let (engine, keyword) = &self.names[*name];
+            for row in &self.rows[range.clone()] {
+                let (day, figures) = row.under(self.model);
+                out.push(PaidDay::of(day, engine, keyword, figures));
             }
         }
         (out, self.covers, self.from, self.to)
@@ -494,29 +482,31 @@ impl PaidLedger {
         let Some(span) = self.span else {
             return Ok(Cut {
                 names: &self.names,
+                rows: &self.rows,
+                model: m,
                 parts: Vec::new(),
-                days: Vec::new(),
                 covers: 0,
                 from: String::new(),
                 to: String::new(),
             });
         };
         let (from, to) = period_of(span, from, to)?;
-        let (mut parts, mut days) = (Vec::new(), Vec::new());
+        let mut parts = Vec::new();
         for i in 0..self.names.len() {
-            let rows = &self.rows[self.starts[i]..self.starts[i + 1]];
+            let start = self.starts[i];
+            let rows = &self.rows[start..self.starts[i + 1]];
             let lo = rows.partition_point(|r| r.day < from);
             let hi = rows.partition_point(|r| r.day <= to);
             if lo < hi {
-                days.extend(rows[lo..hi].iter().map(|r| r.under(m)));
-                parts.push((i, days.len()));
+                parts.push((i, start + lo..start + hi));
             }
         }
         let (covers, from, to) = covered((from, to));
         Ok(Cut {
             names: &self.names,
+            rows: &self.rows,
+            model: m,
             parts,
-            days,
             covers,
             from,
             to,
