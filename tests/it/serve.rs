@@ -614,13 +614,23 @@ fn a_budget_right_after_a_commit_is_the_new_versions() {
 fn the_default_pages_are_ready_before_the_address_and_the_warm_up_waits_for_people() {
     let dir = tempfile::tempdir().unwrap();
     let store = demo_store(dir.path());
-    // What `keyrank serve` does before it prints its address: the default pages.
+    // What `keyrank serve` does before it prints its address: the default pages and
+    // the canned queries.
     let s = start(&store, None);
     let said =
         s.rt.block_on(keyrank::serve::prepare(&s.app, &router(s.app.clone())));
     assert!(said.contains("roll-ups"), "{said}");
     for path in ["/", "/keywords", "/budget", "/api/keywords"] {
         assert!(s.app.is_cached(Some(1), path), "{path}");
+    }
+    let canned = keyrank::serve::canned_links();
+    assert!(canned.len() >= 8, "{canned:?}");
+    for link in canned {
+        let query = link.strip_prefix("/sql?").unwrap();
+        let (_, sql) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "q")
+            .unwrap();
+        assert!(s.app.is_answered(Some(1), &sql), "{sql}");
     }
     assert!(!s.app.is_cached(Some(1), "/keywords?model=first"));
     // While a person's request is in flight, the warm-up computes nothing: it waits
