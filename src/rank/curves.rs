@@ -1038,8 +1038,20 @@ fn recommend_on(
             hi.push(f.current * (1.0 + p.max_change));
         }
     }
+    let parts = fits.len().div_ceil(SOLVE_PART);
+    let threads = threads
+        .unwrap_or(if parts < 4 {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        })
+        .clamp(1, parts.max(1));
     let rates: Vec<Rates> = fits.iter().map(Rates::of).collect();
-    let at_lo: Vec<f64> = rates.iter().zip(&lo).map(|(r, &l)| r.mean(l)).collect();
+    // Each keyword's mean marginal return at a bound (200 exponentials a keyword).
+    let edges_of = |bound: &[f64]| -> Vec<f64> {
+        each_keyword(fits.len(), threads, |i| rates[i].mean(bound[i]))
+    };
+    let at_lo = edges_of(&lo);
     // The total spend at λ and its derivative in λ: a keyword inside its bounds spends
     // where its mean marginal return is λ, so its spend moves by 1 / (the marginal's
     // slope there) per unit of λ; one at a bound does not move.
@@ -1061,14 +1073,6 @@ fn recommend_on(
         }
         (total, slope)
     };
-    let parts = fits.len().div_ceil(SOLVE_PART);
-    let threads = threads
-        .unwrap_or(if parts < 4 {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        })
-        .clamp(1, parts.max(1));
     let total_of = |lambda: f64, hi: &[f64], at_hi: &[f64], guess: &mut [f64]| -> (f64, f64) {
         let parts = guess.chunks_mut(SOLVE_PART).enumerate();
         in_parts(parts, threads, |(c, g)| {
@@ -1077,8 +1081,6 @@ fn recommend_on(
         .iter()
         .fold((0.0, 0.0), |(total, slope), (t, s)| (total + t, slope + s))
     };
-    let edges_of =
-        |hi: &[f64]| -> Vec<f64> { rates.iter().zip(hi).map(|(r, &h)| r.mean(h)).collect() };
     let mut note = String::new();
     let target = match (p.target_roas, p.total_cents) {
         (Some(r), _) => {
@@ -1267,9 +1269,11 @@ fn recommend_on(
     let mut total_new = vec![0.0; draws];
     let mut total_now = vec![0.0; draws];
     let mut rows = Vec::with_capacity(fits.len());
-    // Each keyword's revenue under every draw, at the new spend and today's, on every
-    // core; they are added to the totals below in the keywords' order.
-    let revenues: Vec<(Vec<f64>, Vec<f64>, f64)> = each_keyword(fits.len(), threads, |i| {
+    // Each keyword's revenue under every draw, at the new spend and today's, with the
+    // new one's mean and 80 % interval, on every core; they are added to the totals
+    // below in the keywords' order.
+    type Revenues = (Vec<f64>, Vec<f64>, f64, [f64; 3]);
+    let revenues: Vec<Revenues> = each_keyword(fits.len(), threads, |i| {
         let f = &fits[i];
         let rev: Vec<f64> = f
             .draws
@@ -1281,15 +1285,19 @@ fn recommend_on(
             .iter()
             .map(|c| c.revenue(f.current, f.active))
             .collect();
-        (rev, now, rates[i].mean(spends[i]))
+        let expected = rev.iter().sum::<f64>() / rev.len() as f64;
+        let mut sorted = rev.clone();
+        let (low, high) = (quantile(&mut sorted, 0.1), quantile(&mut sorted, 0.9));
+        (rev, now, rates[i].mean(spends[i]), [expected, low, high])
     });
-    for ((i, f), (mut rev, now, marginal)) in fits.iter().enumerate().zip(revenues) {
+    for ((i, f), (rev, now, marginal, [expected, low, high])) in
+        fits.iter().enumerate().zip(revenues)
+    {
         let s = spends[i];
         for j in 0..draws {
             total_new[j] += rev[j];
             total_now[j] += now[j];
         }
-        let expected = rev.iter().sum::<f64>() / rev.len() as f64;
         let change = s - f.current;
         let at_hi = (s - hi[i]).abs() < 0.01 && hi[i] > f.current;
         let at_lo = (s - lo[i]).abs() < 0.01 && lo[i] < f.current;
@@ -1319,8 +1327,8 @@ fn recommend_on(
             recommended_spend: s,
             change: round2(change),
             expected_revenue: round2(expected),
-            expected_revenue_low: round2(quantile(&mut rev, 0.1)),
-            expected_revenue_high: round2(quantile(&mut rev, 0.9)),
+            expected_revenue_low: round2(low),
+            expected_revenue_high: round2(high),
             marginal_roas: round4(marginal),
             reason,
             amount_cents: amounts[i],

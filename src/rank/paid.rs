@@ -62,6 +62,10 @@ fn covered((from, to): (i32, i32)) -> (usize, String, String) {
     )
 }
 
+/// The days a period covers, its first and last day as text, and the first and last
+/// day of cost data within it (None: none).
+pub type Covering = (usize, String, String, Option<(i32, i32)>);
+
 /// A period's paid days, the days it covers, and its first and last day as text.
 pub type Periodic = (Vec<PaidDay>, usize, String, String);
 
@@ -474,34 +478,37 @@ impl PaidLedger {
     /// [`Self::period`] as the fit reads it: each paid keyword of the period with its
     /// days ([`Cut::keywords`]), in the same order; the days the period covers, its
     /// first and last day.
+    /// The period [`Self::cut`] cuts for `from` and `to`: the days it covers, its first
+    /// and last day, and the first and last day of cost data within it (None: no
+    /// cost data there), which alone its fit depends on.
+    pub fn covering(&self, from: Option<&str>, to: Option<&str>) -> crate::Result<Covering> {
+        let Some(span) = self.span else {
+            return Ok((0, String::new(), String::new(), None));
+        };
+        let period = period_of(span, from, to)?;
+        let (covers, a, z) = covered(period);
+        let (first, last) = (period.0.max(span.0), period.1.min(span.1));
+        Ok((covers, a, z, (first <= last).then_some((first, last))))
+    }
+
     pub fn cut(&self, model: &str, from: Option<&str>, to: Option<&str>) -> crate::Result<Cut<'_>> {
         let m = AttributionModel::ALL
             .iter()
             .position(|a| a.name() == model)
             .ok_or_else(|| crate::Error::usage(format!("--model: no model called {model:?}")))?;
-        let Some(span) = self.span else {
-            return Ok(Cut {
-                names: &self.names,
-                rows: &self.rows,
-                model: m,
-                parts: Vec::new(),
-                covers: 0,
-                from: String::new(),
-                to: String::new(),
-            });
-        };
-        let (from, to) = period_of(span, from, to)?;
+        let (covers, from, to, reads) = self.covering(from, to)?;
         let mut parts = Vec::new();
-        for i in 0..self.names.len() {
-            let start = self.starts[i];
-            let rows = &self.rows[start..self.starts[i + 1]];
-            let lo = rows.partition_point(|r| r.day < from);
-            let hi = rows.partition_point(|r| r.day <= to);
-            if lo < hi {
-                parts.push((i, start + lo..start + hi));
+        if let Some((first, last)) = reads {
+            for i in 0..self.names.len() {
+                let start = self.starts[i];
+                let rows = &self.rows[start..self.starts[i + 1]];
+                let lo = rows.partition_point(|r| r.day < first);
+                let hi = rows.partition_point(|r| r.day <= last);
+                if lo < hi {
+                    parts.push((i, start + lo..start + hi));
+                }
             }
         }
-        let (covers, from, to) = covered((from, to));
         Ok(Cut {
             names: &self.names,
             rows: &self.rows,

@@ -54,6 +54,11 @@ pub struct App {
     /// The budget's fitted curves by (from, to, model), so a what-if total only solves
     /// the split again.
     curves: VersionCache<CurvesKey, BudgetCurves>,
+    /// The fits cut from the version's ledger by the days of cost data they read and
+    /// the model ([`FitKey`]): periods that differ only in days without cost data
+    /// (a year asked for as 2024-01-01 to 2024-12-31 or as 2023-06-01 to 2025-06-01)
+    /// share one fit.
+    fits: VersionCache<FitKey, crate::rank::curves::Fitted>,
     /// The budget's splits by (from, to, model, what-if total in cents), so the split
     /// table's pages and the "estimated" switch (which the budget does not read) solve
     /// it once.
@@ -82,6 +87,10 @@ pub struct App {
 /// What the budget's curves depend on besides the store version: from, to, model.
 pub(crate) type CurvesKey = (String, String, String);
 
+/// What a fit cut from a ledger depends on besides the store version: the first and
+/// last day of cost data it reads (None: none) and the model.
+pub(crate) type FitKey = (Option<(i32, i32)>, String);
+
 /// What a budget split depends on besides the store version: from, to, model and the
 /// what-if total in cents (None: today's spend).
 pub(crate) type SplitKey = (String, String, String, Option<i64>);
@@ -95,7 +104,7 @@ pub(crate) type Split = (
 /// The fitted curves of a period's paid keywords (empty: no ad costs), with the period
 /// they cover: its days and its first and last day.
 pub(crate) struct BudgetCurves {
-    fitted: crate::rank::curves::Fitted,
+    fitted: Arc<crate::rank::curves::Fitted>,
     period: usize,
     from: String,
     to: String,
@@ -287,6 +296,13 @@ impl App {
         self.ledgers.get(version, ()).is_some()
     }
 
+    /// Whether a fit of the cost days `first..=last` under `model` is kept for
+    /// `version` (for tests).
+    pub fn is_fitted(&self, version: Option<u64>, first: i32, last: i32, model: &str) -> bool {
+        let key = (Some((first, last)), model.to_string());
+        self.fits.get(version, key).is_some()
+    }
+
     /// Whether the page a request for `path_and_query` asks for is computed for
     /// `version` (the warm-up's effect, for tests and the bench).
     pub fn is_cached(&self, version: Option<u64>, path_and_query: &str) -> bool {
@@ -351,6 +367,7 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
         curves: VersionCache::new(8),
+        fits: VersionCache::new(8),
         splits: VersionCache::new(32),
         ledgers: VersionCache::new(1),
         answers: VersionCache::new(16),
@@ -521,10 +538,27 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
                 .get(s.version, pages::default_ranking_key())
                 .map(|r| pages::first_page_links(&r))
                 .unwrap_or_default();
-            // Last, the overview and the budget under the other models.
+            // Last, the overview and the budget under the other models, and the budget
+            // of all the days of ad costs under every model (the longest period, whose
+            // fit takes longest: any period holding those days shares it).
             let overviews = OTHER_MODELS.iter().map(|m| format!("/?model={m}"));
             let budgets = OTHER_MODELS.iter().map(|m| format!("/budget?model={m}"));
-            for path in first_page.into_iter().chain(overviews).chain(budgets) {
+            let mut whole = Vec::new();
+            if let Some(Some((a, z))) = s.cost_span() {
+                let (a, z) = (
+                    crate::parse::time::format_day(a),
+                    crate::parse::time::format_day(z),
+                );
+                for m in std::iter::once(pages::DEFAULT_MODEL).chain(OTHER_MODELS) {
+                    whole.push(format!("/budget?from={a}&to={z}&model={m}"));
+                }
+            }
+            for path in first_page
+                .into_iter()
+                .chain(overviews)
+                .chain(budgets)
+                .chain(whole)
+            {
                 warm_unless_asked(&app, &routes, &path).await;
             }
             *app.warmed.lock().unwrap_or_else(|p| p.into_inner()) = Some(s.version);

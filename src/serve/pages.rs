@@ -23,7 +23,7 @@ type Params = Query<BTreeMap<String, String>>;
 const MODELS: [&str; 5] = ["first", "last", "linear", "position", "time_decay"];
 
 /// The model a page shows when none is asked for.
-const DEFAULT_MODEL: &str = "last";
+pub(super) const DEFAULT_MODEL: &str = "last";
 
 /// One committed version of the store and a context over exactly it, shared by every
 /// request while that version is the latest ([`snap`]).
@@ -73,7 +73,7 @@ impl Snap {
 
     /// The first and last day of cost data (`Some(None)`: none), once the roll-ups of
     /// `ad_costs` are built.
-    fn cost_span(&self) -> Option<Option<(i32, i32)>> {
+    pub(super) fn cost_span(&self) -> Option<Option<(i32, i32)>> {
         self.period(crate::store::AD_COSTS)?
             .span()
             .map(|span| span.map(|(a, z)| (a as i32, z as i32)))
@@ -1094,15 +1094,21 @@ async fn fit_period(
     let joined = |e: tokio::task::JoinError| Error::Other(e.to_string());
     let (fitted, period, from, to) = match app.ledgers.get(s.version, ()) {
         Some(ledger) => {
+            let (period, first, last, reads) = ledger.covering(from, to)?;
             let (from, to) = (from.map(str::to_string), to.map(str::to_string));
             let model = model.to_string();
-            tokio::task::spawn_blocking(move || -> Result<_> {
-                let cut = ledger.cut(&model, from.as_deref(), to.as_deref())?;
-                let fitted = fit_keywords(&cut.keywords(), &CurveParams::default());
-                Ok((fitted, cut.covers, cut.from, cut.to))
-            })
-            .await
-            .map_err(joined)??
+            let fitted = app
+                .fits
+                .get_or_make(s.version, (reads, model.clone()), || async move {
+                    tokio::task::spawn_blocking(move || -> Result<_> {
+                        let cut = ledger.cut(&model, from.as_deref(), to.as_deref())?;
+                        Ok(fit_keywords(&cut.keywords(), &CurveParams::default()))
+                    })
+                    .await
+                    .map_err(joined)?
+                })
+                .await?;
+            (fitted, period, first, last)
         }
         None => {
             let (days, period, from, to) = match ledger_before(app, s) {
@@ -1117,7 +1123,7 @@ async fn fit_period(
                 tokio::task::spawn_blocking(move || fit_curves(&days, &CurveParams::default()))
                     .await
                     .map_err(joined)?;
-            (fitted, period, from, to)
+            (Arc::new(fitted), period, from, to)
         }
     };
     Ok(super::BudgetCurves {

@@ -495,6 +495,27 @@ fn a_new_version_is_computed_before_anyone_asks() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
+    // Then the budget of every day of ad costs, under every model.
+    let (_, _, span) = get(
+        &s,
+        &format!(
+            "/api/sql?q={}",
+            enc(
+                "SELECT CAST(MIN(day) AS VARCHAR) AS a, CAST(MAX(day) AS VARCHAR) AS z FROM ad_costs"
+            )
+        ),
+        &[("Authorization", "Bearer a-token-for-the-warm-up")],
+    );
+    let span: serde_json::Value = serde_json::from_str(&span).unwrap();
+    let (first, last) = (
+        span["rows"][0]["a"].as_str().unwrap().to_string(),
+        span["rows"][0]["z"].as_str().unwrap().to_string(),
+    );
+    let day = |d: &str| keyrank::parse::time::parse_day(d).unwrap();
+    for model in ["last", "first", "linear", "position", "time_decay"] {
+        wait(1, &format!("/budget?from={first}&to={last}&model={model}"));
+        assert!(s.app.is_fitted(Some(1), day(&first), day(&last), model));
+    }
     // A query of one's own is not kept.
     assert!(!s.app.is_answered(Some(1), "SELECT 1"));
     // The form's request (empty fields, the default model spelled out) is the same page.
@@ -519,6 +540,10 @@ fn a_new_version_is_computed_before_anyone_asks() {
         "/budget?from=2024-03-05&to=2024-03-14",
         "/budget?from=2024-03-03&model=time_decay",
         "/budget?to=2024-03-09&model=first&total=800",
+        // Periods holding every day of ad costs and days without: the fit of those
+        // days the warm-up made, shared.
+        "/budget?from=2023-01-01&to=2025-12-31",
+        "/budget?from=2023-06-01&to=2026-01-31&model=position&total=900",
         &format!("/sql?q={}", canned[0]),
         &format!("/sql.csv?q={}", canned[1]),
         &format!("/api/sql?q={}", canned[2]),
