@@ -121,12 +121,13 @@ pub struct CachedPage {
 }
 
 /// Values computed from one version of the store, by key. Only the newest version's
-/// are kept (older versions are never asked for again), at most `cap` of them. A value
-/// is computed once even when several requests ask for it at the same time (a person
-/// and the warm-up, or `/keywords` and `/api/keywords` for one ranking): the first
-/// computes it, the others wait for it ([`VersionCache::get_or_make`]).
+/// are kept (older versions are never asked for again), at most `cap` of them: when
+/// full, the one used least recently goes. A value is computed once even when several
+/// requests ask for it at the same time (a person and the warm-up, or `/keywords` and
+/// `/api/keywords` for one ranking): the first computes it, the others wait for it
+/// ([`VersionCache::get_or_make`]).
 struct VersionCache<K, V> {
-    map: Mutex<Versioned<K, V>>,
+    map: Mutex<Kept<K, V>>,
     /// One turn per key being computed; whoever holds it computes.
     flights: Mutex<Versioned<K, tokio::sync::Mutex<()>>>,
     cap: usize,
@@ -135,35 +136,56 @@ struct VersionCache<K, V> {
 /// Values by (store version, key).
 type Versioned<K, V> = HashMap<(Option<u64>, K), Arc<V>>;
 
+/// Values by (store version, key), each with when it was last used (a count of uses).
+struct Kept<K, V> {
+    values: HashMap<(Option<u64>, K), (Arc<V>, u64)>,
+    uses: u64,
+}
+
 impl<K: std::hash::Hash + Eq + Clone, V> VersionCache<K, V> {
     fn new(cap: usize) -> Self {
         VersionCache {
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(Kept {
+                values: HashMap::new(),
+                uses: 0,
+            }),
             flights: Mutex::new(HashMap::new()),
             cap,
         }
     }
 
     fn get(&self, version: Option<u64>, key: K) -> Option<Arc<V>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(version, key))
-            .cloned()
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        m.uses += 1;
+        let now = m.uses;
+        m.values.get_mut(&(version, key)).map(|(v, used)| {
+            *used = now;
+            v.clone()
+        })
     }
 
     /// Keeps `value`, and drops every older version's. A value of an older version
     /// than one kept (a slow request that began before a commit) is not kept.
     fn put(&self, version: Option<u64>, key: K, value: Arc<V>) {
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if m.keys().any(|(v, _)| *v > version) {
+        if m.values.keys().any(|(v, _)| *v > version) {
             return;
         }
-        m.retain(|(v, _), _| *v == version);
-        if m.len() >= self.cap {
-            m.clear();
+        m.values.retain(|(v, _), _| *v == version);
+        let key = (version, key);
+        if !m.values.contains_key(&key) && m.values.len() >= self.cap.max(1) {
+            let oldest = m
+                .values
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                m.values.remove(&k);
+            }
         }
-        m.insert((version, key), value);
+        m.uses += 1;
+        let now = m.uses;
+        m.values.insert(key, (value, now));
     }
 
     /// The value of `key` for `version`: from memory, or computed by `make` and kept.
@@ -366,8 +388,8 @@ pub fn app(opts: &ServeOptions) -> Result<Arc<App>> {
         env: crate::store::object_stores::runtime_env()?,
         pages: VersionCache::new(256),
         rankings: VersionCache::new(32),
-        curves: VersionCache::new(8),
-        fits: VersionCache::new(8),
+        curves: VersionCache::new(12),
+        fits: VersionCache::new(12),
         splits: VersionCache::new(32),
         ledgers: VersionCache::new(1),
         answers: VersionCache::new(16),
@@ -711,6 +733,31 @@ fn security_headers(h: &mut HeaderMap) {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A full cache drops the value used least recently, and only an older version's
+    /// values all at once.
+    #[test]
+    fn a_full_cache_drops_the_value_used_least_recently() {
+        let cache: VersionCache<&str, u32> = VersionCache::new(3);
+        for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
+            cache.put(Some(1), k, Arc::new(v));
+        }
+        // `a` used again: `b` is now the one used least recently.
+        assert_eq!(cache.get(Some(1), "a").as_deref(), Some(&1));
+        cache.put(Some(1), "d", Arc::new(4));
+        assert!(cache.get(Some(1), "b").is_none());
+        for (k, v) in [("a", 1), ("c", 3), ("d", 4)] {
+            assert_eq!(cache.get(Some(1), k).as_deref(), Some(&v), "{k}");
+        }
+        // Putting a key it holds replaces its value and drops nothing.
+        cache.put(Some(1), "c", Arc::new(30));
+        assert_eq!(cache.get(Some(1), "c").as_deref(), Some(&30));
+        assert!(cache.get(Some(1), "a").is_some() && cache.get(Some(1), "d").is_some());
+        // A newer version's value drops the older version's.
+        cache.put(Some(2), "a", Arc::new(10));
+        assert!(cache.get(Some(1), "c").is_none());
+        assert_eq!(cache.get(Some(2), "a").as_deref(), Some(&10));
+    }
 
     /// A value two callers ask for at the same time is computed once, and both get it;
     /// when the computation fails, a caller that waited for it computes it itself.
