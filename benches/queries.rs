@@ -375,7 +375,7 @@ fn dashboard(store: &Path) {
         println!("{shown:<40} {first:>10.3} {again:>10.3} {warm:>10.3}");
     }
     println!(
-        "(the warm-up computed the default pages in {pages_warmed:.1}s after the dashboard started, and everything it warms, the canned queries last, by {warmed:.1}s)"
+        "(the warm-up computed the default pages in {pages_warmed:.1}s after the dashboard started, and everything it warms (the budgets of every day of ad costs last) by {warmed:.1}s)"
     );
     println!(
         "(the process's resident memory before the warmed dashboard started {rss_before:.0} MiB, after its warm-up {rss_warm:.0} MiB)"
