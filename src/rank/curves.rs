@@ -659,6 +659,16 @@ fn fit_on(days: &[PaidDay], p: &CurveParams, threads: Option<usize>) -> Vec<Fit>
 /// [`fit_keywords`] on `threads` threads (None: one per core when there is enough
 /// work).
 fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<usize>) -> Vec<Fit> {
+    fit_keywords_stopping(keywords, p, threads, None).unwrap_or_default()
+}
+
+/// [`fit_keywords_on`], given up (None) once `stop` says so before a keyword's draws.
+fn fit_keywords_stopping(
+    keywords: &[PaidKeyword],
+    p: &CurveParams,
+    threads: Option<usize>,
+    stop: Option<&(dyn Fn() -> bool + Sync)>,
+) -> Option<Vec<Fit>> {
     // A keyword without a day in the period is not paid for in it.
     let keywords: Vec<&PaidKeyword> = keywords.iter().filter(|k| !k.days.is_empty()).collect();
     // The draws of 5,000 keywords take a second on one core: the keywords are shared
@@ -791,7 +801,12 @@ fn fit_keywords_on(keywords: &[PaidKeyword], p: &CurveParams, threads: Option<us
             fixed,
         }
     };
-    each_keyword(keywords.len(), threads, |i| fit_one(&keywords[i]))
+    let stopped = || stop.is_some_and(|stop| stop());
+    each_keyword(keywords.len(), threads, |i| {
+        (!stopped()).then(|| fit_one(&keywords[i]))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// A keyword's curve draws as the split reads them: each draw's marginal return at a
@@ -979,6 +994,17 @@ pub fn fit_keywords(keywords: &[PaidKeyword], p: &CurveParams) -> Fitted {
     Fitted {
         fits: fit_keywords_on(keywords, p, None),
     }
+}
+
+/// [`fit_keywords`], given up (None) as soon as `stop` says so: it is asked before each
+/// keyword's draws, so a fit someone else needs the cores for ends within one
+/// keyword's work (the dashboard's warm-up, when a person's request arrives).
+pub fn fit_keywords_unless(
+    keywords: &[PaidKeyword],
+    p: &CurveParams,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Option<Fitted> {
+    fit_keywords_stopping(keywords, p, None, Some(stop)).map(|fits| Fitted { fits })
 }
 
 /// Keywords per part of the split solver's sums (see `recommend_fitted`).
@@ -1692,6 +1718,37 @@ mod tests {
         for (a, b) in grouped.iter().zip(&listed) {
             assert_eq!((&a.keyword, &a.draws), (&b.keyword, &b.draws));
         }
+    }
+
+    #[test]
+    fn a_fit_told_to_stop_gives_up_and_one_never_told_fits_alike() {
+        let days = world(4, &alike(12));
+        let p = CurveParams {
+            draws: 20,
+            ..CurveParams::default()
+        };
+        let figures: Vec<DayFigures> = days.iter().map(PaidDay::figures).collect();
+        let mut keywords: Vec<PaidKeyword> = Vec::new();
+        let mut start = 0;
+        for run in days.chunk_by(|a, b| a.keyword == b.keyword) {
+            keywords.push(PaidKeyword {
+                engine: &run[0].engine,
+                keyword: &run[0].keyword,
+                days: Days::Figures(&figures[start..start + run.len()]),
+            });
+            start += run.len();
+        }
+        let whole = fit_keywords(&keywords, &p);
+        let never = fit_keywords_unless(&keywords, &p, &|| false).unwrap();
+        assert_eq!(never.fits.len(), whole.fits.len());
+        for (a, b) in never.fits.iter().zip(&whole.fits) {
+            assert_eq!((&a.keyword, &a.draws), (&b.keyword, &b.draws));
+        }
+        assert!(fit_keywords_unless(&keywords, &p, &|| true).is_none());
+        // Told to stop midway (after a few keywords' draws): nothing half-fitted.
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let midway = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 5;
+        assert!(fit_keywords_unless(&keywords, &p, &midway).is_none());
     }
 
     #[test]

@@ -1024,6 +1024,7 @@ async fn budget_curves(
     c: &Controls,
     from: Option<&str>,
     to: Option<&str>,
+    warm_up: bool,
 ) -> Result<Arc<super::BudgetCurves>> {
     let key = (c.from.clone(), c.to.clone(), c.model.clone());
     let (app, s, model) = (app.clone(), s.clone(), c.model.clone());
@@ -1031,7 +1032,7 @@ async fn budget_curves(
     to_the_end(async move {
         app.curves
             .get_or_make(s.version, key, || {
-                fit_period(&app, &s, &model, from.as_deref(), to.as_deref())
+                fit_period(&app, &s, &model, from.as_deref(), to.as_deref(), warm_up)
             })
             .await
     })
@@ -1082,15 +1083,18 @@ async fn budget_split(
 /// version's ledger once the warm-up has read it (a copy of the period's rows, the
 /// names borrowed); else, after a commit, cut from an older version's ledger but for
 /// the days the commit changed, which are read from the store; else all read from the
-/// store. Then fitted.
+/// store. Then fitted. The warm-up's fit of a ledger's cut gives way (an error, nothing
+/// kept) as soon as a person's request is in flight, so it does not hold the cores
+/// while that request is answered; the warm-up asks again later.
 async fn fit_period(
     app: &App,
     s: &Snap,
     model: &str,
     from: Option<&str>,
     to: Option<&str>,
+    warm_up: bool,
 ) -> Result<super::BudgetCurves> {
-    use crate::rank::curves::{CurveParams, fit_curves, fit_keywords};
+    use crate::rank::curves::{CurveParams, fit_curves, fit_keywords_unless};
     let joined = |e: tokio::task::JoinError| Error::Other(e.to_string());
     let (fitted, period, from, to) = match app.ledgers.get(s.version, ()) {
         Some(ledger) => {
@@ -1100,9 +1104,15 @@ async fn fit_period(
             let fitted = app
                 .fits
                 .get_or_make(s.version, (reads, model.clone()), || async move {
+                    let asking = app.people.in_flight.clone();
                     tokio::task::spawn_blocking(move || -> Result<_> {
                         let cut = ledger.cut(&model, from.as_deref(), to.as_deref())?;
-                        Ok(fit_keywords(&cut.keywords(), &CurveParams::default()))
+                        let stop =
+                            || warm_up && asking.load(std::sync::atomic::Ordering::Acquire) > 0;
+                        fit_keywords_unless(&cut.keywords(), &CurveParams::default(), &stop)
+                            .ok_or_else(|| {
+                                Error::Other("the warm-up's fit gave way to a request".into())
+                            })
                     })
                     .await
                     .map_err(joined)?
@@ -1167,7 +1177,12 @@ pub(super) async fn read_ledger(app: &App, s: &Snap, whole: bool) {
     }
 }
 
-pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Params) -> Response {
+pub async fn budget(
+    State(app): State<Arc<App>>,
+    uri: OriginalUri,
+    warm_up: Option<axum::Extension<super::WarmUp>>,
+    Query(p): Params,
+) -> Response {
     let c = match Controls::of(&p) {
         Ok(c) => c,
         Err(e) => return error_page(&e),
@@ -1189,7 +1204,7 @@ pub async fn budget(State(app): State<Arc<App>>, uri: OriginalUri, Query(p): Par
             esc(total.unwrap_or(""))
         );
         let mut body = c.form("/budget", &extra);
-        let curves = budget_curves(&shared, &s, &c, from, to).await?;
+        let curves = budget_curves(&shared, &s, &c, from, to, warm_up.is_some()).await?;
         if curves.fitted.is_empty() {
             body.push_str("<p>No ad costs in the store: import an ad platform's keyword report with <code>keyrank costs import</code> to get a budget split by response curves.</p>");
             return Ok(html(page("Budget", "Budget", &c, s.version, &body)));
