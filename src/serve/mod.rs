@@ -599,8 +599,9 @@ pub async fn keep_warm(app: Arc<App>, routes: Router) {
 
 /// [`warm`] once no person's request is in flight; given up as soon as one arrives (so
 /// the cores are theirs) and begun again when it has been answered. What the page had
-/// computed so far is dropped with it, except a budget's fit, which cannot be stopped
-/// and so runs to its end and is kept (`pages::budget_curves`).
+/// computed so far is dropped with it; a budget's fit, which runs on threads of its
+/// own, gives way before its next keyword (`pages::fit_period`), and its split (a
+/// tenth of a second) runs to its end and is kept.
 async fn warm_unless_asked(app: &App, routes: &Router, path: &str) {
     unless_asked(app, || warm(app, routes, path)).await
 }
