@@ -1680,6 +1680,23 @@ mod tests {
         out
     }
 
+    /// The paid keywords of `days` (sorted by keyword), each with its run of `figures`
+    /// (the days' figures, in the same order).
+    fn grouped<'a>(days: &'a [PaidDay], figures: &'a [DayFigures]) -> Vec<PaidKeyword<'a>> {
+        let mut start = 0;
+        days.chunk_by(|a, b| a.keyword == b.keyword)
+            .map(|run| {
+                let days = Days::Figures(&figures[start..start + run.len()]);
+                start += run.len();
+                PaidKeyword {
+                    engine: &run[0].engine,
+                    keyword: &run[0].keyword,
+                    days,
+                }
+            })
+            .collect()
+    }
+
     /// `n` keywords whose curves differ a little, all at a spend of 40 a day.
     fn alike(n: usize) -> Vec<(f64, f64, f64, f64)> {
         (0..n)
@@ -1695,23 +1712,16 @@ mod tests {
             ..CurveParams::default()
         };
         let figures: Vec<DayFigures> = days.iter().map(PaidDay::figures).collect();
-        let mut keywords: Vec<PaidKeyword> = Vec::new();
-        let mut start = 0;
-        for (i, run) in days.chunk_by(|a, b| a.keyword == b.keyword).enumerate() {
-            keywords.push(PaidKeyword {
-                engine: &run[0].engine,
-                keyword: &run[0].keyword,
-                days: Days::Figures(&figures[start..start + run.len()]),
-            });
-            start += run.len();
-            if i == 2 {
-                keywords.push(PaidKeyword {
-                    engine: &run[0].engine,
-                    keyword: "zz no days",
-                    days: Days::Figures(&[]),
-                });
-            }
-        }
+        let mut keywords = grouped(&days, &figures);
+        // A keyword without days after the third.
+        keywords.insert(
+            3,
+            PaidKeyword {
+                engine: keywords[2].engine,
+                keyword: "zz no days",
+                days: Days::Figures(&[]),
+            },
+        );
         let grouped = fit_keywords_on(&keywords, &p, Some(1));
         let listed = fit_on(&days, &p, Some(1));
         assert_eq!(grouped.len(), listed.len());
@@ -1728,16 +1738,7 @@ mod tests {
             ..CurveParams::default()
         };
         let figures: Vec<DayFigures> = days.iter().map(PaidDay::figures).collect();
-        let mut keywords: Vec<PaidKeyword> = Vec::new();
-        let mut start = 0;
-        for run in days.chunk_by(|a, b| a.keyword == b.keyword) {
-            keywords.push(PaidKeyword {
-                engine: &run[0].engine,
-                keyword: &run[0].keyword,
-                days: Days::Figures(&figures[start..start + run.len()]),
-            });
-            start += run.len();
-        }
+        let keywords = grouped(&days, &figures);
         let whole = fit_keywords(&keywords, &p);
         let never = fit_keywords_unless(&keywords, &p, &|| false).unwrap();
         assert_eq!(never.fits.len(), whole.fits.len());

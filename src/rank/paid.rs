@@ -125,10 +125,6 @@ pub async fn load_on(
     Ok(answer(days, period))
 }
 
-/// A ledger's row: a day, its cost and clicks, and its conversions and revenue under
-/// each model.
-type Row = LedgerDay;
-
 /// Each paid day of `from..=to` under every model, in no particular order: the canned
 /// `paid_keywords` query with every model's two columns at once (a model's pair is
 /// what `paid_keywords` reads for it; the tests compare the two), so the five models
@@ -136,7 +132,7 @@ type Row = LedgerDay;
 async fn each_row_on(
     ctx: &SessionContext,
     (from, to): (i32, i32),
-    mut row: impl FnMut(&str, &str, Row),
+    mut row: impl FnMut(&str, &str, LedgerDay),
 ) -> crate::Result<()> {
     let names = AttributionModel::ALL.map(AttributionModel::name);
     let sums: Vec<String> = names
@@ -183,7 +179,7 @@ async fn each_row_on(
             row(
                 engine.value(i),
                 keyword.value(i),
-                Row {
+                LedgerDay {
                     day: days.value(i),
                     spend: [v(&nums[0], i), v(&nums[1], i)],
                     credit: std::array::from_fn(|m| {
@@ -205,14 +201,14 @@ struct Gathered {
     /// A name's index by its key ([`Gathered::rows_of`]).
     index: HashMap<String, usize>,
     names: Vec<(String, String)>,
-    rows: Vec<Vec<Row>>,
+    rows: Vec<Vec<LedgerDay>>,
     /// The key being looked up: one buffer, no allocation per row.
     key: String,
 }
 
 impl Gathered {
     /// The rows gathered so far for (engine, keyword).
-    fn rows_of(&mut self, engine: &str, keyword: &str) -> &mut Vec<Row> {
+    fn rows_of(&mut self, engine: &str, keyword: &str) -> &mut Vec<LedgerDay> {
         // The engine's length first: no two (engine, keyword) pairs share a key,
         // whatever bytes they hold.
         use std::fmt::Write;
@@ -282,14 +278,14 @@ pub struct PaidLedger {
     starts: Vec<usize>,
     /// Per row: its day (ascending within a name), cost, clicks, and each model's
     /// conversions and revenue.
-    rows: Vec<Row>,
+    rows: Vec<LedgerDay>,
 }
 
 /// A period's paid days under one model, cut from a [`PaidLedger`]; the fit borrows
 /// them ([`Cut::keywords`]), nothing is copied.
 pub struct Cut<'a> {
     names: &'a [(String, String)],
-    rows: &'a [Row],
+    rows: &'a [LedgerDay],
     /// The model's index in [`AttributionModel::ALL`].
     model: usize,
     /// Each paid keyword of the period: its name (an index into `names`) and its days
@@ -363,7 +359,7 @@ impl PaidLedger {
     }
 
     /// Adds a row after the last one: in order of (engine, keyword), then day.
-    fn push(&mut self, engine: &str, keyword: &str, row: Row) {
+    fn push(&mut self, engine: &str, keyword: &str, row: LedgerDay) {
         if self
             .names
             .last()
@@ -475,9 +471,6 @@ impl PaidLedger {
         Ok(self.cut(model, from, to)?.period())
     }
 
-    /// [`Self::period`] as the fit reads it: each paid keyword of the period with its
-    /// days ([`Cut::keywords`]), in the same order; the days the period covers, its
-    /// first and last day.
     /// The period [`Self::cut`] cuts for `from` and `to`: the days it covers, its first
     /// and last day, and the first and last day of cost data within it (None: no
     /// cost data there), which alone its fit depends on.
@@ -491,6 +484,9 @@ impl PaidLedger {
         Ok((covers, a, z, (first <= last).then_some((first, last))))
     }
 
+    /// [`Self::period`] as the fit reads it: each paid keyword of the period with its
+    /// days ([`Cut::keywords`]), in the same order; the days the period covers, its
+    /// first and last day.
     pub fn cut(&self, model: &str, from: Option<&str>, to: Option<&str>) -> crate::Result<Cut<'_>> {
         let m = AttributionModel::ALL
             .iter()

@@ -522,10 +522,11 @@ fn warm_paths() -> Vec<String> {
 /// Builds the roll-ups of a new version of the store ([`crate::query::rollup`]) (seen
 /// at its look every few seconds, or told by the request that saw it first), then
 /// computes the pages of [`warm_paths`] and the SQL console's canned queries, reads the
-/// budget's ledger of cost days ([`crate::rank::paid::PaidLedger`]), then the keyword pages the ranking's first page
-/// links, and the overview and budget under the other models, whenever a new version
-/// commits, through the router itself (so they land under the keys a browser's request
-/// asks for). One page after another, and each only while no person's request is in
+/// budget's ledger of cost days ([`crate::rank::paid::PaidLedger`]), then the keyword
+/// pages the ranking's first page links, the overview and budget under the other
+/// models, and the budget of every day of ad costs under every model, whenever a new
+/// version commits, through the router itself (so they land under the keys a
+/// browser's request asks for). One page after another, and each only while no person's request is in
 /// flight ([`warm_unless_asked`]), so a person's request does not share the cores with
 /// the warm-up's.
 pub async fn keep_warm(app: Arc<App>, routes: Router) {

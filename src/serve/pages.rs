@@ -1080,8 +1080,8 @@ async fn budget_split(
 }
 
 /// [`budget_curves`]' computation: the period's days under the model cut from the
-/// version's ledger once the warm-up has read it (a copy of the period's rows, the
-/// names borrowed); else, after a commit, cut from an older version's ledger but for
+/// version's ledger once the warm-up has read it (its rows and names borrowed, and the
+/// fit kept by the cost days it reads, [`super::FitKey`]); else, after a commit, cut from an older version's ledger but for
 /// the days the commit changed, which are read from the store; else all read from the
 /// store. Then fitted. The warm-up's fit of a ledger's cut gives way (an error, nothing
 /// kept) as soon as a person's request is in flight, so it does not hold the cores
